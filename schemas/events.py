@@ -1,0 +1,341 @@
+"""The event contract: one typed model per event kind, sharing one envelope.
+
+Every event is a msgspec ``Struct`` tagged by its ``type`` field, so a decoded
+record is already the right class with validated, typed properties:
+
+>>> from schemas.events import ProductViewed
+>>> import msgspec
+>>> event = msgspec.convert(
+...     {"type": "product.viewed", "event_id": "e1", "customer_id": "c1",
+...      "occurred_at": "2026-03-01T10:00:00+00:00",
+...      "properties": {"product_id": "sku-1", "category": "sneakers", "price": 89.0}},
+...     ProductViewed)
+>>> event.properties.category
+'sneakers'
+>>> event.profile_key
+'c1'
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from functools import lru_cache
+from typing import Annotated, ClassVar, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import msgspec
+from msgspec import Meta
+
+SCHEMA_VERSION = 1
+
+Id = Annotated[str, Meta(min_length=1, max_length=128, description="An opaque identifier.")]
+Money = Annotated[float, Meta(ge=0, description="An amount in the order currency.")]
+Quantity = Annotated[int, Meta(ge=1, le=100_000, description="A positive item count.")]
+Category = Annotated[str, Meta(min_length=1, max_length=64)]
+Currency = Annotated[str, Meta(pattern="^[A-Z]{3}$", description="ISO 4217 code.")]
+Priority = Literal["low", "normal", "high", "urgent"]
+Channel = Literal["email", "sms", "push", "whatsapp", "in_app"]
+EventTime = Annotated[datetime, Meta(tz=True, description="When it happened, with a time zone.")]
+
+ANONYMOUS_PREFIX = "anon:"
+
+
+@lru_cache(maxsize=1024)
+def _known_time_zone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+class Properties(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=False):
+    """Base of every event's ``properties`` object; unknown keys are ignored."""
+
+
+class Envelope(msgspec.Struct, kw_only=True, frozen=True, tag_field="type", gc=False):
+    """Fields every event carries; subclasses add a typed ``properties``."""
+
+    event_id: Id
+    occurred_at: EventTime
+    customer_id: Id | None = None
+    anonymous_id: Id | None = None
+    schema_version: Annotated[int, Meta(ge=1, le=SCHEMA_VERSION)] = SCHEMA_VERSION
+
+    #: Event kinds whose ordering relative to others of the same customer matters.
+    order_sensitive: ClassVar[bool] = False
+
+    def __post_init__(self) -> None:
+        if self.customer_id is None and self.anonymous_id is None:
+            raise ValueError("either `customer_id` or `anonymous_id` is required")
+
+    @property
+    def type(self) -> str:
+        """The event kind, e.g. ``"order.placed"``."""
+        return type(self).__struct_config__.tag  # type: ignore[return-value]
+
+    @property
+    def profile_key(self) -> str:
+        """The key of the profile this event belongs to before identity resolution."""
+        if self.customer_id is not None:
+            return self.customer_id
+        return ANONYMOUS_PREFIX + str(self.anonymous_id)
+
+
+# --- browse -----------------------------------------------------------------------------------
+
+
+class ProductViewedProperties(Properties, frozen=True):
+    product_id: Id
+    category: Category | None = None
+    price: Money | None = None
+    name: Annotated[str, Meta(max_length=256)] | None = None
+
+
+class ProductViewed(Envelope, tag="product.viewed", frozen=True):
+    properties: ProductViewedProperties
+
+
+class SearchPerformedProperties(Properties, frozen=True):
+    query: Annotated[str, Meta(max_length=512)]
+    results_count: Annotated[int, Meta(ge=0)] | None = None
+
+
+class SearchPerformed(Envelope, tag="search.performed", frozen=True):
+    properties: SearchPerformedProperties
+
+
+# --- cart and checkout ------------------------------------------------------------------------
+
+
+class CartItemAddedProperties(Properties, frozen=True):
+    cart_id: Id
+    product_id: Id
+    price: Money
+    quantity: Quantity = 1
+    category: Category | None = None
+
+
+class CartItemAdded(Envelope, tag="cart.item_added", frozen=True):
+    properties: CartItemAddedProperties
+
+
+class CartItemRemovedProperties(Properties, frozen=True):
+    cart_id: Id
+    product_id: Id
+    quantity: Quantity = 1
+
+
+class CartItemRemoved(Envelope, tag="cart.item_removed", frozen=True):
+    properties: CartItemRemovedProperties
+
+
+class CartClearedProperties(Properties, frozen=True):
+    cart_id: Id
+
+
+class CartCleared(Envelope, tag="cart.cleared", frozen=True):
+    properties: CartClearedProperties
+
+
+class CheckoutStartedProperties(Properties, frozen=True):
+    cart_id: Id
+    value: Money | None = None
+
+
+class CheckoutStarted(Envelope, tag="checkout.started", frozen=True):
+    properties: CheckoutStartedProperties
+
+
+# --- orders -----------------------------------------------------------------------------------
+
+
+class LineItem(msgspec.Struct, kw_only=True, frozen=True, gc=False):
+    product_id: Id
+    quantity: Quantity
+    price: Money
+    category: Category | None = None
+
+
+class OrderPlacedProperties(Properties, frozen=True):
+    order_id: Id
+    total: Money
+    currency: Currency = "GBP"
+    cart_id: Id | None = None
+    items: Annotated[list[LineItem], Meta(max_length=1000)] = []
+    coupon: Id | None = None
+
+
+class OrderPlaced(Envelope, tag="order.placed", frozen=True):
+    properties: OrderPlacedProperties
+
+
+class OrderCancelledProperties(Properties, frozen=True):
+    order_id: Id
+    #: The amount no longer owed; when absent the placed order's total is used.
+    amount: Money | None = None
+    reason: Annotated[str, Meta(max_length=256)] | None = None
+
+
+class OrderCancelled(Envelope, tag="order.cancelled", frozen=True):
+    properties: OrderCancelledProperties
+
+
+class OrderRefundedProperties(Properties, frozen=True):
+    order_id: Id
+    amount: Money
+    items: Annotated[list[LineItem], Meta(max_length=1000)] = []
+    reason: Annotated[str, Meta(max_length=256)] | None = None
+
+
+class OrderRefunded(Envelope, tag="order.refunded", frozen=True):
+    properties: OrderRefundedProperties
+
+
+# --- support ----------------------------------------------------------------------------------
+
+
+class TicketOpenedProperties(Properties, frozen=True):
+    ticket_id: Id
+    priority: Priority = "normal"
+    topic: Annotated[str, Meta(max_length=64)] | None = None
+    is_complaint: bool = False
+    order_id: Id | None = None
+
+
+class TicketOpened(Envelope, tag="support.ticket_opened", frozen=True):
+    properties: TicketOpenedProperties
+
+
+class TicketRepliedProperties(Properties, frozen=True):
+    ticket_id: Id
+    #: Only agent replies count as a response for the first-response time.
+    author: Literal["agent", "customer"] = "agent"
+
+
+class TicketReplied(Envelope, tag="support.ticket_replied", frozen=True):
+    properties: TicketRepliedProperties
+
+
+class TicketResolvedProperties(Properties, frozen=True):
+    ticket_id: Id
+
+
+class TicketResolved(Envelope, tag="support.ticket_resolved", frozen=True):
+    properties: TicketResolvedProperties
+
+
+class SatisfactionRatedProperties(Properties, frozen=True):
+    ticket_id: Id | None = None
+    csat: Annotated[int, Meta(ge=1, le=5)] | None = None
+    nps: Annotated[int, Meta(ge=0, le=10)] | None = None
+    comment: Annotated[str, Meta(max_length=2000)] | None = None
+
+    def __post_init__(self) -> None:
+        if self.csat is None and self.nps is None:
+            raise ValueError("a rating needs `csat` (1-5) or `nps` (0-10)")
+
+
+class SatisfactionRated(Envelope, tag="support.satisfaction_rated", frozen=True):
+    properties: SatisfactionRatedProperties
+
+
+class ReviewSubmittedProperties(Properties, frozen=True):
+    product_id: Id
+    rating: Annotated[int, Meta(ge=1, le=5)]
+    order_id: Id | None = None
+
+
+class ReviewSubmitted(Envelope, tag="review.submitted", frozen=True):
+    properties: ReviewSubmittedProperties
+
+
+# --- account ----------------------------------------------------------------------------------
+
+
+class Traits(Properties, frozen=True):
+    """Customer attributes; personal contact data is hashed before it reaches a profile."""
+
+    email: Annotated[str, Meta(max_length=320, pattern="^[^@\\s]+@[^@\\s]+$")] | None = None
+    phone: Annotated[str, Meta(max_length=32, pattern="^\\+?[0-9 ()-]{5,}$")] | None = None
+    time_zone: Annotated[str, Meta(max_length=64)] | None = None
+    birthday: date | None = None
+    locale: Annotated[str, Meta(max_length=35)] | None = None
+    country: Annotated[str, Meta(pattern="^[A-Z]{2}$")] | None = None
+
+    def __post_init__(self) -> None:
+        if self.time_zone is not None and not _known_time_zone(self.time_zone):
+            raise ValueError(f"`time_zone` {self.time_zone!r} is not an IANA time zone name")
+
+
+class CustomerRegistered(Envelope, tag="customer.registered", frozen=True):
+    properties: Traits = Traits()
+
+
+class CustomerIdentifiedProperties(Properties, frozen=True):
+    pass
+
+
+class CustomerIdentified(Envelope, tag="customer.identified", frozen=True):
+    """Links an anonymous visitor to a known customer; both ids are required."""
+
+    properties: CustomerIdentifiedProperties = CustomerIdentifiedProperties()
+    order_sensitive: ClassVar[bool] = True
+
+    def __post_init__(self) -> None:
+        if self.customer_id is None or self.anonymous_id is None:
+            raise ValueError("customer.identified needs both `customer_id` and `anonymous_id`")
+
+
+class CustomerUpdated(Envelope, tag="customer.updated", frozen=True):
+    properties: Traits
+    order_sensitive: ClassVar[bool] = True
+
+
+class ConsentUpdatedProperties(Properties, frozen=True):
+    channel: Channel
+    granted: bool
+    source: Annotated[str, Meta(max_length=64)] | None = None
+
+
+class ConsentUpdated(Envelope, tag="consent.updated", frozen=True):
+    properties: ConsentUpdatedProperties
+    order_sensitive: ClassVar[bool] = True
+
+
+class ErasureRequestedProperties(Properties, frozen=True):
+    request_id: Id | None = None
+
+
+class ErasureRequested(Envelope, tag="customer.erasure_requested", frozen=True):
+    properties: ErasureRequestedProperties = ErasureRequestedProperties()
+    order_sensitive: ClassVar[bool] = True
+
+
+Event = (
+    ProductViewed
+    | SearchPerformed
+    | CartItemAdded
+    | CartItemRemoved
+    | CartCleared
+    | CheckoutStarted
+    | OrderPlaced
+    | OrderCancelled
+    | OrderRefunded
+    | TicketOpened
+    | TicketReplied
+    | TicketResolved
+    | SatisfactionRated
+    | ReviewSubmitted
+    | CustomerRegistered
+    | CustomerIdentified
+    | CustomerUpdated
+    | ConsentUpdated
+    | ErasureRequested
+)
+
+EVENT_CLASSES: tuple[type[Envelope], ...] = Event.__args__
+EVENT_TYPES: dict[str, type[Envelope]] = {
+    cls.__struct_config__.tag: cls  # type: ignore[misc]
+    for cls in EVENT_CLASSES
+}

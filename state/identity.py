@@ -1,0 +1,159 @@
+"""Folding an anonymous visitor's profile into the customer's when they identify.
+
+The merge is commutative with the reducers: events before and after the link land in
+the same final profile whichever arrives first.
+
+>>> from state.profile import Profile
+>>> customer, visitor = Profile(key="c1", customer_id="c1"), Profile(key="anon:a1")
+>>> visitor.event_counts["product.viewed"] = 3
+>>> merge_profiles(customer, visitor).event_counts
+{'product.viewed': 3}
+"""
+
+from __future__ import annotations
+
+from state.profile import (
+    MAX_CART_LINES,
+    MAX_CATEGORIES,
+    MAX_CLOSED_CARTS,
+    MAX_OPEN_CARTS,
+    MAX_RECENT_ORDERS,
+    MAX_RECENT_VIEWS,
+    MAX_TICKETS,
+    Profile,
+    Stamped,
+)
+from state.reducers import advance_profile_clock, prune_windows, day_number, remember_anonymous_id
+
+
+def _min(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else min(a, b)
+
+
+def _max(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else max(a, b)
+
+
+def _lww(into: dict[str, Stamped], other: dict[str, Stamped]) -> None:
+    for name, stamp in other.items():
+        mine = into.get(name)
+        if mine is None or (stamp.at, stamp.event_id) > (mine.at, mine.event_id):
+            into[name] = stamp
+
+
+def _add_counts(into: dict[int, int], other: dict[int, int]) -> None:
+    for key, count in other.items():
+        into[key] = into.get(key, 0) + count
+
+
+def merge_profiles(target: Profile, source: Profile) -> Profile:
+    """Add everything ``source`` knows to ``target`` and return ``target``."""
+    for anonymous_id in source.anonymous_ids:
+        remember_anonymous_id(target, anonymous_id)
+    if source.key.startswith("anon:"):
+        remember_anonymous_id(target, source.key.removeprefix("anon:"))
+    target.first_seen_at = _min(target.first_seen_at, source.first_seen_at)
+    target.last_seen_at = _max(target.last_seen_at, source.last_seen_at)
+    target.registered_at = _min(target.registered_at, source.registered_at)
+    _lww(target.traits, source.traits)
+    _lww(target.consent, source.consent)
+    for kind, count in source.event_counts.items():
+        target.event_counts[kind] = target.event_counts.get(kind, 0) + count
+    for kind, at in source.last_event_at.items():
+        target.last_event_at[kind] = max(target.last_event_at.get(kind, at), at)
+    views = sorted(target.recent_views + source.recent_views, key=lambda v: (v.at, v.product_id))
+    target.recent_views = views[-MAX_RECENT_VIEWS:]
+    for category, days in source.category_views.items():
+        _add_counts(target.category_views.setdefault(category, {}), days)
+    while len(target.category_views) > MAX_CATEGORIES:
+        weakest = min(
+            target.category_views.items(), key=lambda item: (sum(item[1].values()), item[0])
+        )[0]
+        del target.category_views[weakest]
+    _merge_carts(target, source)
+    _merge_orders(target, source)
+    _merge_support(target, source)
+    for tag, days in source.tag_activity.items():
+        _add_counts(target.tag_activity.setdefault(tag, {}), days)
+    advance_profile_clock(target, source.as_of)
+    prune_windows(target, day_number(target.as_of))
+    return target
+
+
+def _merge_carts(target: Profile, source: Profile) -> None:
+    closed = sorted(set(target.closed_carts) | set(source.closed_carts))
+    target.closed_carts = closed[-MAX_CLOSED_CARTS:]
+    for cart_id, cart in source.carts.items():
+        if cart_id in closed:
+            continue
+        mine = target.carts.get(cart_id)
+        if mine is None:
+            target.carts[cart_id] = cart
+            continue
+        mine.opened_at = min(mine.opened_at, cart.opened_at)
+        mine.last_touched_at = max(mine.last_touched_at, cart.last_touched_at)
+        mine.checkout_started_at = _min(mine.checkout_started_at, cart.checkout_started_at)
+        for product_id, line in cart.lines.items():
+            own = mine.lines.get(product_id)
+            if own is None:
+                if len(mine.lines) < MAX_CART_LINES:
+                    mine.lines[product_id] = line
+                continue
+            own.quantity += line.quantity
+            if line.priced_at > own.priced_at:
+                own.price_cents, own.priced_at = line.price_cents, line.priced_at
+            if own.quantity == 0 and own.priced_at >= 0:
+                del mine.lines[product_id]
+    for cart_id in [c for c in target.carts if c in closed]:
+        del target.carts[cart_id]
+    while len(target.carts) > MAX_OPEN_CARTS:
+        stalest = min(target.carts.values(), key=lambda c: (c.last_touched_at, c.cart_id))
+        del target.carts[stalest.cart_id]
+
+
+def _merge_orders(target: Profile, source: Profile) -> None:
+    mine, theirs = target.orders, source.orders
+    mine.count += theirs.count
+    mine.revenue_cents += theirs.revenue_cents
+    mine.cancelled_count += theirs.cancelled_count
+    mine.cancelled_cents += theirs.cancelled_cents
+    mine.refund_count += theirs.refund_count
+    mine.refunded_cents += theirs.refunded_cents
+    mine.first_order_at = _min(mine.first_order_at, theirs.first_order_at)
+    times = {
+        t
+        for t in (mine.last_order_at, mine.previous_order_at, theirs.last_order_at,
+                  theirs.previous_order_at)
+        if t is not None
+    }
+    top = sorted(times, reverse=True)
+    mine.last_order_at = top[0] if top else None
+    mine.previous_order_at = top[1] if len(top) > 1 else None
+    mine.recent.update(theirs.recent)
+    while len(mine.recent) > MAX_RECENT_ORDERS:
+        oldest = min(mine.recent.values(), key=lambda r: (r.placed_at or 0.0, r.order_id))
+        del mine.recent[oldest.order_id]
+    _add_counts(mine.spend_by_month, theirs.spend_by_month)
+
+
+def _merge_support(target: Profile, source: Profile) -> None:
+    mine, theirs = target.support, source.support
+    mine.tickets.update(theirs.tickets)
+    while len(mine.tickets) > MAX_TICKETS:
+        victim = min(
+            mine.tickets.values(),
+            key=lambda t: (t.resolved_at is None, t.opened_at or 0.0, t.ticket_id),
+        )
+        del mine.tickets[victim.ticket_id]
+    for name in (
+        "opened_count", "resolved_count", "complaint_count", "first_response_count",
+        "first_response_seconds_total", "csat_count", "csat_total", "nps_count",
+        "nps_promoters", "nps_detractors", "review_count", "review_rating_total",
+    ):
+        setattr(mine, name, getattr(mine, name) + getattr(theirs, name))
+    if theirs.last_csat is not None and (
+        mine.last_csat is None
+        or (theirs.last_csat.at, theirs.last_csat.event_id)
+        > (mine.last_csat.at, mine.last_csat.event_id)
+    ):
+        mine.last_csat = theirs.last_csat

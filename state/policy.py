@@ -1,0 +1,109 @@
+"""The business thresholds behind derived profile fields: lifecycle, tiers and RFM.
+
+Each field is declared once with its default and meaning; ``config/defaults.yaml``
+is generated from these models and settings override them per deployment.
+
+>>> LifecyclePolicy().at_risk_after_days
+60
+>>> TierPolicy().tier_for(2500.0)
+'gold'
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class _Policy(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class LifecyclePolicy(_Policy):
+    """Stages by days since the last order; see docs/profile.md for the full rules."""
+
+    new_for_days: int = Field(30, ge=1, description="A first-time buyer is `new` this long.")
+    at_risk_after_days: int = Field(60, ge=1, description="No order for this long: `at_risk`.")
+    dormant_after_days: int = Field(120, ge=1, description="No order for this long: `dormant`.")
+    churned_after_days: int = Field(180, ge=1, description="No order for this long: `churned`.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LifecyclePolicy:
+        if not (
+            self.new_for_days
+            <= self.at_risk_after_days
+            < self.dormant_after_days
+            < self.churned_after_days
+        ):
+            raise ValueError(
+                "lifecycle thresholds must satisfy new_for_days <= at_risk_after_days"
+                " < dormant_after_days < churned_after_days"
+            )
+        return self
+
+
+class TierLevel(_Policy):
+    name: str = Field(pattern="^[a-z][a-z0-9_]*$")
+    min_spend: float = Field(ge=0, description="Net spend over the qualifying months.")
+
+
+class TierPolicy(_Policy):
+    """Membership tiers from net spend over a trailing window of calendar months."""
+
+    qualifying_months: int = Field(
+        12, ge=1, le=12, description="Months of spend that count, the current one included."
+    )
+    levels: tuple[TierLevel, ...] = Field(
+        default=(
+            TierLevel(name="member", min_spend=0),
+            TierLevel(name="silver", min_spend=500),
+            TierLevel(name="gold", min_spend=2000),
+            TierLevel(name="platinum", min_spend=10000),
+        ),
+        description="Lowest first; the first level must start at 0.",
+    )
+
+    @model_validator(mode="after")
+    def _ascending(self) -> TierPolicy:
+        spends = [level.min_spend for level in self.levels]
+        if not spends or spends[0] != 0 or spends != sorted(spends) or len(set(spends)) != len(
+            spends
+        ):
+            raise ValueError("tier levels need strictly ascending min_spend starting at 0")
+        return self
+
+    def tier_for(self, spend: float) -> str:
+        name = self.levels[0].name
+        for level in self.levels:
+            if spend >= level.min_spend:
+                name = level.name
+        return name
+
+    def rank(self, name: str) -> int:
+        for index, level in enumerate(self.levels):
+            if level.name == name:
+                return index
+        return -1
+
+
+class RfmPolicy(_Policy):
+    """Score breakpoints (1..5). Fixed breakpoints keep a profile independent of other customers.
+
+    Defaults are the quintiles of the 4,339 buying customers of the UCI Online Retail log
+    (recency measured at 2011-12-10), rounded.
+    """
+
+    recency_days: tuple[int, int, int, int] = Field(
+        (12, 32, 71, 179), description="Days since last order; at most the first value scores 5."
+    )
+    frequency_orders: tuple[int, int, int, int] = Field(
+        (1, 2, 3, 6), description="Orders; more than the last value scores 5."
+    )
+    monetary_spend: tuple[float, float, float, float] = Field(
+        (240.0, 470.0, 915.0, 2020.0), description="Net spend; more than the last value scores 5."
+    )
+
+
+class ProfilePolicy(_Policy):
+    lifecycle: LifecyclePolicy = LifecyclePolicy()
+    tiers: TierPolicy = TierPolicy()
+    rfm: RfmPolicy = RfmPolicy()

@@ -1,0 +1,247 @@
+"""The live customer profile: one mutable record per customer, bounded in size.
+
+Times are UTC epoch seconds (floats): the profile is updated on every event and
+float arithmetic is several times cheaper than ``datetime`` arithmetic. Every
+collection has a fixed bound (see ``LIMITS``) so a profile never grows without end.
+
+>>> p = Profile(key="c1", customer_id="c1")
+>>> p.lifecycle, p.tier, p.orders.count
+('prospect', 'member', 0)
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import msgspec
+
+# Bounds on every collection in a profile; the size test in tests/state pins them down.
+MAX_ANONYMOUS_IDS: Final = 10
+MAX_RECENT_VIEWS: Final = 20
+MAX_CATEGORIES: Final = 20
+AFFINITY_WINDOW_DAYS: Final = 30
+MAX_OPEN_CARTS: Final = 3
+MAX_CART_LINES: Final = 50
+MAX_CLOSED_CARTS: Final = 20
+MAX_RECENT_ORDERS: Final = 20
+SPEND_MONTHS: Final = 13
+MAX_TICKETS: Final = 20
+MAX_TAGS: Final = 64
+MAX_TAG_WINDOW_DAYS: Final = 366
+LIMITS: Final = {
+    name: value for name, value in globals().items() if name.startswith("MAX_")
+}
+
+DAY: Final = 86_400.0
+
+
+class Stamped(msgspec.Struct, gc=False):
+    """A value with the event time that set it; the newest time wins (ties: larger event id)."""
+
+    value: str | bool | None
+    at: float
+    event_id: str
+
+
+class CartLine(msgspec.Struct, gc=False):
+    """Net quantity of one product; it may dip below zero while a removal outruns its add."""
+
+    product_id: str
+    quantity: int
+    price_cents: int
+    priced_at: float
+    category: str | None = None
+
+
+class Cart(msgspec.Struct):
+    cart_id: str
+    opened_at: float
+    last_touched_at: float
+    lines: dict[str, CartLine] = {}
+    checkout_started_at: float | None = None
+
+    @property
+    def value(self) -> float:
+        cents = sum(line.quantity * line.price_cents for line in self.lines.values() if line.quantity > 0)
+        return cents / 100
+
+    @property
+    def item_count(self) -> int:
+        return sum(line.quantity for line in self.lines.values() if line.quantity > 0)
+
+    @property
+    def has_items(self) -> bool:
+        return any(line.quantity > 0 for line in self.lines.values())
+
+
+class View(msgspec.Struct, gc=False, array_like=True):
+    at: float
+    product_id: str
+    category: str | None
+
+
+class OrderRecord(msgspec.Struct, gc=False):
+    order_id: str
+    placed_at: float | None = None
+    total_cents: int = 0
+    cart_id: str | None = None
+    cancelled: bool = False
+    #: A cancellation without an amount arrived before the order: apply its total on arrival.
+    cancel_amount_pending: bool = False
+
+
+class Orders(msgspec.Struct):
+    """Lifetime order aggregates plus the most recent orders for look-ups and gaps.
+
+    Money is integer cents so that sums are exact and do not depend on arrival order.
+    """
+
+    count: int = 0
+    revenue_cents: int = 0
+    cancelled_count: int = 0
+    cancelled_cents: int = 0
+    refund_count: int = 0
+    refunded_cents: int = 0
+    first_order_at: float | None = None
+    last_order_at: float | None = None
+    #: The order before the last one: the gap between them tells a win-back.
+    previous_order_at: float | None = None
+    recent: dict[str, OrderRecord] = {}
+    #: Net spend in cents per calendar month (``year*12 + month-1``), for tiers.
+    spend_by_month: dict[int, int] = {}
+
+    @property
+    def revenue(self) -> float:
+        return self.revenue_cents / 100
+
+    @property
+    def cancelled_amount(self) -> float:
+        return self.cancelled_cents / 100
+
+    @property
+    def refunded_amount(self) -> float:
+        return self.refunded_cents / 100
+
+    @property
+    def net_revenue(self) -> float:
+        return (self.revenue_cents - self.cancelled_cents - self.refunded_cents) / 100
+
+    @property
+    def average_order_value(self) -> float:
+        return round(self.revenue_cents / self.count / 100, 2) if self.count else 0.0
+
+
+class Ticket(msgspec.Struct, gc=False):
+    ticket_id: str
+    priority: str = "normal"
+    opened_at: float | None = None
+    first_response_at: float | None = None
+    resolved_at: float | None = None
+    is_complaint: bool = False
+
+    @property
+    def is_open(self) -> bool:
+        return self.opened_at is not None and self.resolved_at is None
+
+
+class Support(msgspec.Struct):
+    tickets: dict[str, Ticket] = {}
+    opened_count: int = 0
+    resolved_count: int = 0
+    complaint_count: int = 0
+    first_response_count: int = 0
+    first_response_seconds_total: float = 0.0
+    csat_count: int = 0
+    csat_total: int = 0
+    last_csat: Stamped | None = None
+    nps_count: int = 0
+    nps_promoters: int = 0
+    nps_detractors: int = 0
+    review_count: int = 0
+    review_rating_total: int = 0
+
+    @property
+    def csat_average(self) -> float | None:
+        return round(self.csat_total / self.csat_count, 2) if self.csat_count else None
+
+    @property
+    def nps(self) -> float | None:
+        """Net promoter score, -100..100."""
+        if not self.nps_count:
+            return None
+        return round(100 * (self.nps_promoters - self.nps_detractors) / self.nps_count, 1)
+
+    @property
+    def review_average(self) -> float | None:
+        return round(self.review_rating_total / self.review_count, 2) if self.review_count else None
+
+    @property
+    def open_tickets(self) -> list[Ticket]:
+        return [t for t in self.tickets.values() if t.is_open]
+
+
+class Rfm(msgspec.Struct, gc=False):
+    recency: int = 0
+    frequency: int = 0
+    monetary: int = 0
+    segment: str = "none"
+
+
+class Profile(msgspec.Struct):
+    """Everything Rapport knows about one customer (or one anonymous visitor)."""
+
+    key: str
+    customer_id: str | None = None
+    anonymous_ids: list[str] = []
+    first_seen_at: float | None = None
+    last_seen_at: float | None = None
+    #: The profile's own clock: the newest event or timer applied. Derived fields are as of it.
+    as_of: float = 0.0
+    registered_at: float | None = None
+    traits: dict[str, Stamped] = {}
+    consent: dict[str, Stamped] = {}
+    event_counts: dict[str, int] = {}
+    last_event_at: dict[str, float] = {}
+    recent_views: list[View] = []
+    #: Views per category per day number, inside the affinity window.
+    category_views: dict[str, dict[int, int]] = {}
+    carts: dict[str, Cart] = {}
+    closed_carts: list[str] = []
+    orders: Orders = msgspec.field(default_factory=Orders)
+    support: Support = msgspec.field(default_factory=Support)
+    rfm: Rfm = msgspec.field(default_factory=Rfm)
+    lifecycle: str = "prospect"
+    lifecycle_since: float | None = None
+    tier: str = "member"
+    tier_since: float | None = None
+    tags: dict[str, float] = {}
+    #: Per windowed tag: matching events per day number.
+    tag_activity: dict[str, dict[int, int]] = {}
+    #: When derived fields must be looked at again even without new events.
+    next_review_at: float | None = None
+
+    @property
+    def open_cart(self) -> Cart | None:
+        """The most recently touched cart that still has items."""
+        live = [cart for cart in self.carts.values() if cart.has_items]
+        if not live:
+            return None
+        return max(live, key=lambda cart: (cart.last_touched_at, cart.cart_id))
+
+    @property
+    def category_affinity(self) -> dict[str, float]:
+        """Share of views per category in the affinity window, largest first."""
+        totals = {cat: sum(days.values()) for cat, days in self.category_views.items()}
+        grand = sum(totals.values())
+        if not grand:
+            return {}
+        ranked = sorted(totals.items(), key=lambda item: (-item[1], item[0]))
+        return {cat: round(count / grand, 4) for cat, count in ranked}
+
+    def trait(self, name: str) -> str | bool | None:
+        stamped = self.traits.get(name)
+        return None if stamped is None else stamped.value
+
+    def has_consent(self, channel: str) -> bool:
+        stamped = self.consent.get(channel)
+        return bool(stamped is not None and stamped.value)

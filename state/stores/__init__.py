@@ -1,0 +1,6 @@
+"""Where profiles live: a small protocol and its backends (memory here; Faust and Redis at the edge)."""
+
+from state.stores.base import ProfileStore
+from state.stores.memory import MemoryProfileStore
+
+__all__ = ["MemoryProfileStore", "ProfileStore"]
