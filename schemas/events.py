@@ -162,7 +162,7 @@ class OrderPlacedProperties(Properties, frozen=True):
     total: Money
     currency: Currency = "GBP"
     cart_id: Id | None = None
-    items: Annotated[list[LineItem], Meta(max_length=1000)] = []
+    items: Annotated[list[LineItem], Meta(max_length=5000)] = []
     coupon: Id | None = None
 
 
@@ -184,7 +184,7 @@ class OrderCancelled(Envelope, tag="order.cancelled", frozen=True):
 class OrderRefundedProperties(Properties, frozen=True):
     order_id: Id
     amount: Money
-    items: Annotated[list[LineItem], Meta(max_length=1000)] = []
+    items: Annotated[list[LineItem], Meta(max_length=5000)] = []
     reason: Annotated[str, Meta(max_length=256)] | None = None
 
 

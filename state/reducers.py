@@ -103,8 +103,11 @@ def _in_affinity_window(profile: Profile, day: int) -> bool:
 # --- common -----------------------------------------------------------------------------------
 
 
+_KIND: Final = {cls: tag for tag, cls in ev.EVENT_TYPES.items()}
+
+
 def _touch(profile: Profile, event: ev.Event, ts: float) -> None:
-    kind = event.type
+    kind = _KIND[type(event)]
     profile.event_counts[kind] = profile.event_counts.get(kind, 0) + 1
     last = profile.last_event_at.get(kind)
     if last is None or ts > last:

@@ -1,0 +1,47 @@
+# The two commands a newcomer needs:  make demo   and   make test
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+BUILD := build
+
+.PHONY: demo test lint typecheck unit bench lock schemas clean
+
+$(INSTALLED): pyproject.toml constraints.txt
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $@
+
+## demo: install, generate a stream with 1% malformed records, replay it, print the summary
+demo: $(INSTALLED)
+	mkdir -p $(BUILD)
+	$(BIN)/rapport generate --customers 5000 --days 120 --malformed 0.01 --seed 42 -o $(BUILD)/demo.jsonl
+	$(BIN)/rapport replay $(BUILD)/demo.jsonl --changes $(BUILD)/changes.jsonl \
+		--dead-letters $(BUILD)/dead_letters.jsonl --profiles $(BUILD)/profiles.jsonl
+
+## test: install, then lint (ruff), types (mypy --strict) and the whole pytest suite
+test: $(INSTALLED)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/pytest -n 2
+
+## bench: replay throughput on a generated 1M-event stream vs. an orjson decode-only loop
+bench: $(INSTALLED)
+	$(BIN)/python bench/replay_throughput.py
+
+## schemas: regenerate the committed JSON Schema files and config/defaults.yaml
+schemas: $(INSTALLED)
+	$(BIN)/rapport schemas export
+	$(BIN)/rapport config show --defaults > config/defaults.yaml
+
+## lock: re-resolve every dependency into constraints.txt (commit the result)
+lock:
+	rm -rf $(BUILD)/lockenv && $(PY) -m venv $(BUILD)/lockenv
+	$(BUILD)/lockenv/bin/pip install --quiet --upgrade pip
+	$(BUILD)/lockenv/bin/pip install --quiet -e '.[dev]'
+	$(BUILD)/lockenv/bin/pip freeze --exclude-editable | grep -v '^rapport' > constraints.txt
+
+clean:
+	rm -rf $(VENV) $(BUILD)

@@ -1,0 +1,199 @@
+"""The engine every runner drives: events in, profile changes out, in event time.
+
+``process(event)`` applies one event; ``advance(now)`` fires the reviews that fall due
+when the watermark passes them (lifecycle and tier boundaries, lapsing tags). It does
+no I/O and reads no clock: the same events in give the same outputs.
+
+>>> from state.stores import MemoryProfileStore
+>>> from rules.loader import RuleSet
+>>> from schemas.decode import decode_event
+>>> engine = Engine(MemoryProfileStore(), RuleSet.empty())
+>>> order = decode_event(b'{"type":"order.placed","event_id":"e1","customer_id":"c1",'
+...     b'"occurred_at":"2026-01-05T10:00:00Z","properties":{"order_id":"o1","total":30}}')
+>>> [(c.kind, c.after) for c in engine.process(order)]
+[('lifecycle_changed', 'new')]
+>>> [(c.kind, c.after) for c in engine.advance(order.occurred_at.timestamp() + 31 * 86400)]
+[('lifecycle_changed', 'active')]
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+
+from rules.loader import RuleSet
+from schemas import events as ev
+from schemas.events import ANONYMOUS_PREFIX
+from state.changes import ProfileChange
+from state.derived import refresh_derived
+from state.dedup import SeenEvents
+from state.identity import merge_profiles
+from state.policy import ProfilePolicy
+from state.profile import Profile
+from state.reducers import advance_profile_clock, apply_event, day_number
+from state.stores.base import ProfileStore
+
+#: Event kinds after which RFM, lifecycle and tier must be recomputed.
+_ORDER_KINDS = (ev.OrderPlaced, ev.OrderCancelled, ev.OrderRefunded)
+_KIND = {cls: tag for tag, cls in ev.EVENT_TYPES.items()}
+
+
+@dataclass
+class EngineStats:
+    """Counters the edge turns into metrics and summaries."""
+
+    processed: int = 0
+    duplicates: int = 0
+    late: int = 0
+    merges: int = 0
+    erasures: int = 0
+    reviews: int = 0
+    by_type: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    #: Events older than the newest event time minus this are counted as late.
+    allowed_lateness_seconds: float = 3600.0
+    dedup_max_entries: int = 1_000_000
+    dedup_window_seconds: float = 86_400.0
+
+
+class Engine:
+    def __init__(
+        self,
+        store: ProfileStore,
+        rules: RuleSet,
+        policy: ProfilePolicy | None = None,
+        config: EngineConfig | None = None,
+    ) -> None:
+        self.store = store
+        self.rules = rules
+        self.policy = policy or ProfilePolicy()
+        self.config = config or EngineConfig()
+        self.stats = EngineStats()
+        self._seen = SeenEvents(self.config.dedup_max_entries, self.config.dedup_window_seconds)
+        self._timers: list[tuple[float, str]] = []
+        self._newest = float("-inf")
+
+    @property
+    def watermark(self) -> float:
+        """Event time up to which reviews may fire: newest event time minus allowed lateness."""
+        return self._newest - self.config.allowed_lateness_seconds
+
+    @property
+    def newest_event_time(self) -> float:
+        return self._newest
+
+    def swap_rules(self, rules: RuleSet) -> None:
+        """Use a new, already validated rule set from the next event on."""
+        self.rules = rules
+
+    # --- events -------------------------------------------------------------------------------
+
+    def process(self, event: ev.Event) -> list[ProfileChange]:
+        """Apply one event; return the profile changes it caused (empty for a duplicate)."""
+        ts = event.occurred_at.timestamp()
+        if self._seen.check_and_add(event.event_id, ts):
+            self.stats.duplicates += 1
+            return []
+        stats = self.stats
+        stats.processed += 1
+        kind = _KIND[type(event)]
+        stats.by_type[kind] = stats.by_type.get(kind, 0) + 1
+        if ts < self.watermark:
+            stats.late += 1
+        if ts > self._newest:
+            self._newest = ts
+        if type(event) is ev.ErasureRequested:
+            return self._erase(event, ts)
+        profile = self._profile_for(event)
+        old_day, old_due = day_number(profile.as_of), profile.next_review_at
+        apply_event(profile, event, ts)
+        cause = event.event_id
+        tags = self.rules.tags
+        changes: list[ProfileChange] = []
+        if day_number(profile.as_of) != old_day:
+            tags.prune(profile)
+        due = profile.next_review_at
+        merged = event.anonymous_id is not None and event.customer_id is not None
+        if isinstance(event, _ORDER_KINDS) or (due is not None and profile.as_of >= due) or merged:
+            changes = refresh_derived(profile, self.policy, cause)
+        changes.extend(tags.on_event(profile, event, ts, cause))
+        self._schedule(profile, old_due)
+        self.store.put(profile)
+        return changes
+
+    def _profile_for(self, event: ev.Event) -> Profile:
+        store = self.store
+        customer_id, anonymous_id = event.customer_id, event.anonymous_id
+        if customer_id is not None and anonymous_id is not None:
+            anonymous_key = ANONYMOUS_PREFIX + anonymous_id
+            if store.resolve(anonymous_key) != customer_id:
+                return self._identify(anonymous_key, customer_id)
+        key = store.resolve(event.profile_key)
+        profile = store.get(key)
+        if profile is None:
+            profile = Profile(key=key, customer_id=customer_id if key == customer_id else None)
+        return profile
+
+    def _identify(self, anonymous_key: str, customer_key: str) -> Profile:
+        """Link a visitor to a customer, folding the visitor's profile into the customer's."""
+        store = self.store
+        customer = store.get(customer_key) or Profile(key=customer_key, customer_id=customer_key)
+        visitor = store.get(anonymous_key)
+        if visitor is not None:
+            merge_profiles(customer, visitor)
+            store.delete(anonymous_key)
+            self.stats.merges += 1
+        store.link(anonymous_key, customer_key)
+        return customer
+
+    def _erase(self, event: ev.ErasureRequested, ts: float) -> list[ProfileChange]:
+        key = self.store.resolve(event.profile_key)
+        profile = self.store.get(key)
+        self.store.delete(key)
+        self.store.unlink_all(key)
+        if profile is None:
+            return []
+        for anonymous_id in profile.anonymous_ids:
+            self.store.delete(ANONYMOUS_PREFIX + anonymous_id)
+        self.stats.erasures += 1
+        return [ProfileChange.make("profile_erased", key, None, None, ts, event.event_id)]
+
+    # --- time ---------------------------------------------------------------------------------
+
+    def _schedule(self, profile: Profile, already_scheduled: float | None = None) -> None:
+        """Queue the profile's next review unless that exact time is queued already."""
+        lapse = self.rules.tags.next_review(profile)
+        due = profile.next_review_at
+        if lapse is not None and (due is None or lapse < due):
+            due = profile.next_review_at = lapse
+        if due is not None and due != already_scheduled:
+            heapq.heappush(self._timers, (due, profile.key))
+
+    def advance(self, now: float) -> list[ProfileChange]:
+        """Fire every review due at or before ``now`` (event time), in (time, key) order."""
+        changes: list[ProfileChange] = []
+        timers, store = self._timers, self.store
+        while timers and timers[0][0] <= now:
+            due, key = heapq.heappop(timers)
+            profile = store.get(key)
+            if profile is None or profile.next_review_at != due:
+                continue  # superseded by a later event, merged away or erased
+            self.stats.reviews += 1
+            changes.extend(self.review(profile, due))
+        return changes
+
+    def review(self, profile: Profile, at: float) -> list[ProfileChange]:
+        """Bring one profile's derived fields and tags up to ``at``."""
+        cause = f"review@{at:.0f}"
+        advance_profile_clock(profile, at)
+        changes = refresh_derived(profile, self.policy, cause)
+        changes.extend(self.rules.tags.review(profile, cause))
+        self._schedule(profile)
+        self.store.put(profile)
+        return changes
+
+    def pending_reviews(self) -> int:
+        return len(self._timers)

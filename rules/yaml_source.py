@@ -1,0 +1,85 @@
+"""Reading marketer YAML with line numbers, and turning validation errors into located messages.
+
+>>> doc = load_yaml_text("tags:\\n  - id: vip\\n    when: 'x'\\n", "tags.yaml")
+>>> doc.locate(("tags", 0, "when"))
+'tags.yaml:3:11'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError
+
+
+class RuleFileError(Exception):
+    """One or more problems in rule files, each as ``file:line:col: reason``."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+@dataclass(frozen=True)
+class YamlDocument:
+    path: str
+    data: Any
+
+    def locate(self, loc: Sequence[str | int]) -> str:
+        """``file:line:col`` of the deepest node along ``loc`` that exists (1-based)."""
+        node, line, col = self.data, 0, 0
+        for part in loc:
+            if isinstance(node, CommentedMap) and part in node:
+                line, col = _key_position(node, part)
+                node = node[part]
+            elif isinstance(node, CommentedSeq) and isinstance(part, int) and part < len(node):
+                line, col = node.lc.item(part)
+                node = node[part]
+            else:
+                break
+        return f"{self.path}:{line + 1}:{col + 1}"
+
+
+def _key_position(node: CommentedMap, key: Any) -> tuple[int, int]:
+    """Where the value of ``key`` starts, or the key itself for block values."""
+    value_line, value_col = node.lc.value(key)
+    if isinstance(node[key], CommentedMap | CommentedSeq):
+        return node.lc.key(key)  # type: ignore[no-any-return]
+    return value_line, value_col
+
+
+def load_yaml_text(text: str, path: str) -> YamlDocument:
+    yaml = YAML(typ="rt")
+    try:
+        return YamlDocument(path, yaml.load(text))
+    except MarkedYAMLError as error:
+        mark = error.problem_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else path
+        raise RuleFileError([f"{where}: not valid YAML: {error.problem}"]) from error
+
+
+def load_yaml_file(path: Path) -> YamlDocument:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise RuleFileError([f"{path}: cannot read: {error.strerror}"]) from error
+    return load_yaml_text(text, str(path))
+
+
+def located_errors(doc: YamlDocument, error: ValidationError, prefix: Sequence[str | int] = ()) -> list[str]:
+    """Pydantic errors as ``file:line:col: field: reason`` lines."""
+    problems = []
+    for item in error.errors():
+        loc = [*prefix, *(part for part in item["loc"] if not isinstance(part, str) or "[" not in part)]
+        field = ".".join(str(part) for part in loc) or "(document)"
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            message = "unknown field (check the spelling; see docs/rules.md)"
+        problems.append(f"{doc.locate(loc)}: {field}: {message}")
+    return problems

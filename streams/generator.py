@@ -1,0 +1,303 @@
+"""A seeded generator of realistic shop behaviour: the demo input, test source and benchmark load.
+
+Customers browse in sessions, fill carts that they abandon or buy, return and cancel
+some orders, open support tickets that agents answer and customers rate, review
+products, and many slowly fade away. Some start as anonymous visitors and identify
+later. The stream arrives slightly out of order, with some redelivered duplicates and
+a chosen share of malformed records. The same arguments always give the same bytes.
+
+>>> lines = list(generate_stream(GeneratorConfig(customers=3, days=10, seed=1)))
+>>> len(lines) > 10, all(isinstance(line, bytes) for line in lines)
+(True, True)
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import orjson
+
+CATEGORIES: Final = (
+    "sneakers", "apparel", "electronics", "home", "beauty", "books", "toys", "sports",
+)
+TIME_ZONES: Final = (
+    "Europe/London", "Europe/Berlin", "America/New_York", "America/Los_Angeles",
+    "Asia/Shanghai", "Asia/Tokyo", "Australia/Sydney",
+)
+PRIORITIES: Final = ("low", "normal", "normal", "high", "urgent")
+CHANNELS: Final = ("email", "sms", "push")
+HOUR: Final = 3600.0
+DAY: Final = 86_400.0
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    customers: int = 1000
+    days: int = 90
+    seed: int = 42
+    start: datetime = datetime(2026, 1, 1, tzinfo=UTC)
+    #: Share of extra records that are malformed (bad JSON, unknown type, bad fields, ...).
+    malformed: float = 0.0
+    #: Share of events delivered a second time, a little later (redelivery).
+    duplicates: float = 0.002
+    #: Share of events that arrive up to ``max_delay_seconds`` after their event time.
+    delayed: float = 0.05
+    max_delay_seconds: float = 600.0
+    anonymous_share: float = 0.3
+
+
+@dataclass(frozen=True)
+class Product:
+    product_id: str
+    category: str
+    price: float
+
+
+class _CustomerSim:
+    """Builds one customer's events; each event is (time, sequence, dict)."""
+
+    def __init__(self, index: int, cfg: GeneratorConfig, rng: random.Random,
+                 catalog: list[Product]) -> None:
+        self.rng, self.cfg, self.catalog = rng, cfg, catalog
+        self.customer_id = f"c{index:07d}"
+        self.anonymous_id = f"a{index:07d}" if rng.random() < cfg.anonymous_share else None
+        self.identified = self.anonymous_id is None
+        self.events: list[tuple[float, dict[str, Any]]] = []
+        self.favourites = rng.sample(CATEGORIES, 2)
+        self.activity = rng.lognormvariate(-1.2, 0.8)  # sessions per day
+        span = cfg.days * DAY
+        self.t0 = cfg.start.timestamp() + rng.random() * span * 0.5
+        self.end = cfg.start.timestamp() + span
+        fades = rng.random() < 0.35
+        self.fade_at = self.t0 + rng.random() * span if fades else self.end
+        self.seq = 0
+        self.carts = 0
+        self.orders: list[tuple[str, float, float]] = []
+
+    def ids(self) -> dict[str, Any]:
+        if self.identified:
+            return {"customer_id": self.customer_id}
+        return {"anonymous_id": self.anonymous_id}
+
+    def emit(self, ts: float, kind: str, properties: dict[str, Any], **envelope: Any) -> None:
+        if ts >= self.end:
+            return
+        self.seq += 1
+        record = {
+            "type": kind,
+            "event_id": f"{self.customer_id}-{self.seq:05d}",
+            "occurred_at": datetime.fromtimestamp(round(ts, 3), UTC).isoformat(),
+            "schema_version": 1,
+            "properties": properties,
+            **(envelope or self.ids()),
+        }
+        self.events.append((ts, record))
+
+    def run(self) -> list[tuple[float, dict[str, Any]]]:
+        rng = self.rng
+        t = self.t0
+        if self.identified:
+            self.register(t)
+        while True:
+            t += rng.expovariate(self.activity) * DAY
+            if t >= min(self.end, self.fade_at):
+                break
+            if not self.identified and rng.random() < 0.25:
+                self.register(t)
+                self.emit(t + 1, "customer.identified", {},
+                          customer_id=self.customer_id, anonymous_id=self.anonymous_id)
+                self.identified = True
+                t += 2
+            self.session(t)
+        return self.events
+
+    def register(self, t: float) -> None:
+        rng = self.rng
+        traits: dict[str, Any] = {
+            "email": f"{self.customer_id}@example.com",
+            "time_zone": rng.choice(TIME_ZONES),
+            "locale": rng.choice(("en-GB", "de-DE", "en-US", "zh-CN", "ja-JP")),
+        }
+        if rng.random() < 0.6:
+            traits["birthday"] = f"{rng.randint(1950, 2006)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
+        self.emit(t, "customer.registered", traits, customer_id=self.customer_id)
+        for channel in CHANNELS:
+            if rng.random() < 0.7:
+                self.emit(t + 1, "consent.updated", {"channel": channel, "granted": True},
+                          customer_id=self.customer_id)
+
+    def pick(self) -> Product:
+        rng = self.rng
+        if rng.random() < 0.6:
+            category = rng.choice(self.favourites)
+            candidates = [p for p in self.catalog if p.category == category]
+            return rng.choice(candidates)
+        return rng.choice(self.catalog)
+
+    def session(self, t: float) -> None:
+        rng = self.rng
+        if rng.random() < 0.3:
+            self.emit(t, "search.performed", {"query": rng.choice(CATEGORIES), "results_count": rng.randint(0, 80)})
+            t += rng.uniform(5, 30)
+        viewed = []
+        for _ in range(1 + int(rng.expovariate(0.3))):
+            product = self.pick()
+            viewed.append(product)
+            self.emit(t, "product.viewed", {"product_id": product.product_id,
+                                            "category": product.category, "price": product.price})
+            t += rng.uniform(10, 120)
+        if rng.random() < 0.35:
+            self.cart(t, viewed)
+        if self.orders and rng.random() < 0.04:
+            self.ticket(t + rng.uniform(0, 2 * DAY))
+
+    def cart(self, t: float, viewed: list[Product]) -> None:
+        rng = self.rng
+        self.carts += 1
+        cart_id = f"{self.customer_id}-k{self.carts}"
+        lines: dict[str, tuple[Product, int]] = {}
+        for product in rng.sample(viewed, k=min(len(viewed), rng.randint(1, 3))):
+            quantity = rng.randint(1, 3)
+            lines[product.product_id] = (product, quantity)
+            self.emit(t, "cart.item_added", {"cart_id": cart_id, "product_id": product.product_id,
+                                             "quantity": quantity, "price": product.price,
+                                             "category": product.category})
+            t += rng.uniform(5, 60)
+        if len(lines) > 1 and rng.random() < 0.2:
+            product_id = next(iter(lines))
+            product, quantity = lines.pop(product_id)
+            self.emit(t, "cart.item_removed", {"cart_id": cart_id, "product_id": product_id,
+                                               "quantity": quantity})
+            t += rng.uniform(5, 60)
+        if rng.random() < 0.55:
+            value = round(sum(p.price * q for p, q in lines.values()), 2)
+            self.emit(t, "checkout.started", {"cart_id": cart_id, "value": value})
+            if rng.random() < 0.75 and self.identified:
+                self.order(t + rng.uniform(30, 600), cart_id, lines)
+                return
+            # Some abandoned carts are bought later, within a day or two.
+            if rng.random() < 0.3 and self.identified:
+                self.order(t + rng.uniform(2 * HOUR, 2 * DAY), cart_id, lines)
+        elif rng.random() < 0.1:
+            self.emit(t + rng.uniform(60, 3600), "cart.cleared", {"cart_id": cart_id})
+
+    def order(self, t: float, cart_id: str, lines: dict[str, tuple[Product, int]]) -> None:
+        rng = self.rng
+        order_id = f"{self.customer_id}-o{len(self.orders) + 1}"
+        items = [{"product_id": p.product_id, "quantity": q, "price": p.price, "category": p.category}
+                 for p, q in lines.values()]
+        total = round(sum(p.price * q for p, q in lines.values()), 2)
+        self.emit(t, "order.placed", {"order_id": order_id, "cart_id": cart_id, "total": total,
+                                      "currency": "GBP", "items": items})
+        self.orders.append((order_id, t, total))
+        roll = rng.random()
+        if roll < 0.02:
+            self.emit(t + rng.uniform(60, 6 * HOUR), "order.cancelled", {"order_id": order_id, "reason": "changed_mind"})
+        elif roll < 0.08:
+            self.emit(t + rng.uniform(3 * DAY, 20 * DAY), "order.refunded",
+                      {"order_id": order_id, "amount": round(total * rng.choice((0.5, 1.0)), 2), "reason": "returned"})
+        if rng.random() < 0.15:
+            product = rng.choice(items)["product_id"]
+            self.emit(t + rng.uniform(4 * DAY, 14 * DAY), "review.submitted",
+                      {"product_id": product, "rating": rng.choices((1, 2, 3, 4, 5), (1, 1, 2, 4, 6))[0],
+                       "order_id": order_id})
+        if rng.random() < 0.06:
+            self.ticket(t + rng.uniform(HOUR, 5 * DAY), order_id)
+
+    def ticket(self, t: float, order_id: str | None = None) -> None:
+        rng = self.rng
+        ticket_id = f"{self.customer_id}-t{self.seq}"
+        priority = rng.choice(PRIORITIES)
+        complaint = rng.random() < 0.25
+        props: dict[str, Any] = {"ticket_id": ticket_id, "priority": priority, "is_complaint": complaint,
+                                 "topic": rng.choice(("delivery", "refund", "product", "account"))}
+        if order_id:
+            props["order_id"] = order_id
+        self.emit(t, "support.ticket_opened", props, customer_id=self.customer_id)
+        answered = t + rng.expovariate(1 / (4 * HOUR))
+        self.emit(answered, "support.ticket_replied", {"ticket_id": ticket_id, "author": "agent"},
+                  customer_id=self.customer_id)
+        resolved = answered + rng.expovariate(1 / DAY)
+        self.emit(resolved, "support.ticket_resolved", {"ticket_id": ticket_id}, customer_id=self.customer_id)
+        if rng.random() < 0.5:
+            mood = rng.random()
+            csat = 1 if mood < 0.15 else 2 if mood < 0.25 else rng.randint(3, 5)
+            self.emit(resolved + rng.uniform(HOUR, DAY), "support.satisfaction_rated",
+                      {"ticket_id": ticket_id, "csat": csat, "nps": min(10, max(0, csat * 2 + rng.randint(-1, 1)))},
+                      customer_id=self.customer_id)
+
+
+def _catalog(rng: random.Random) -> list[Product]:
+    products = []
+    for index in range(600):
+        category = CATEGORIES[index % len(CATEGORIES)]
+        price = round(rng.lognormvariate(3.3, 0.7), 2)
+        products.append(Product(f"sku-{index:04d}", category, price))
+    return products
+
+
+_MALFORMED_KINDS: Final = (
+    "truncated_json", "unknown_type", "missing_field", "wrong_type", "future_time",
+    "negative_quantity", "no_identity", "bad_time_zone", "not_an_object",
+)
+
+
+def _malformed(rng: random.Random, index: int, ts: float) -> bytes:
+    kind = _MALFORMED_KINDS[index % len(_MALFORMED_KINDS)]
+    when = datetime.fromtimestamp(ts, UTC).isoformat()
+    base: dict[str, Any] = {"type": "cart.item_added", "event_id": f"bad-{index:06d}",
+                            "customer_id": f"c{rng.randint(0, 9999):07d}", "occurred_at": when,
+                            "properties": {"cart_id": "k", "product_id": "sku-0001", "quantity": 1, "price": 9.5}}
+    if kind == "truncated_json":
+        return orjson.dumps(base)[: rng.randint(5, 40)]
+    if kind == "unknown_type":
+        base["type"] = "cart.teleported"
+    elif kind == "missing_field":
+        del base["properties"]["product_id"]
+    elif kind == "wrong_type":
+        base["properties"]["quantity"] = "two"
+    elif kind == "future_time":
+        base["occurred_at"] = "2999-01-01T00:00:00+00:00"
+    elif kind == "negative_quantity":
+        base["properties"]["quantity"] = -3
+    elif kind == "no_identity":
+        del base["customer_id"]
+    elif kind == "bad_time_zone":
+        base = {"type": "customer.updated", "event_id": f"bad-{index:06d}", "customer_id": "c0000001",
+                "occurred_at": when, "properties": {"time_zone": "Mars/Olympus_Mons"}}
+    elif kind == "not_an_object":
+        return orjson.dumps([base["event_id"], when])
+    return orjson.dumps(base)
+
+
+def generate_stream(cfg: GeneratorConfig) -> Iterator[bytes]:
+    """Yield JSON lines (without newline) in arrival order."""
+    rng = random.Random(cfg.seed)
+    catalog = _catalog(rng)
+    arrivals: list[tuple[float, int, bytes]] = []
+    seq = 0
+    for index in range(cfg.customers):
+        sim = _CustomerSim(index, cfg, random.Random(rng.getrandbits(64)), catalog)
+        for ts, record in sim.run():
+            line = orjson.dumps(record)
+            seq += 1
+            arrival = ts + (rng.uniform(0, cfg.max_delay_seconds) if rng.random() < cfg.delayed else 0.0)
+            arrivals.append((arrival, seq, line))
+            if rng.random() < cfg.duplicates:
+                seq += 1
+                arrivals.append((arrival + rng.uniform(1, 60), seq, line))
+    if cfg.malformed > 0 and arrivals:
+        count = round(len(arrivals) * cfg.malformed / (1 - cfg.malformed))
+        first, last = cfg.start.timestamp(), cfg.start.timestamp() + cfg.days * DAY
+        for index in range(count):
+            ts = rng.uniform(first, last)
+            seq += 1
+            arrivals.append((ts, seq, _malformed(rng, index, ts)))
+    heapq.heapify(arrivals)
+    while arrivals:
+        yield heapq.heappop(arrivals)[2]

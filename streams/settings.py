@@ -1,0 +1,102 @@
+"""The one settings object: defaults declared here, ``config/defaults.yaml`` generated from them,
+a deployment's YAML file (``RAPPORT_CONFIG_FILE``) over that, ``RAPPORT_*`` variables over all.
+
+Nested fields use ``__``: ``RAPPORT_ENGINE__ALLOWED_LATENESS=15m``,
+``RAPPORT_PROFILE__LIFECYCLE__CHURNED_AFTER_DAYS=150``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+from rules.durations import parse_duration
+from rules.engine import EngineConfig
+from rules.loader import DEFAULT_RULES_DIR
+from state.policy import ProfilePolicy
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULTS_FILE = REPO_ROOT / "config" / "defaults.yaml"
+
+
+class EngineSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    allowed_lateness: str = Field("1h", description="Events older than the newest minus this count as late.")
+    max_clock_skew: str = Field("1h", description="Events newer than the clock plus this are dead-lettered.")
+    dedup_window: str = Field("24h", description="How long an event id is remembered to skip redeliveries.")
+    dedup_max_entries: int = Field(1_000_000, ge=1, description="At most this many event ids are remembered.")
+
+    @field_validator("allowed_lateness", "max_clock_skew", "dedup_window")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    def engine_config(self) -> EngineConfig:
+        return EngineConfig(
+            allowed_lateness_seconds=parse_duration(self.allowed_lateness),
+            dedup_max_entries=self.dedup_max_entries,
+            dedup_window_seconds=parse_duration(self.dedup_window),
+        )
+
+    @property
+    def max_clock_skew_seconds(self) -> float:
+        return parse_duration(self.max_clock_skew)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="RAPPORT_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    rules_dir: Path = Field(DEFAULT_RULES_DIR, description="Directory of tags/journeys/policies YAML.")
+    engine: EngineSettings = EngineSettings()
+    profile: ProfilePolicy = ProfilePolicy()
+
+    @field_validator("rules_dir")
+    @classmethod
+    def _relative_to_repo(cls, value: Path) -> Path:
+        """A relative rules_dir is taken from the working directory, else from the install."""
+        if value.is_absolute() or value.exists():
+            return value
+        return REPO_ROOT / value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        files = [DEFAULTS_FILE] if DEFAULTS_FILE.exists() else []
+        extra = os.environ.get("RAPPORT_CONFIG_FILE")
+        if extra:
+            files.append(Path(extra))
+        return (
+            init_settings,
+            env_settings,
+            YamlConfigSettingsSource(settings_cls, yaml_file=files),
+        )
+
+
+def load_settings(**overrides: Any) -> Settings:
+    return Settings(**overrides)
+
+
+def defaults_document() -> dict[str, Any]:
+    """What ``config/defaults.yaml`` must contain: every setting at its declared default."""
+    data = Settings.model_construct().model_dump(mode="json")
+    data["rules_dir"] = "rules"
+    return data

@@ -1,0 +1,56 @@
+"""Opening inputs: plain or gzip files, or standard input, with a byte counter for progress."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+
+class InputError(Exception):
+    """The input cannot be read at all (missing file, permission, not gzip)."""
+
+
+class CountingReader(io.RawIOBase):
+    """Counts bytes read from the underlying (compressed) file, for an honest progress bar."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+        self.consumed = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        data = self._raw.read(len(buffer))
+        buffer[: len(data)] = data
+        self.consumed += len(data)
+        return len(data)
+
+
+def open_input(name: str) -> tuple[BinaryIO, CountingReader | None, int | None]:
+    """(line-readable binary stream, byte counter or None, total bytes or None) for a path or '-'."""
+    if name == "-":
+        return sys.stdin.buffer, None, None
+    path = Path(name)
+    try:
+        raw = path.open("rb")
+    except OSError as error:
+        raise InputError(f"{name}: cannot open: {error.strerror}") from error
+    counter = CountingReader(raw)
+    buffered = io.BufferedReader(counter, buffer_size=1 << 20)
+    total = path.stat().st_size
+    if name.endswith(".gz"):
+        return gzip.GzipFile(fileobj=buffered), counter, total  # type: ignore[return-value]
+    return buffered, counter, total
+
+
+def numbered_lines(stream: BinaryIO) -> Iterator[tuple[int, bytes]]:
+    """(1-based line number, line without newline), skipping blank lines."""
+    for number, line in enumerate(stream, start=1):
+        stripped = line.rstrip(b"\r\n")
+        if stripped.strip():
+            yield number, stripped

@@ -1,0 +1,54 @@
+from rules.engine import Engine
+from rules.loader import RuleSet
+from state.stores import MemoryProfileStore
+from tests.builders import added, at, event, ordered, viewed
+
+
+def _engine() -> Engine:
+    return Engine(MemoryProfileStore(), RuleSet.empty())
+
+
+def test_identification_moves_the_visitors_cart_into_the_customers_profile() -> None:
+    engine = _engine()
+    engine.process(added("k1", "p1", customer=None, anonymous="a1", when=at(0)))
+    engine.process(event("customer.identified", customer="c1", anonymous="a1", when=at(0, 1)))
+    assert engine.store.get("anon:a1") is None
+    profile = engine.store.get("c1")
+    assert profile is not None and profile.open_cart is not None
+    assert profile.open_cart.cart_id == "k1"
+
+
+def test_visitor_events_after_identification_reach_the_customer() -> None:
+    engine = _engine()
+    engine.process(event("customer.identified", customer="c1", anonymous="a1", when=at(0)))
+    engine.process(viewed("p5", customer=None, anonymous="a1", when=at(0, 1)))
+    profile = engine.store.get("c1")
+    assert profile is not None and [v.product_id for v in profile.recent_views] == ["p5"]
+
+
+def test_redelivered_event_is_skipped_and_counted() -> None:
+    engine = _engine()
+    order = ordered("o1", event_id="same")
+    engine.process(order)
+    assert engine.process(order) == []
+    assert engine.stats.duplicates == 1
+    profile = engine.store.get("c1")
+    assert profile is not None and profile.orders.count == 1
+
+
+def test_event_older_than_the_watermark_is_counted_late_but_still_applied() -> None:
+    engine = _engine()
+    engine.process(viewed(when=at(1)))
+    engine.process(ordered("o1", when=at(0)))
+    assert engine.stats.late == 1
+    profile = engine.store.get("c1")
+    assert profile is not None and profile.orders.count == 1
+
+
+def test_erasure_removes_the_profile_and_its_links() -> None:
+    engine = _engine()
+    engine.process(event("customer.identified", customer="c1", anonymous="a1", when=at(0)))
+    changes = engine.process(event("customer.erasure_requested", customer="c1", when=at(1)))
+    assert [c.kind for c in changes] == ["profile_erased"]
+    assert len(engine.store) == 0
+    assert engine.store.resolve("anon:a1") == "anon:a1"

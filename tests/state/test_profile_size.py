@@ -1,0 +1,37 @@
+"""A profile's size is bounded whatever a customer does; the bound is documented in docs/profile.md."""
+
+import msgspec
+
+from rules.engine import Engine
+from rules.loader import DEFAULT_RULES_DIR, load_rules
+from state.stores import MemoryProfileStore
+from tests.builders import added, at, event, ordered, viewed
+
+#: docs/profile.md promises this many bytes of JSON at most per profile.
+MAX_PROFILE_BYTES = 32 * 1024
+
+
+def test_a_hyperactive_customer_stays_within_the_documented_size() -> None:
+    engine = Engine(MemoryProfileStore(), load_rules(DEFAULT_RULES_DIR))
+    for i in range(3000):
+        when = at(i / 20)
+        engine.process(viewed(f"product-{i:06d}", category=f"category-{i % 50:02d}", when=when))
+        engine.process(added(f"cart-{i % 40:03d}", f"product-{i:06d}", when=when))
+        if i % 3 == 0:
+            engine.process(ordered(f"order-{i:06d}", 10.0 + i, when=when))
+            engine.process(event("order.refunded", when=when, order_id=f"order-{i:06d}", amount=1.0))
+        if i % 5 == 0:
+            engine.process(event("support.ticket_opened", when=when, ticket_id=f"ticket-{i:06d}",
+                                 priority="urgent", is_complaint=True))
+        if i % 50 == 0:
+            engine.process(event("customer.identified", when=when, anonymous=f"visitor-{i:06d}"))
+    profile = engine.store.get("c1")
+    assert profile is not None
+    size = len(msgspec.json.encode(profile))
+    assert size <= MAX_PROFILE_BYTES, size
+    assert len(profile.recent_views) == 20
+    assert len(profile.category_views) == 20
+    assert len(profile.orders.recent) == 20
+    assert len(profile.support.tickets) == 20
+    assert len(profile.anonymous_ids) == 10
+    assert len(profile.carts) <= 3
