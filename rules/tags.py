@@ -16,6 +16,7 @@ Two kinds:
 
 from __future__ import annotations
 
+from bisect import insort
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -217,10 +218,10 @@ class TagSet:
     ) -> None:
         has = tag_id in profile.tags
         if wanted and not has:
-            profile.tags[tag_id] = profile.as_of
+            insort(profile.tags, tag_id)
             changes.append(ProfileChange.make("tag_added", profile.key, None, tag_id, profile.as_of, cause))
         elif has and not wanted:
-            del profile.tags[tag_id]
+            profile.tags.remove(tag_id)
             changes.append(ProfileChange.make("tag_removed", profile.key, tag_id, None, profile.as_of, cause))
 
 

@@ -20,7 +20,7 @@ MAX_ANONYMOUS_IDS: Final = 10
 MAX_RECENT_VIEWS: Final = 20
 MAX_CATEGORIES: Final = 20
 AFFINITY_WINDOW_DAYS: Final = 30
-MAX_OPEN_CARTS: Final = 3
+MAX_OPEN_CARTS: Final = 5
 MAX_CART_LINES: Final = 50
 MAX_CLOSED_CARTS: Final = 20
 MAX_RECENT_ORDERS: Final = 20
@@ -214,7 +214,8 @@ class Profile(msgspec.Struct):
     lifecycle_since: float | None = None
     tier: str = "member"
     tier_since: float | None = None
-    tags: dict[str, float] = {}
+    #: Marketer-defined tags, sorted; when each was added is on its ``tag_added`` change.
+    tags: list[str] = []
     #: Per windowed tag: matching events per day number.
     tag_activity: dict[str, dict[int, int]] = {}
     #: When derived fields must be looked at again even without new events.

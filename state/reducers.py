@@ -165,9 +165,10 @@ def _cart(profile: Profile, cart_id: str, ts: float) -> Cart | None:
         return None
     cart = profile.carts[cart_id] = Cart(cart_id=cart_id, opened_at=ts, last_touched_at=ts)
     if len(profile.carts) > MAX_OPEN_CARTS:
+        # Evicted carts count as closed so that late events cannot bring them back.
         stalest = min(profile.carts.values(), key=lambda c: (c.last_touched_at, c.cart_id))
-        del profile.carts[stalest.cart_id]
-    return cart
+        close_cart(profile, stalest.cart_id)
+    return cart if cart_id in profile.carts else None
 
 
 def close_cart(profile: Profile, cart_id: str) -> None:

@@ -17,12 +17,14 @@ from pathlib import Path
 from typing import IO, BinaryIO, Literal
 
 import msgspec
+import orjson
 from tqdm import tqdm
 
 from rules.engine import Engine
 from rules.loader import RuleSet
 from schemas.decode import DeadLetter
 from state.changes import ProfileChange
+from state.profile import Profile
 from state.stores import MemoryProfileStore
 from streams.settings import Settings
 from streams.sources.base import Decoded
@@ -112,6 +114,11 @@ def _iso(ts: float) -> str | None:
 
 
 _ENCODER = msgspec.json.Encoder()
+
+
+def profile_json(profile: Profile | None) -> bytes:
+    """Canonical JSON: sorted keys, so equal profiles give equal bytes whatever the fill order."""
+    return orjson.dumps(msgspec.to_builtins(profile), option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
 
 
 def replay(
@@ -216,12 +223,12 @@ def _write_profiles(engine: Engine, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("wb", buffering=1 << 20) as out:
         for key in engine.store.keys():
-            out.write(_ENCODER.encode(engine.store.get(key)) + b"\n")
+            out.write(profile_json(engine.store.get(key)) + b"\n")
 
 
 def profiles_of(engine: Engine) -> list[bytes]:
     """Every profile's JSON, sorted by key: the comparable final state."""
-    return [_ENCODER.encode(engine.store.get(key)) for key in engine.store.keys()]
+    return [profile_json(engine.store.get(key)) for key in engine.store.keys()]
 
 
 __all__ = ["CountingReader", "InputFormat", "ReplayOutputs", "ReplaySummary", "replay"]
