@@ -25,8 +25,8 @@ from rules.loader import RuleSet
 from schemas import events as ev
 from schemas.events import ANONYMOUS_PREFIX
 from state.changes import ProfileChange
-from state.derived import refresh_derived
 from state.dedup import SeenEvents
+from state.derived import refresh_derived
 from state.identity import merge_profiles
 from state.policy import ProfilePolicy
 from state.profile import Profile

@@ -43,7 +43,9 @@ def compile_condition(source: str, sample: Mapping[str, Any]) -> Condition:
     try:
         tree = evaluator.parse(source)
     except SyntaxError as error:
-        raise ConditionError(f"not a valid expression: {error.msg} at column {error.offset}") from error
+        raise ConditionError(
+            f"not a valid expression: {error.msg} at column {error.offset}"
+        ) from error
     for name in sorted(_names(tree) - set(sample) - {"None", "True", "False"}):
         hint = difflib.get_close_matches(name, list(sample), n=1)
         suffix = f"; did you mean {hint[0]!r}?" if hint else ""
@@ -55,10 +57,12 @@ def compile_condition(source: str, sample: Mapping[str, Any]) -> Condition:
     except simpleeval.InvalidExpression as error:
         raise ConditionError(str(error)) from error
     if not isinstance(result, bool):
-        raise ConditionError(f"a condition must be true or false, this gives {type(result).__name__}")
+        raise ConditionError(
+            f"a condition must be true or false, this gives {type(result).__name__}"
+        )
 
     def condition(names: Mapping[str, Any]) -> bool:
-        evaluator.names = names  # type: ignore[assignment]
+        evaluator.names = names
         try:
             return bool(evaluator.eval(source, previously_parsed=tree))
         except TypeError:

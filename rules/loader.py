@@ -64,4 +64,6 @@ def _load_tags(path: Path) -> TagSet:
     try:
         return TagSet.from_specs(spec.tags)
     except TagSpecError as error:
-        raise RuleFileError([f"{doc.locate(error.loc)}: {'.'.join(map(str, error.loc))}: {error}"]) from error
+        raise RuleFileError(
+            [f"{doc.locate(error.loc)}: {'.'.join(map(str, error.loc))}: {error}"]
+        ) from error

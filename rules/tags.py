@@ -69,7 +69,9 @@ class TagSpecError(ValueError):
 def _event_class(kind: str, loc: Sequence[str | int]) -> type[Envelope]:
     cls = EVENT_TYPES.get(kind)
     if cls is None:
-        raise TagSpecError(loc, f"unknown event type {kind!r}; expected one of {sorted(EVENT_TYPES)}")
+        raise TagSpecError(
+            loc, f"unknown event type {kind!r}; expected one of {sorted(EVENT_TYPES)}"
+        )
     return cls
 
 
@@ -170,7 +172,9 @@ class TagSet:
             raise TagSpecError(["tags"], f"at most {MAX_TAGS} tags can be defined")
         return cls(tuple(activity), tuple(conditions))
 
-    def on_event(self, profile: Profile, event: Event, ts: float, cause: str) -> list[ProfileChange]:
+    def on_event(
+        self, profile: Profile, event: Event, ts: float, cause: str
+    ) -> list[ProfileChange]:
         """Record matching activity and re-check the tags this event kind affects."""
         entry = self._by_event.get(type(event))
         if entry is None:
@@ -207,7 +211,9 @@ class TagSet:
         if not profile.tags or not self.activity:
             return None
         times = [
-            t for tag in self.activity if tag.id in profile.tags
+            t
+            for tag in self.activity
+            if tag.id in profile.tags
             if (t := tag.lapses_at(profile)) is not None
         ]
         return min(times) if times else None
@@ -219,10 +225,14 @@ class TagSet:
         has = tag_id in profile.tags
         if wanted and not has:
             insort(profile.tags, tag_id)
-            changes.append(ProfileChange.make("tag_added", profile.key, None, tag_id, profile.as_of, cause))
+            changes.append(
+                ProfileChange.make("tag_added", profile.key, None, tag_id, profile.as_of, cause)
+            )
         elif has and not wanted:
             profile.tags.remove(tag_id)
-            changes.append(ProfileChange.make("tag_removed", profile.key, tag_id, None, profile.as_of, cause))
+            changes.append(
+                ProfileChange.make("tag_removed", profile.key, tag_id, None, profile.as_of, cause)
+            )
 
 
 def _compile_activity(tag_id: str, spec: ActivitySpec, loc: list[str | int]) -> ActivityTag:
@@ -254,7 +264,9 @@ def _compile_activity(tag_id: str, spec: ActivitySpec, loc: list[str | int]) -> 
 def _compile_condition_tag(spec: TagSpec, loc: list[str | int]) -> ConditionTag:
     assert spec.when is not None
     if not spec.on:
-        raise TagSpecError([*loc, "on"], "a `when` tag needs `on`: the event kinds that re-check it")
+        raise TagSpecError(
+            [*loc, "on"], "a `when` tag needs `on`: the event kinds that re-check it"
+        )
     on = frozenset(_event_class(kind, [*loc, "on", i]) for i, kind in enumerate(spec.on))
     try:
         condition = compile_condition(spec.when, SAMPLE_VIEW)

@@ -72,11 +72,16 @@ def load_yaml_file(path: Path) -> YamlDocument:
     return load_yaml_text(text, str(path))
 
 
-def located_errors(doc: YamlDocument, error: ValidationError, prefix: Sequence[str | int] = ()) -> list[str]:
+def located_errors(
+    doc: YamlDocument, error: ValidationError, prefix: Sequence[str | int] = ()
+) -> list[str]:
     """Pydantic errors as ``file:line:col: field: reason`` lines."""
     problems = []
     for item in error.errors():
-        loc = [*prefix, *(part for part in item["loc"] if not isinstance(part, str) or "[" not in part)]
+        loc = [
+            *prefix,
+            *(part for part in item["loc"] if not isinstance(part, str) or "[" not in part),
+        ]
         field = ".".join(str(part) for part in loc) or "(document)"
         message = item["msg"]
         if item["type"] == "extra_forbidden":

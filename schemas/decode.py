@@ -16,7 +16,7 @@ from __future__ import annotations
 import base64
 import re
 from datetime import datetime, timedelta
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, get_args
 
 import msgspec
 import orjson
@@ -33,7 +33,7 @@ DeadLetterReason = Literal[
     "invalid_row",
     "unsupported_event",
 ]
-DEAD_LETTER_REASONS: Final[tuple[str, ...]] = DeadLetterReason.__args__
+DEAD_LETTER_REASONS: Final[tuple[str, ...]] = get_args(DeadLetterReason)
 
 _KNOWN_TYPES: Final = ", ".join(sorted(EVENT_TYPES))
 _PATH = re.compile(r" - at `\$\.?([^`]*)`$")
@@ -95,14 +95,21 @@ def convert_event(
     """Validate an already-parsed JSON object against the contract."""
     if type(obj) is not dict:
         return dead_letter(
-            raw, source=source, position=position, reason="not_an_object",
+            raw,
+            source=source,
+            position=position,
+            reason="not_an_object",
             detail=f"expected a JSON object, got {type(obj).__name__}",
         )
     kind = obj.get("type")
     cls = EVENT_TYPES.get(kind) if isinstance(kind, str) else None
     if cls is None:
         return dead_letter(
-            raw, source=source, position=position, reason="unknown_type", field="type",
+            raw,
+            source=source,
+            position=position,
+            reason="unknown_type",
+            field="type",
             detail=f"unknown event type {kind!r}; expected one of: {_KNOWN_TYPES}",
         )
     try:
@@ -111,7 +118,11 @@ def convert_event(
         path, text = _field_of(str(error))
         where = f"`{path}`: " if path else ""
         return dead_letter(
-            raw, source=source, position=position, reason="invalid_event", field=path,
+            raw,
+            source=source,
+            position=position,
+            reason="invalid_event",
+            field=path,
             detail=f"{kind}: {where}{text}",
         )
     if latest_allowed is not None and event.occurred_at > latest_allowed:
@@ -123,7 +134,11 @@ def _future(
     raw: bytes, event: Event, source: str, position: int, latest_allowed: datetime
 ) -> DeadLetter:
     return dead_letter(
-        raw, source=source, position=position, reason="future_event", field="occurred_at",
+        raw,
+        source=source,
+        position=position,
+        reason="future_event",
+        field="occurred_at",
         detail=(
             f"occurred_at {event.occurred_at.isoformat()} is after the latest accepted time "
             f"{latest_allowed.isoformat()} (clock + max_clock_skew)"
@@ -161,7 +176,10 @@ def diagnose(raw: bytes, *, source: str, position: int) -> DeadLetter | Event:
         obj = orjson.loads(raw)
     except orjson.JSONDecodeError as error:
         return dead_letter(
-            raw, source=source, position=position, reason="invalid_json",
+            raw,
+            source=source,
+            position=position,
+            reason="invalid_json",
             detail=f"not valid JSON: {error}",
         )
     return convert_event(obj, raw, source=source, position=position)

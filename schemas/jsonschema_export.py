@@ -24,9 +24,13 @@ def render_schemas() -> dict[str, bytes]:
         schema = msgspec.json.schema(cls)
         schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
         schema["title"] = kind
-        files[f"{kind}.json"] = orjson.dumps(schema, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
+        files[f"{kind}.json"] = (
+            orjson.dumps(schema, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
+        )
     union = msgspec.json.schema(Event)
     union["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     union["title"] = "Rapport event"
-    files["events.json"] = orjson.dumps(union, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
+    files["events.json"] = (
+        orjson.dumps(union, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
+    )
     return files

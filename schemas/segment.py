@@ -30,36 +30,51 @@ def _items(products: Any) -> list[dict[str, Any]]:
     for product in products:
         if not isinstance(product, dict):
             continue
-        items.append({
-            "product_id": product.get("product_id") or product.get("sku") or product.get("id"),
-            "quantity": product.get("quantity", 1),
-            "price": product.get("price", 0),
-            "category": product.get("category"),
-        })
+        items.append(
+            {
+                "product_id": product.get("product_id") or product.get("sku") or product.get("id"),
+                "quantity": product.get("quantity", 1),
+                "price": product.get("price", 0),
+                "category": product.get("category"),
+            }
+        )
     return items
 
 
 def _cart_id(props: dict[str, Any], envelope: dict[str, Any]) -> Any:
     """The spec's cart_id is optional; without it a customer has one implicit cart."""
-    return props.get("cart_id") or props.get("checkout_id") or (
-        "implicit:" + str(envelope.get("customer_id") or envelope.get("anonymous_id"))
+    return (
+        props.get("cart_id")
+        or props.get("checkout_id")
+        or ("implicit:" + str(envelope.get("customer_id") or envelope.get("anonymous_id")))
     )
 
 
 def _product_viewed(props: dict[str, Any], env: dict[str, Any]) -> dict[str, Any]:
-    return {"product_id": props.get("product_id") or props.get("sku"),
-            "category": props.get("category"), "price": props.get("price"), "name": props.get("name")}
+    return {
+        "product_id": props.get("product_id") or props.get("sku"),
+        "category": props.get("category"),
+        "price": props.get("price"),
+        "name": props.get("name"),
+    }
 
 
 def _product_added(props: dict[str, Any], env: dict[str, Any]) -> dict[str, Any]:
-    return {"cart_id": _cart_id(props, env), "product_id": props.get("product_id") or props.get("sku"),
-            "quantity": props.get("quantity", 1), "price": props.get("price"),
-            "category": props.get("category")}
+    return {
+        "cart_id": _cart_id(props, env),
+        "product_id": props.get("product_id") or props.get("sku"),
+        "quantity": props.get("quantity", 1),
+        "price": props.get("price"),
+        "category": props.get("category"),
+    }
 
 
 def _product_removed(props: dict[str, Any], env: dict[str, Any]) -> dict[str, Any]:
-    return {"cart_id": _cart_id(props, env), "product_id": props.get("product_id") or props.get("sku"),
-            "quantity": props.get("quantity", 1)}
+    return {
+        "cart_id": _cart_id(props, env),
+        "product_id": props.get("product_id") or props.get("sku"),
+        "quantity": props.get("quantity", 1),
+    }
 
 
 def _checkout_started(props: dict[str, Any], env: dict[str, Any]) -> dict[str, Any]:
@@ -71,9 +86,14 @@ def _order_completed(props: dict[str, Any], env: dict[str, Any]) -> dict[str, An
     total = props.get("total", props.get("revenue"))
     if total is None:
         total = round(sum((i["quantity"] or 0) * (i["price"] or 0) for i in items), 2)
-    return {"order_id": props.get("order_id"), "total": total,
-            "currency": props.get("currency", "GBP"), "cart_id": props.get("cart_id"),
-            "items": items, "coupon": props.get("coupon")}
+    return {
+        "order_id": props.get("order_id"),
+        "total": total,
+        "currency": props.get("currency", "GBP"),
+        "cart_id": props.get("cart_id"),
+        "items": items,
+        "coupon": props.get("coupon"),
+    }
 
 
 def _order_refunded(props: dict[str, Any], env: dict[str, Any]) -> dict[str, Any]:
@@ -88,7 +108,9 @@ def _order_cancelled(props: dict[str, Any], env: dict[str, Any]) -> dict[str, An
     return {"order_id": props.get("order_id"), "amount": props.get("total")}
 
 
-TRACK_EVENTS: Final[dict[str, tuple[str, Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]]]] = {
+TRACK_EVENTS: Final[
+    dict[str, tuple[str, Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]]]
+] = {
     "Product Viewed": ("product.viewed", _product_viewed),
     "Product Added": ("cart.item_added", _product_added),
     "Product Removed": ("cart.item_removed", _product_removed),
@@ -98,8 +120,14 @@ TRACK_EVENTS: Final[dict[str, tuple[str, Callable[[dict[str, Any], dict[str, Any
     "Order Cancelled": ("order.cancelled", _order_cancelled),
 }
 
-_TRAITS: Final = {"email": "email", "phone": "phone", "timezone": "time_zone",
-                  "birthday": "birthday", "locale": "locale", "country": "country"}
+_TRAITS: Final = {
+    "email": "email",
+    "phone": "phone",
+    "timezone": "time_zone",
+    "birthday": "birthday",
+    "locale": "locale",
+    "country": "country",
+}
 
 
 def _drop_none(props: dict[str, Any]) -> dict[str, Any]:
@@ -112,12 +140,14 @@ def segment_to_contract(message: dict[str, Any]) -> list[dict[str, Any]]:
     message_id = message.get("messageId")
     if not isinstance(message_id, str) or not message_id:
         raise UnsupportedSegmentEvent("Segment message needs a non-empty `messageId`")
-    envelope = _drop_none({
-        "customer_id": message.get("userId"),
-        "anonymous_id": message.get("anonymousId"),
-        "occurred_at": message.get("timestamp") or message.get("originalTimestamp"),
-        "schema_version": SCHEMA_VERSION,
-    })
+    envelope = _drop_none(
+        {
+            "customer_id": message.get("userId"),
+            "anonymous_id": message.get("anonymousId"),
+            "occurred_at": message.get("timestamp") or message.get("originalTimestamp"),
+            "schema_version": SCHEMA_VERSION,
+        }
+    )
     if kind == "track":
         name = message.get("event")
         mapping = TRACK_EVENTS.get(name) if isinstance(name, str) else None
@@ -129,18 +159,42 @@ def segment_to_contract(message: dict[str, Any]) -> list[dict[str, Any]]:
         if not isinstance(props, dict):
             props = {}
         contract_type, convert = mapping
-        return [{"type": contract_type, "event_id": message_id, **envelope,
-                 "properties": _drop_none(convert(props, envelope))}]
+        return [
+            {
+                "type": contract_type,
+                "event_id": message_id,
+                **envelope,
+                "properties": _drop_none(convert(props, envelope)),
+            }
+        ]
     if kind == "identify":
         traits = message.get("traits") if isinstance(message.get("traits"), dict) else {}
         assert isinstance(traits, dict)
         records: list[dict[str, Any]] = []
         if "customer_id" in envelope and "anonymous_id" in envelope:
-            records.append({"type": "customer.identified", "event_id": message_id + ":identified",
-                            **envelope, "properties": {}})
-        mapped = {ours: traits[theirs] for theirs, ours in _TRAITS.items() if traits.get(theirs) is not None}
+            records.append(
+                {
+                    "type": "customer.identified",
+                    "event_id": message_id + ":identified",
+                    **envelope,
+                    "properties": {},
+                }
+            )
+        mapped = {
+            ours: traits[theirs]
+            for theirs, ours in _TRAITS.items()
+            if traits.get(theirs) is not None
+        }
         if mapped or not records:
-            records.append({"type": "customer.updated", "event_id": message_id, **envelope,
-                            "properties": mapped})
+            records.append(
+                {
+                    "type": "customer.updated",
+                    "event_id": message_id,
+                    **envelope,
+                    "properties": mapped,
+                }
+            )
         return records
-    raise UnsupportedSegmentEvent(f"Segment message type {kind!r} is not supported; expected track or identify")
+    raise UnsupportedSegmentEvent(
+        f"Segment message type {kind!r} is not supported; expected track or identify"
+    )

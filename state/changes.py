@@ -45,6 +45,11 @@ class ProfileChange(msgspec.Struct, frozen=True, kw_only=True):
             f"{kind}\x1f{profile_key}\x1f{before}\x1f{after}\x1f{cause}".encode(), digest_size=10
         ).hexdigest()
         return cls(
-            change_id=digest, kind=kind, profile_key=profile_key, before=before, after=after,
-            at=at, cause=cause,
+            change_id=digest,
+            kind=kind,
+            profile_key=profile_key,
+            before=before,
+            after=after,
+            at=at,
+            cause=cause,
         )

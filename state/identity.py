@@ -23,7 +23,7 @@ from state.profile import (
     Profile,
     Stamped,
 )
-from state.reducers import advance_profile_clock, prune_windows, day_number, remember_anonymous_id
+from state.reducers import advance_profile_clock, day_number, prune_windows, remember_anonymous_id
 
 
 def _min(a: float | None, b: float | None) -> float | None:
@@ -122,8 +122,12 @@ def _merge_orders(target: Profile, source: Profile) -> None:
     mine.first_order_at = _min(mine.first_order_at, theirs.first_order_at)
     times = {
         t
-        for t in (mine.last_order_at, mine.previous_order_at, theirs.last_order_at,
-                  theirs.previous_order_at)
+        for t in (
+            mine.last_order_at,
+            mine.previous_order_at,
+            theirs.last_order_at,
+            theirs.previous_order_at,
+        )
         if t is not None
     }
     top = sorted(times, reverse=True)
@@ -146,9 +150,18 @@ def _merge_support(target: Profile, source: Profile) -> None:
         )
         del mine.tickets[victim.ticket_id]
     for name in (
-        "opened_count", "resolved_count", "complaint_count", "first_response_count",
-        "first_response_seconds_total", "csat_count", "csat_total", "nps_count",
-        "nps_promoters", "nps_detractors", "review_count", "review_rating_total",
+        "opened_count",
+        "resolved_count",
+        "complaint_count",
+        "first_response_count",
+        "first_response_seconds_total",
+        "csat_count",
+        "csat_total",
+        "nps_count",
+        "nps_promoters",
+        "nps_detractors",
+        "review_count",
+        "review_rating_total",
     ):
         setattr(mine, name, getattr(mine, name) + getattr(theirs, name))
     if theirs.last_csat is not None and (

@@ -65,8 +65,11 @@ class TierPolicy(_Policy):
     @model_validator(mode="after")
     def _ascending(self) -> TierPolicy:
         spends = [level.min_spend for level in self.levels]
-        if not spends or spends[0] != 0 or spends != sorted(spends) or len(set(spends)) != len(
-            spends
+        if (
+            not spends
+            or spends[0] != 0
+            or spends != sorted(spends)
+            or len(set(spends)) != len(spends)
         ):
             raise ValueError("tier levels need strictly ascending min_spend starting at 0")
         return self

@@ -28,9 +28,7 @@ SPEND_MONTHS: Final = 13
 MAX_TICKETS: Final = 20
 MAX_TAGS: Final = 64
 MAX_TAG_WINDOW_DAYS: Final = 366
-LIMITS: Final = {
-    name: value for name, value in globals().items() if name.startswith("MAX_")
-}
+LIMITS: Final = {name: value for name, value in globals().items() if name.startswith("MAX_")}
 
 DAY: Final = 86_400.0
 
@@ -62,7 +60,9 @@ class Cart(msgspec.Struct):
 
     @property
     def value(self) -> float:
-        cents = sum(line.quantity * line.price_cents for line in self.lines.values() if line.quantity > 0)
+        cents = sum(
+            line.quantity * line.price_cents for line in self.lines.values() if line.quantity > 0
+        )
         return cents / 100
 
     @property

@@ -180,8 +180,12 @@ def close_cart(profile: Profile, cart_id: str) -> None:
 
 
 def _adjust_line(
-    cart: Cart, product_id: str, quantity: int, ts: float,
-    price: float | None = None, category: str | None = None,
+    cart: Cart,
+    product_id: str,
+    quantity: int,
+    ts: float,
+    price: float | None = None,
+    category: str | None = None,
 ) -> None:
     line = cart.lines.get(product_id)
     if line is None:

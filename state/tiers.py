@@ -27,11 +27,11 @@ def month_start(index: int) -> float:
     return datetime(index // 12, index % 12 + 1, 1, tzinfo=UTC).timestamp()
 
 
-def qualifying_spend_cents(
-    spend_by_month: dict[int, int], current_month: int, months: int
-) -> int:
+def qualifying_spend_cents(spend_by_month: dict[int, int], current_month: int, months: int) -> int:
     first = current_month - months + 1
-    return sum(amount for month, amount in spend_by_month.items() if first <= month <= current_month)
+    return sum(
+        amount for month, amount in spend_by_month.items() if first <= month <= current_month
+    )
 
 
 def tier_at(

@@ -8,19 +8,21 @@ from __future__ import annotations
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import cast
 
 import click
 import orjson
 
 from rules.loader import load_rules
 from rules.yaml_source import RuleFileError
+from streams.settings import Settings
 from streams.sources.files import InputError
 
 EXIT_INVALID = 1
 EXIT_INPUT = 3
 
 
-def _settings():  # type: ignore[no-untyped-def]
+def _settings() -> Settings:
     from pydantic import ValidationError
 
     from streams.settings import load_settings
@@ -28,7 +30,9 @@ def _settings():  # type: ignore[no-untyped-def]
     try:
         return load_settings()
     except ValidationError as error:
-        raise click.ClickException(f"invalid settings (config/*.yaml or RAPPORT_* variables):\n{error}") from error
+        raise click.ClickException(
+            f"invalid settings (config/*.yaml or RAPPORT_* variables):\n{error}"
+        ) from error
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -39,26 +43,66 @@ def main() -> None:
 
 @main.command()
 @click.argument("input_file", metavar="FILE|-")
-@click.option("--format", "input_format", type=click.Choice(["contract", "segment", "online-retail"]),
-              default="contract", show_default=True, help="Input layout.")
-@click.option("--rules", "rules_dir", type=click.Path(path_type=Path, file_okay=False),
-              help="Rules directory (default: settings.rules_dir).")
-@click.option("--changes", "changes_path", type=click.Path(path_type=Path, dir_okay=False),
-              help="Write profile changes (the engine's actions) as JSONL here.")
-@click.option("--dead-letters", "dead_path", type=click.Path(path_type=Path, dir_okay=False),
-              help="Write rejected records with their reasons as JSONL here.")
-@click.option("--profiles", "profiles_path", type=click.Path(path_type=Path, dir_okay=False),
-              help="Write the final profiles as JSONL here.")
-@click.option("--summary-json", "summary_path", type=click.Path(path_type=Path, dir_okay=False),
-              help="Also write the summary as JSON here.")
-@click.option("--now", "now_text", metavar="ISO-TIME",
-              help="The run's clock for rejecting future events (default: the current time).")
-@click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
-def replay(input_file: str, input_format: str, rules_dir: Path | None, changes_path: Path | None,
-           dead_path: Path | None, profiles_path: Path | None, summary_path: Path | None,
-           now_text: str | None, progress: bool | None) -> None:
+@click.option(
+    "--format",
+    "input_format",
+    type=click.Choice(["contract", "segment", "online-retail"]),
+    default="contract",
+    show_default=True,
+    help="Input layout.",
+)
+@click.option(
+    "--rules",
+    "rules_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Rules directory (default: settings.rules_dir).",
+)
+@click.option(
+    "--changes",
+    "changes_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write profile changes (the engine's actions) as JSONL here.",
+)
+@click.option(
+    "--dead-letters",
+    "dead_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write rejected records with their reasons as JSONL here.",
+)
+@click.option(
+    "--profiles",
+    "profiles_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write the final profiles as JSONL here.",
+)
+@click.option(
+    "--summary-json",
+    "summary_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Also write the summary as JSON here.",
+)
+@click.option(
+    "--now",
+    "now_text",
+    metavar="ISO-TIME",
+    help="The run's clock for rejecting future events (default: the current time).",
+)
+@click.option(
+    "--progress/--no-progress", default=None, help="Progress bar (default: on a terminal)."
+)
+def replay(
+    input_file: str,
+    input_format: str,
+    rules_dir: Path | None,
+    changes_path: Path | None,
+    dead_path: Path | None,
+    profiles_path: Path | None,
+    summary_path: Path | None,
+    now_text: str | None,
+    progress: bool | None,
+) -> None:
     """Replay FILE (or - for stdin) through the engine in event time and print a summary."""
-    from streams.replay import ReplayOutputs
+    from streams.replay import InputFormat, ReplayOutputs
     from streams.replay import replay as run_replay
 
     settings = _settings()
@@ -72,13 +116,21 @@ def replay(input_file: str, input_format: str, rules_dir: Path | None, changes_p
         try:
             now = datetime.fromisoformat(now_text)
         except ValueError as error:
-            raise click.BadParameter(f"{now_text!r} is not an ISO time: {error}", param_hint="--now") from error
+            raise click.BadParameter(
+                f"{now_text!r} is not an ISO time: {error}", param_hint="--now"
+            ) from error
         if now.tzinfo is None:
-            raise click.BadParameter("needs a time zone, e.g. 2026-01-01T00:00:00+00:00", param_hint="--now")
+            raise click.BadParameter(
+                "needs a time zone, e.g. 2026-01-01T00:00:00+00:00", param_hint="--now"
+            )
     try:
         summary = run_replay(
-            input_file, input_format=input_format, settings=settings, rules=rules,  # type: ignore[arg-type]
-            outputs=ReplayOutputs(changes_path, dead_path, profiles_path), now=now,
+            input_file,
+            input_format=cast(InputFormat, input_format),
+            settings=settings,
+            rules=rules,
+            outputs=ReplayOutputs(changes_path, dead_path, profiles_path),
+            now=now,
             progress=sys.stderr.isatty() if progress is None else progress,
         )
     except InputError as error:
@@ -93,24 +145,56 @@ def replay(input_file: str, input_format: str, rules_dir: Path | None, changes_p
 @click.option("--customers", type=click.IntRange(min=1), default=1000, show_default=True)
 @click.option("--days", type=click.IntRange(min=1), default=90, show_default=True)
 @click.option("--seed", type=int, default=42, show_default=True)
-@click.option("--malformed", type=click.FloatRange(0, 0.5), default=0.0, show_default=True,
-              help="Share of extra records that are malformed.")
-@click.option("--duplicates", type=click.FloatRange(0, 0.5), default=0.002, show_default=True,
-              help="Share of events redelivered a second time.")
-@click.option("--start", "start_text", default="2026-01-01T00:00:00+00:00", show_default=True,
-              help="Event time of the stream's start.")
-@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False),
-              help="Write here instead of stdout.")
-def generate(customers: int, days: int, seed: int, malformed: float, duplicates: float,
-             start_text: str, output: Path | None) -> None:
+@click.option(
+    "--malformed",
+    type=click.FloatRange(0, 0.5),
+    default=0.0,
+    show_default=True,
+    help="Share of extra records that are malformed.",
+)
+@click.option(
+    "--duplicates",
+    type=click.FloatRange(0, 0.5),
+    default=0.002,
+    show_default=True,
+    help="Share of events redelivered a second time.",
+)
+@click.option(
+    "--start",
+    "start_text",
+    default="2026-01-01T00:00:00+00:00",
+    show_default=True,
+    help="Event time of the stream's start.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write here instead of stdout.",
+)
+def generate(
+    customers: int,
+    days: int,
+    seed: int,
+    malformed: float,
+    duplicates: float,
+    start_text: str,
+    output: Path | None,
+) -> None:
     """Write a realistic, seeded event stream as contract JSONL."""
     from streams.generator import GeneratorConfig, generate_stream
 
     start = datetime.fromisoformat(start_text)
     if start.tzinfo is None:
         raise click.BadParameter("needs a time zone", param_hint="--start")
-    cfg = GeneratorConfig(customers=customers, days=days, seed=seed, malformed=malformed,
-                          duplicates=duplicates, start=start)
+    cfg = GeneratorConfig(
+        customers=customers,
+        days=days,
+        seed=seed,
+        malformed=malformed,
+        duplicates=duplicates,
+        start=start,
+    )
     out = output.open("wb") if output else sys.stdout.buffer
     count = 0
     try:
@@ -150,7 +234,9 @@ def schemas() -> None:
 
 @schemas.command("export")
 @click.argument("directory", required=False, type=click.Path(path_type=Path, file_okay=False))
-@click.option("--check", is_flag=True, help="Fail if the files differ from the models instead of writing.")
+@click.option(
+    "--check", is_flag=True, help="Fail if the files differ from the models instead of writing."
+)
 def schemas_export(directory: Path | None, check: bool) -> None:
     """Write one JSON Schema per event type (default: schemas/jsonschema)."""
     from schemas.jsonschema_export import SCHEMA_DIR, render_schemas
@@ -166,7 +252,10 @@ def schemas_export(directory: Path | None, check: bool) -> None:
             directory.mkdir(parents=True, exist_ok=True)
             path.write_bytes(content)
     if stale:
-        click.echo("out of date with the models (run `rapport schemas export`):\n  " + "\n  ".join(stale), err=True)
+        click.echo(
+            "out of date with the models (run `rapport schemas export`):\n  " + "\n  ".join(stale),
+            err=True,
+        )
         sys.exit(EXIT_INVALID)
 
 
@@ -176,7 +265,9 @@ def config() -> None:
 
 
 @config.command("show")
-@click.option("--defaults", is_flag=True, help="The declared defaults (what config/defaults.yaml holds).")
+@click.option(
+    "--defaults", is_flag=True, help="The declared defaults (what config/defaults.yaml holds)."
+)
 def config_show(defaults: bool) -> None:
     """Print the effective settings as YAML."""
     from ruamel.yaml import YAML

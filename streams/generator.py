@@ -23,11 +23,23 @@ from typing import Any, Final
 import orjson
 
 CATEGORIES: Final = (
-    "sneakers", "apparel", "electronics", "home", "beauty", "books", "toys", "sports",
+    "sneakers",
+    "apparel",
+    "electronics",
+    "home",
+    "beauty",
+    "books",
+    "toys",
+    "sports",
 )
 TIME_ZONES: Final = (
-    "Europe/London", "Europe/Berlin", "America/New_York", "America/Los_Angeles",
-    "Asia/Shanghai", "Asia/Tokyo", "Australia/Sydney",
+    "Europe/London",
+    "Europe/Berlin",
+    "America/New_York",
+    "America/Los_Angeles",
+    "Asia/Shanghai",
+    "Asia/Tokyo",
+    "Australia/Sydney",
 )
 PRIORITIES: Final = ("low", "normal", "normal", "high", "urgent")
 CHANNELS: Final = ("email", "sms", "push")
@@ -61,8 +73,9 @@ class Product:
 class _CustomerSim:
     """Builds one customer's events; each event is (time, sequence, dict)."""
 
-    def __init__(self, index: int, cfg: GeneratorConfig, rng: random.Random,
-                 catalog: list[Product]) -> None:
+    def __init__(
+        self, index: int, cfg: GeneratorConfig, rng: random.Random, catalog: list[Product]
+    ) -> None:
         self.rng, self.cfg, self.catalog = rng, cfg, catalog
         self.customer_id = f"c{index:07d}"
         self.anonymous_id = f"a{index:07d}" if rng.random() < cfg.anonymous_share else None
@@ -109,8 +122,13 @@ class _CustomerSim:
                 break
             if not self.identified and rng.random() < 0.25:
                 self.register(t)
-                self.emit(t + 1, "customer.identified", {},
-                          customer_id=self.customer_id, anonymous_id=self.anonymous_id)
+                self.emit(
+                    t + 1,
+                    "customer.identified",
+                    {},
+                    customer_id=self.customer_id,
+                    anonymous_id=self.anonymous_id,
+                )
                 self.identified = True
                 t += 2
             self.session(t)
@@ -124,12 +142,18 @@ class _CustomerSim:
             "locale": rng.choice(("en-GB", "de-DE", "en-US", "zh-CN", "ja-JP")),
         }
         if rng.random() < 0.6:
-            traits["birthday"] = f"{rng.randint(1950, 2006)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
+            traits["birthday"] = (
+                f"{rng.randint(1950, 2006)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
+            )
         self.emit(t, "customer.registered", traits, customer_id=self.customer_id)
         for channel in CHANNELS:
             if rng.random() < 0.7:
-                self.emit(t + 1, "consent.updated", {"channel": channel, "granted": True},
-                          customer_id=self.customer_id)
+                self.emit(
+                    t + 1,
+                    "consent.updated",
+                    {"channel": channel, "granted": True},
+                    customer_id=self.customer_id,
+                )
 
     def pick(self) -> Product:
         rng = self.rng
@@ -142,14 +166,25 @@ class _CustomerSim:
     def session(self, t: float) -> None:
         rng = self.rng
         if rng.random() < 0.3:
-            self.emit(t, "search.performed", {"query": rng.choice(CATEGORIES), "results_count": rng.randint(0, 80)})
+            self.emit(
+                t,
+                "search.performed",
+                {"query": rng.choice(CATEGORIES), "results_count": rng.randint(0, 80)},
+            )
             t += rng.uniform(5, 30)
         viewed = []
         for _ in range(1 + int(rng.expovariate(0.3))):
             product = self.pick()
             viewed.append(product)
-            self.emit(t, "product.viewed", {"product_id": product.product_id,
-                                            "category": product.category, "price": product.price})
+            self.emit(
+                t,
+                "product.viewed",
+                {
+                    "product_id": product.product_id,
+                    "category": product.category,
+                    "price": product.price,
+                },
+            )
             t += rng.uniform(10, 120)
         if rng.random() < 0.35:
             self.cart(t, viewed)
@@ -164,15 +199,26 @@ class _CustomerSim:
         for product in rng.sample(viewed, k=min(len(viewed), rng.randint(1, 3))):
             quantity = rng.randint(1, 3)
             lines[product.product_id] = (product, quantity)
-            self.emit(t, "cart.item_added", {"cart_id": cart_id, "product_id": product.product_id,
-                                             "quantity": quantity, "price": product.price,
-                                             "category": product.category})
+            self.emit(
+                t,
+                "cart.item_added",
+                {
+                    "cart_id": cart_id,
+                    "product_id": product.product_id,
+                    "quantity": quantity,
+                    "price": product.price,
+                    "category": product.category,
+                },
+            )
             t += rng.uniform(5, 60)
         if len(lines) > 1 and rng.random() < 0.2:
             product_id = next(iter(lines))
             product, quantity = lines.pop(product_id)
-            self.emit(t, "cart.item_removed", {"cart_id": cart_id, "product_id": product_id,
-                                               "quantity": quantity})
+            self.emit(
+                t,
+                "cart.item_removed",
+                {"cart_id": cart_id, "product_id": product_id, "quantity": quantity},
+            )
             t += rng.uniform(5, 60)
         if rng.random() < 0.55:
             value = round(sum(p.price * q for p, q in lines.values()), 2)
@@ -189,23 +235,51 @@ class _CustomerSim:
     def order(self, t: float, cart_id: str, lines: dict[str, tuple[Product, int]]) -> None:
         rng = self.rng
         order_id = f"{self.customer_id}-o{len(self.orders) + 1}"
-        items = [{"product_id": p.product_id, "quantity": q, "price": p.price, "category": p.category}
-                 for p, q in lines.values()]
+        items = [
+            {"product_id": p.product_id, "quantity": q, "price": p.price, "category": p.category}
+            for p, q in lines.values()
+        ]
         total = round(sum(p.price * q for p, q in lines.values()), 2)
-        self.emit(t, "order.placed", {"order_id": order_id, "cart_id": cart_id, "total": total,
-                                      "currency": "GBP", "items": items})
+        self.emit(
+            t,
+            "order.placed",
+            {
+                "order_id": order_id,
+                "cart_id": cart_id,
+                "total": total,
+                "currency": "GBP",
+                "items": items,
+            },
+        )
         self.orders.append((order_id, t, total))
         roll = rng.random()
         if roll < 0.02:
-            self.emit(t + rng.uniform(60, 6 * HOUR), "order.cancelled", {"order_id": order_id, "reason": "changed_mind"})
+            self.emit(
+                t + rng.uniform(60, 6 * HOUR),
+                "order.cancelled",
+                {"order_id": order_id, "reason": "changed_mind"},
+            )
         elif roll < 0.08:
-            self.emit(t + rng.uniform(3 * DAY, 20 * DAY), "order.refunded",
-                      {"order_id": order_id, "amount": round(total * rng.choice((0.5, 1.0)), 2), "reason": "returned"})
+            self.emit(
+                t + rng.uniform(3 * DAY, 20 * DAY),
+                "order.refunded",
+                {
+                    "order_id": order_id,
+                    "amount": round(total * rng.choice((0.5, 1.0)), 2),
+                    "reason": "returned",
+                },
+            )
         if rng.random() < 0.15:
             product = rng.choice(items)["product_id"]
-            self.emit(t + rng.uniform(4 * DAY, 14 * DAY), "review.submitted",
-                      {"product_id": product, "rating": rng.choices((1, 2, 3, 4, 5), (1, 1, 2, 4, 6))[0],
-                       "order_id": order_id})
+            self.emit(
+                t + rng.uniform(4 * DAY, 14 * DAY),
+                "review.submitted",
+                {
+                    "product_id": product,
+                    "rating": rng.choices((1, 2, 3, 4, 5), (1, 1, 2, 4, 6))[0],
+                    "order_id": order_id,
+                },
+            )
         if rng.random() < 0.06:
             self.ticket(t + rng.uniform(HOUR, 5 * DAY), order_id)
 
@@ -214,22 +288,42 @@ class _CustomerSim:
         ticket_id = f"{self.customer_id}-t{self.seq}"
         priority = rng.choice(PRIORITIES)
         complaint = rng.random() < 0.25
-        props: dict[str, Any] = {"ticket_id": ticket_id, "priority": priority, "is_complaint": complaint,
-                                 "topic": rng.choice(("delivery", "refund", "product", "account"))}
+        props: dict[str, Any] = {
+            "ticket_id": ticket_id,
+            "priority": priority,
+            "is_complaint": complaint,
+            "topic": rng.choice(("delivery", "refund", "product", "account")),
+        }
         if order_id:
             props["order_id"] = order_id
         self.emit(t, "support.ticket_opened", props, customer_id=self.customer_id)
         answered = t + rng.expovariate(1 / (4 * HOUR))
-        self.emit(answered, "support.ticket_replied", {"ticket_id": ticket_id, "author": "agent"},
-                  customer_id=self.customer_id)
+        self.emit(
+            answered,
+            "support.ticket_replied",
+            {"ticket_id": ticket_id, "author": "agent"},
+            customer_id=self.customer_id,
+        )
         resolved = answered + rng.expovariate(1 / DAY)
-        self.emit(resolved, "support.ticket_resolved", {"ticket_id": ticket_id}, customer_id=self.customer_id)
+        self.emit(
+            resolved,
+            "support.ticket_resolved",
+            {"ticket_id": ticket_id},
+            customer_id=self.customer_id,
+        )
         if rng.random() < 0.5:
             mood = rng.random()
             csat = 1 if mood < 0.15 else 2 if mood < 0.25 else rng.randint(3, 5)
-            self.emit(resolved + rng.uniform(HOUR, DAY), "support.satisfaction_rated",
-                      {"ticket_id": ticket_id, "csat": csat, "nps": min(10, max(0, csat * 2 + rng.randint(-1, 1)))},
-                      customer_id=self.customer_id)
+            self.emit(
+                resolved + rng.uniform(HOUR, DAY),
+                "support.satisfaction_rated",
+                {
+                    "ticket_id": ticket_id,
+                    "csat": csat,
+                    "nps": min(10, max(0, csat * 2 + rng.randint(-1, 1))),
+                },
+                customer_id=self.customer_id,
+            )
 
 
 def _catalog(rng: random.Random) -> list[Product]:
@@ -242,17 +336,28 @@ def _catalog(rng: random.Random) -> list[Product]:
 
 
 _MALFORMED_KINDS: Final = (
-    "truncated_json", "unknown_type", "missing_field", "wrong_type", "future_time",
-    "negative_quantity", "no_identity", "bad_time_zone", "not_an_object",
+    "truncated_json",
+    "unknown_type",
+    "missing_field",
+    "wrong_type",
+    "future_time",
+    "negative_quantity",
+    "no_identity",
+    "bad_time_zone",
+    "not_an_object",
 )
 
 
 def _malformed(rng: random.Random, index: int, ts: float) -> bytes:
     kind = _MALFORMED_KINDS[index % len(_MALFORMED_KINDS)]
     when = datetime.fromtimestamp(ts, UTC).isoformat()
-    base: dict[str, Any] = {"type": "cart.item_added", "event_id": f"bad-{index:06d}",
-                            "customer_id": f"c{rng.randint(0, 9999):07d}", "occurred_at": when,
-                            "properties": {"cart_id": "k", "product_id": "sku-0001", "quantity": 1, "price": 9.5}}
+    base: dict[str, Any] = {
+        "type": "cart.item_added",
+        "event_id": f"bad-{index:06d}",
+        "customer_id": f"c{rng.randint(0, 9999):07d}",
+        "occurred_at": when,
+        "properties": {"cart_id": "k", "product_id": "sku-0001", "quantity": 1, "price": 9.5},
+    }
     if kind == "truncated_json":
         return orjson.dumps(base)[: rng.randint(5, 40)]
     if kind == "unknown_type":
@@ -268,8 +373,13 @@ def _malformed(rng: random.Random, index: int, ts: float) -> bytes:
     elif kind == "no_identity":
         del base["customer_id"]
     elif kind == "bad_time_zone":
-        base = {"type": "customer.updated", "event_id": f"bad-{index:06d}", "customer_id": "c0000001",
-                "occurred_at": when, "properties": {"time_zone": "Mars/Olympus_Mons"}}
+        base = {
+            "type": "customer.updated",
+            "event_id": f"bad-{index:06d}",
+            "customer_id": "c0000001",
+            "occurred_at": when,
+            "properties": {"time_zone": "Mars/Olympus_Mons"},
+        }
     elif kind == "not_an_object":
         return orjson.dumps([base["event_id"], when])
     return orjson.dumps(base)
@@ -286,7 +396,9 @@ def generate_stream(cfg: GeneratorConfig) -> Iterator[bytes]:
         for ts, record in sim.run():
             line = orjson.dumps(record)
             seq += 1
-            arrival = ts + (rng.uniform(0, cfg.max_delay_seconds) if rng.random() < cfg.delayed else 0.0)
+            arrival = ts + (
+                rng.uniform(0, cfg.max_delay_seconds) if rng.random() < cfg.delayed else 0.0
+            )
             arrivals.append((arrival, seq, line))
             if rng.random() < cfg.duplicates:
                 seq += 1

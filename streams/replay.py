@@ -118,7 +118,9 @@ _ENCODER = msgspec.json.Encoder()
 
 def profile_json(profile: Profile | None) -> bytes:
     """Canonical JSON: sorted keys, so equal profiles give equal bytes whatever the fill order."""
-    return orjson.dumps(msgspec.to_builtins(profile), option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+    return orjson.dumps(
+        msgspec.to_builtins(profile), option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+    )
 
 
 def replay(
@@ -147,8 +149,15 @@ def replay(
         changes_out = _open(stack, outputs.changes)
         dead_out = _open(stack, outputs.dead_letters)
         bar = stack.enter_context(
-            tqdm(total=total, unit="B", unit_scale=True, disable=not progress or total is None,
-                 desc="replay", mininterval=0.5, leave=False)
+            tqdm(
+                total=total,
+                unit="B",
+                unit_scale=True,
+                disable=not progress or total is None,
+                desc="replay",
+                mininterval=0.5,
+                leave=False,
+            )
         )
         reported = count = 0
         records = READERS[input_format](stream, input_name, latest_allowed)
@@ -188,15 +197,18 @@ def _open(stack: ExitStack, path: Path | None) -> IO[bytes] | None:
     return stack.enter_context(path.open("wb", buffering=1 << 20))
 
 
-def _write_changes(changes: list[ProfileChange], out: IO[bytes] | None, counts: Counter[str]) -> None:
+def _write_changes(
+    changes: list[ProfileChange], out: IO[bytes] | None, counts: Counter[str]
+) -> None:
     for change in changes:
         counts[change.kind] += 1
         if out is not None:
             out.write(_ENCODER.encode(change) + b"\n")
 
 
-def _fill_summary(summary: ReplaySummary, engine: Engine, dead: Counter[str],
-                  changed: Counter[str], first: float) -> None:
+def _fill_summary(
+    summary: ReplaySummary, engine: Engine, dead: Counter[str], changed: Counter[str], first: float
+) -> None:
     stats, store = engine.stats, engine.store
     summary.events_by_type = dict(sorted(stats.by_type.items()))
     summary.dead_letters_by_reason = dict(sorted(dead.items()))
@@ -204,7 +216,7 @@ def _fill_summary(summary: ReplaySummary, engine: Engine, dead: Counter[str],
     summary.merges, summary.erasures = stats.merges, stats.erasures
     summary.changes_by_kind = dict(sorted(changed.items()))
     lifecycle, tiers, tags = Counter[str](), Counter[str](), Counter[str]()
-    for key in store.keys():
+    for key in store.sorted_keys():
         profile = store.get(key)
         assert profile is not None
         if profile.customer_id is None:
@@ -222,13 +234,13 @@ def _fill_summary(summary: ReplaySummary, engine: Engine, dead: Counter[str],
 def _write_profiles(engine: Engine, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("wb", buffering=1 << 20) as out:
-        for key in engine.store.keys():
+        for key in engine.store.sorted_keys():
             out.write(profile_json(engine.store.get(key)) + b"\n")
 
 
 def profiles_of(engine: Engine) -> list[bytes]:
     """Every profile's JSON, sorted by key: the comparable final state."""
-    return [profile_json(engine.store.get(key)) for key in engine.store.keys()]
+    return [profile_json(engine.store.get(key)) for key in engine.store.sorted_keys()]
 
 
 __all__ = ["CountingReader", "InputFormat", "ReplayOutputs", "ReplaySummary", "replay"]

@@ -31,10 +31,18 @@ DEFAULTS_FILE = REPO_ROOT / "config" / "defaults.yaml"
 class EngineSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    allowed_lateness: str = Field("1h", description="Events older than the newest minus this count as late.")
-    max_clock_skew: str = Field("1h", description="Events newer than the clock plus this are dead-lettered.")
-    dedup_window: str = Field("24h", description="How long an event id is remembered to skip redeliveries.")
-    dedup_max_entries: int = Field(1_000_000, ge=1, description="At most this many event ids are remembered.")
+    allowed_lateness: str = Field(
+        "1h", description="Events older than the newest minus this count as late."
+    )
+    max_clock_skew: str = Field(
+        "1h", description="Events newer than the clock plus this are dead-lettered."
+    )
+    dedup_window: str = Field(
+        "24h", description="How long an event id is remembered to skip redeliveries."
+    )
+    dedup_max_entries: int = Field(
+        1_000_000, ge=1, description="At most this many event ids are remembered."
+    )
 
     @field_validator("allowed_lateness", "max_clock_skew", "dedup_window")
     @classmethod
@@ -59,7 +67,9 @@ class Settings(BaseSettings):
         env_prefix="RAPPORT_", env_nested_delimiter="__", extra="forbid", frozen=True
     )
 
-    rules_dir: Path = Field(DEFAULT_RULES_DIR, description="Directory of tags/journeys/policies YAML.")
+    rules_dir: Path = Field(
+        DEFAULT_RULES_DIR, description="Directory of tags/journeys/policies YAML."
+    )
     engine: EngineSettings = EngineSettings()
     profile: ProfilePolicy = ProfilePolicy()
 

@@ -18,8 +18,14 @@ def at(days: float = 0, hours: float = 0, minutes: float = 0) -> datetime:
     return T0 + timedelta(days=days, hours=hours, minutes=minutes)
 
 
-def event(kind: str, when: datetime | None = None, customer: str | None = "c1",
-          anonymous: str | None = None, event_id: str | None = None, **properties: Any) -> Event:
+def event(
+    kind: str,
+    when: datetime | None = None,
+    customer: str | None = "c1",
+    anonymous: str | None = None,
+    event_id: str | None = None,
+    **properties: Any,
+) -> Event:
     record: dict[str, Any] = {
         "type": kind,
         "event_id": event_id or f"e{next(_ids)}",
@@ -37,8 +43,12 @@ def viewed(product: str = "p1", category: str | None = "sneakers", **kw: Any) ->
     return event("product.viewed", product_id=product, category=category, price=50.0, **kw)
 
 
-def added(cart: str = "k1", product: str = "p1", quantity: int = 1, price: float = 30.0, **kw: Any) -> Event:
-    return event("cart.item_added", cart_id=cart, product_id=product, quantity=quantity, price=price, **kw)
+def added(
+    cart: str = "k1", product: str = "p1", quantity: int = 1, price: float = 30.0, **kw: Any
+) -> Event:
+    return event(
+        "cart.item_added", cart_id=cart, product_id=product, quantity=quantity, price=price, **kw
+    )
 
 
 def removed(cart: str = "k1", product: str = "p1", quantity: int = 1, **kw: Any) -> Event:

@@ -29,8 +29,9 @@ class ProfileStore(Protocol):
     def unlink_all(self, customer_key: str) -> None:
         """Forget every link that points at ``customer_key``."""
 
-    def keys(self) -> Iterator[str]:
+    def sorted_keys(self) -> Iterator[str]:
         """Every profile key, in sorted order."""
+        ...
 
     def __len__(self) -> int:
         """The number of profiles held."""

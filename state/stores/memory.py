@@ -39,7 +39,7 @@ class MemoryProfileStore:
         for key in [k for k, v in self._links.items() if v == customer_key]:
             del self._links[key]
 
-    def keys(self) -> Iterator[str]:
+    def sorted_keys(self) -> Iterator[str]:
         return iter(sorted(self._profiles))
 
     def __len__(self) -> int:

@@ -11,6 +11,8 @@ from streams.sources.base import Decoded
 from streams.sources.files import numbered_lines
 
 
-def read_contract(stream: BinaryIO, source: str, latest_allowed: datetime | None) -> Iterator[Decoded]:
+def read_contract(
+    stream: BinaryIO, source: str, latest_allowed: datetime | None
+) -> Iterator[Decoded]:
     for number, line in numbered_lines(stream):
         yield decode_event(line, source=source, position=number, latest_allowed=latest_allowed)

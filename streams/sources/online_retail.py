@@ -30,8 +30,16 @@ from streams.sources.base import Decoded
 
 LONDON: Final = ZoneInfo("Europe/London")
 INVOICE_CLOSE_SECONDS: Final = 300.0
-COLUMNS: Final = ("InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate",
-                  "UnitPrice", "CustomerID", "Country")
+COLUMNS: Final = (
+    "InvoiceNo",
+    "StockCode",
+    "Description",
+    "Quantity",
+    "InvoiceDate",
+    "UnitPrice",
+    "CustomerID",
+    "Country",
+)
 
 
 @dataclass
@@ -57,14 +65,21 @@ def _customer(value: str) -> str | None:
     return value[:-2] if value.endswith(".0") else value
 
 
-def read_online_retail(stream: BinaryIO, source: str, latest_allowed: datetime | None) -> Iterator[Decoded]:
+def read_online_retail(
+    stream: BinaryIO, source: str, latest_allowed: datetime | None
+) -> Iterator[Decoded]:
     text = io.TextIOWrapper(stream, encoding="utf-8", newline="")
     reader = csv.DictReader(text)
     missing = [column for column in COLUMNS if column not in (reader.fieldnames or [])]
     if missing:
         header = ",".join(reader.fieldnames or [])
-        yield dead_letter(header.encode(), source=source, position=1, reason="invalid_row",
-                          detail=f"not the Online Retail layout: missing columns {missing}")
+        yield dead_letter(
+            header.encode(),
+            source=source,
+            position=1,
+            reason="invalid_row",
+            detail=f"not the Online Retail layout: missing columns {missing}",
+        )
         return
     open_invoices: dict[str, _Invoice] = {}
     for index, row in enumerate(reader):
@@ -75,28 +90,44 @@ def read_online_retail(stream: BinaryIO, source: str, latest_allowed: datetime |
             float(row["Quantity"])
             float(row["UnitPrice"])
         except ValueError as error:
-            yield dead_letter(_raw(row), source=source, position=line, reason="invalid_row",
-                              detail=f"unreadable InvoiceDate, Quantity or UnitPrice: {error}")
+            yield dead_letter(
+                _raw(row),
+                source=source,
+                position=line,
+                reason="invalid_row",
+                detail=f"unreadable InvoiceDate, Quantity or UnitPrice: {error}",
+            )
             continue
         ts = when.timestamp()
-        for closed in [inv for inv in open_invoices.values() if ts - inv.last_ts > INVOICE_CLOSE_SECONDS]:
+        for closed in [
+            inv for inv in open_invoices.values() if ts - inv.last_ts > INVOICE_CLOSE_SECONDS
+        ]:
             del open_invoices[closed.number]
             yield from _invoice_events(closed, source, latest_allowed)
         if number.startswith("A"):
-            yield dead_letter(_raw(row), source=source, position=line, reason="invalid_row",
-                              field="InvoiceNo",
-                              detail="bad-debt adjustment (InvoiceNo A…): an accounting entry, not a customer event")
+            yield dead_letter(
+                _raw(row),
+                source=source,
+                position=line,
+                reason="invalid_row",
+                field="InvoiceNo",
+                detail="bad-debt adjustment (InvoiceNo A…): an accounting entry, not a customer event",
+            )
             continue
         invoice = open_invoices.get(number)
         if invoice is None:
-            invoice = open_invoices[number] = _Invoice(number, line, when, ts, _customer(row["CustomerID"]))
+            invoice = open_invoices[number] = _Invoice(
+                number, line, when, ts, _customer(row["CustomerID"])
+            )
         invoice.last_ts = max(invoice.last_ts, ts)
         invoice.rows.append((line, row))
     for invoice in sorted(open_invoices.values(), key=lambda inv: inv.first_line):
         yield from _invoice_events(invoice, source, latest_allowed)
 
 
-def _invoice_events(invoice: _Invoice, source: str, latest_allowed: datetime | None) -> Iterator[Decoded]:
+def _invoice_events(
+    invoice: _Invoice, source: str, latest_allowed: datetime | None
+) -> Iterator[Decoded]:
     is_return = invoice.number.startswith("C")
     items: list[dict[str, Any]] = []
     cents = 0
@@ -105,12 +136,28 @@ def _invoice_events(invoice: _Invoice, source: str, latest_allowed: datetime | N
         if is_return:
             quantity = -quantity
         if quantity <= 0 or price < 0:
-            what = "a return with a positive quantity" if is_return else "a sale line with quantity <= 0 (stock adjustment)"
-            yield dead_letter(_raw(row), source=source, position=line, reason="invalid_row",
-                              field="Quantity", detail=f"{what}: Quantity={row['Quantity']}, UnitPrice={row['UnitPrice']}")
+            what = (
+                "a return with a positive quantity"
+                if is_return
+                else "a sale line with quantity <= 0 (stock adjustment)"
+            )
+            yield dead_letter(
+                _raw(row),
+                source=source,
+                position=line,
+                reason="invalid_row",
+                field="Quantity",
+                detail=f"{what}: Quantity={row['Quantity']}, UnitPrice={row['UnitPrice']}",
+            )
             continue
         cents += round(quantity * price * 100)
-        items.append({"product_id": row["StockCode"].strip() or "unknown", "quantity": quantity, "price": price})
+        items.append(
+            {
+                "product_id": row["StockCode"].strip() or "unknown",
+                "quantity": quantity,
+                "price": price,
+            }
+        )
     if not items:
         return
     envelope: dict[str, Any] = {
@@ -122,11 +169,26 @@ def _invoice_events(invoice: _Invoice, source: str, latest_allowed: datetime | N
     else:
         envelope["anonymous_id"] = f"guest-{invoice.number}"
     if is_return:
-        record = {"type": "order.refunded", **envelope,
-                  "properties": {"order_id": invoice.number, "amount": cents / 100, "items": items}}
+        record = {
+            "type": "order.refunded",
+            **envelope,
+            "properties": {"order_id": invoice.number, "amount": cents / 100, "items": items},
+        }
     else:
-        record = {"type": "order.placed", **envelope,
-                  "properties": {"order_id": invoice.number, "total": cents / 100, "currency": "GBP",
-                                 "items": items}}
-    yield convert_event(record, _raw(invoice.rows[0][1]), source=source,
-                        position=invoice.first_line, latest_allowed=latest_allowed)
+        record = {
+            "type": "order.placed",
+            **envelope,
+            "properties": {
+                "order_id": invoice.number,
+                "total": cents / 100,
+                "currency": "GBP",
+                "items": items,
+            },
+        }
+    yield convert_event(
+        record,
+        _raw(invoice.rows[0][1]),
+        source=source,
+        position=invoice.first_line,
+        latest_allowed=latest_allowed,
+    )

@@ -14,7 +14,8 @@ def test_identification_moves_the_visitors_cart_into_the_customers_profile() -> 
     engine.process(event("customer.identified", customer="c1", anonymous="a1", when=at(0, 1)))
     assert engine.store.get("anon:a1") is None
     profile = engine.store.get("c1")
-    assert profile is not None and profile.open_cart is not None
+    assert profile is not None
+    assert profile.open_cart is not None
     assert profile.open_cart.cart_id == "k1"
 
 
@@ -23,7 +24,8 @@ def test_visitor_events_after_identification_reach_the_customer() -> None:
     engine.process(event("customer.identified", customer="c1", anonymous="a1", when=at(0)))
     engine.process(viewed("p5", customer=None, anonymous="a1", when=at(0, 1)))
     profile = engine.store.get("c1")
-    assert profile is not None and [v.product_id for v in profile.recent_views] == ["p5"]
+    assert profile is not None
+    assert [v.product_id for v in profile.recent_views] == ["p5"]
 
 
 def test_redelivered_event_is_skipped_and_counted() -> None:
@@ -33,7 +35,8 @@ def test_redelivered_event_is_skipped_and_counted() -> None:
     assert engine.process(order) == []
     assert engine.stats.duplicates == 1
     profile = engine.store.get("c1")
-    assert profile is not None and profile.orders.count == 1
+    assert profile is not None
+    assert profile.orders.count == 1
 
 
 def test_event_older_than_the_watermark_is_counted_late_but_still_applied() -> None:
@@ -42,7 +45,8 @@ def test_event_older_than_the_watermark_is_counted_late_but_still_applied() -> N
     engine.process(ordered("o1", when=at(0)))
     assert engine.stats.late == 1
     profile = engine.store.get("c1")
-    assert profile is not None and profile.orders.count == 1
+    assert profile is not None
+    assert profile.orders.count == 1
 
 
 def test_erasure_removes_the_profile_and_its_links() -> None:

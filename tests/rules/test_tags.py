@@ -15,14 +15,18 @@ def _engine() -> Engine:
 
 def test_third_sneaker_view_in_thirty_days_adds_sneaker_fan() -> None:
     engine = _engine()
-    changes = [c for day in (0, 10, 20) for c in engine.process(viewed(category="sneakers", when=at(day)))]
+    changes = [
+        c for day in (0, 10, 20) for c in engine.process(viewed(category="sneakers", when=at(day)))
+    ]
     assert [(c.kind, c.after) for c in changes] == [("tag_added", "sneaker_fan")]
     assert changes[0].at == at(20).timestamp()
 
 
 def test_views_spread_over_more_than_thirty_days_do_not_add_sneaker_fan() -> None:
     engine = _engine()
-    changes = [c for day in (0, 20, 40) for c in engine.process(viewed(category="sneakers", when=at(day)))]
+    changes = [
+        c for day in (0, 20, 40) for c in engine.process(viewed(category="sneakers", when=at(day)))
+    ]
     assert changes == []
 
 
@@ -31,7 +35,9 @@ def test_sneaker_fan_lapses_when_the_window_slides_past_the_views() -> None:
     for day in (0, 1, 2):
         engine.process(viewed(category="sneakers", when=at(day)))
     changes = engine.advance(at(40).timestamp())
-    assert [(c.kind, c.before) for c in changes if c.kind == "tag_removed"] == [("tag_removed", "sneaker_fan")]
+    assert [(c.kind, c.before) for c in changes if c.kind == "tag_removed"] == [
+        ("tag_removed", "sneaker_fan")
+    ]
 
 
 def test_condition_tag_follows_the_profile() -> None:
@@ -51,26 +57,38 @@ def _problems(tmp_path: Path, text: str) -> list[str]:
 
 
 def test_unknown_event_type_is_reported_with_file_and_line(tmp_path: Path) -> None:
-    (problem,) = _problems(tmp_path, "tags:\n  - id: x\n    activity:\n      event: product.seen\n"
-                                     "      at_least: 2\n      within: 7d\n")
+    (problem,) = _problems(
+        tmp_path,
+        "tags:\n  - id: x\n    activity:\n      event: product.seen\n"
+        "      at_least: 2\n      within: 7d\n",
+    )
     assert problem.startswith(f"{tmp_path}/tags.yaml:4:14:")
     assert "unknown event type 'product.seen'" in problem
 
 
 def test_misspelt_profile_field_is_reported_with_a_suggestion(tmp_path: Path) -> None:
-    (problem,) = _problems(tmp_path, "tags:\n  - id: x\n    when: orders_cont > 2\n    on: [order.placed]\n")
-    assert ":3:11:" in problem and "did you mean 'orders_count'" in problem
+    (problem,) = _problems(
+        tmp_path, "tags:\n  - id: x\n    when: orders_cont > 2\n    on: [order.placed]\n"
+    )
+    assert ":3:11:" in problem
+    assert "did you mean 'orders_count'" in problem
 
 
 def test_type_error_in_a_condition_is_reported(tmp_path: Path) -> None:
-    (problem,) = _problems(tmp_path, "tags:\n  - id: x\n    when: cart_value >= 'x'\n    on: [order.placed]\n")
+    (problem,) = _problems(
+        tmp_path, "tags:\n  - id: x\n    when: cart_value >= 'x'\n    on: [order.placed]\n"
+    )
     assert "type error" in problem
 
 
 def test_bad_duration_and_unknown_field_are_reported(tmp_path: Path) -> None:
-    problems = _problems(tmp_path, "tags:\n  - id: x\n    colour: red\n    when: tier == 'gold'\n"
-                                   "    on: [order.placed]\n")
-    assert problems == [f"{tmp_path}/tags.yaml:3:13: tags.0.colour: unknown field (check the spelling; see docs/rules.md)"]
+    problems = _problems(
+        tmp_path,
+        "tags:\n  - id: x\n    colour: red\n    when: tier == 'gold'\n    on: [order.placed]\n",
+    )
+    assert problems == [
+        f"{tmp_path}/tags.yaml:3:13: tags.0.colour: unknown field (check the spelling; see docs/rules.md)"
+    ]
 
 
 def test_bad_yaml_is_reported_with_its_position(tmp_path: Path) -> None:

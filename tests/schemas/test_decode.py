@@ -9,7 +9,9 @@ from schemas.jsonschema_export import SCHEMA_DIR, render_schemas
 from tests.builders import added
 
 VALID = {
-    "type": "cart.item_added", "event_id": "e1", "customer_id": "c1",
+    "type": "cart.item_added",
+    "event_id": "e1",
+    "customer_id": "c1",
     "occurred_at": "2026-03-01T10:00:00+00:00",
     "properties": {"cart_id": "k1", "product_id": "p1", "quantity": 2, "price": 9.5},
 }
@@ -72,8 +74,10 @@ def test_missing_field_detail_names_the_field() -> None:
 
 
 def test_event_after_the_latest_accepted_time_is_a_future_event() -> None:
-    letter = decode_event(_with(occurred_at="2999-01-01T00:00:00+00:00"),
-                          latest_allowed=datetime(2026, 3, 2, tzinfo=UTC))
+    letter = decode_event(
+        _with(occurred_at="2999-01-01T00:00:00+00:00"),
+        latest_allowed=datetime(2026, 3, 2, tzinfo=UTC),
+    )
     assert isinstance(letter, DeadLetter)
     assert (letter.reason, letter.field) == ("future_event", "occurred_at")
 
@@ -85,8 +89,15 @@ def test_non_utf8_bytes_are_kept_as_base64() -> None:
 
 
 def test_unknown_time_zone_is_rejected() -> None:
-    raw = orjson.dumps({"type": "customer.updated", "event_id": "e", "customer_id": "c",
-                        "occurred_at": "2026-01-01T00:00:00Z", "properties": {"time_zone": "Mars/Base"}})
+    raw = orjson.dumps(
+        {
+            "type": "customer.updated",
+            "event_id": "e",
+            "customer_id": "c",
+            "occurred_at": "2026-01-01T00:00:00Z",
+            "properties": {"time_zone": "Mars/Base"},
+        }
+    )
     letter = decode_event(raw)
     assert isinstance(letter, DeadLetter)
     assert "Mars/Base" in letter.detail

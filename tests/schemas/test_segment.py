@@ -8,17 +8,34 @@ from schemas.segment import TRACK_EVENTS, UnsupportedSegmentEvent, segment_to_co
 
 
 def _track(name: str, **properties: Any) -> dict[str, Any]:
-    return {"type": "track", "event": name, "messageId": "m1", "userId": "u1",
-            "anonymousId": None, "timestamp": "2026-02-01T09:00:00Z", "properties": properties}
+    return {
+        "type": "track",
+        "event": name,
+        "messageId": "m1",
+        "userId": "u1",
+        "anonymousId": None,
+        "timestamp": "2026-02-01T09:00:00Z",
+        "properties": properties,
+    }
 
 
-CASES = {
+CASES: dict[str, tuple[dict[str, Any], str]] = {
     "Product Viewed": ({"product_id": "p1", "category": "shoes", "price": 40}, "product.viewed"),
-    "Product Added": ({"cart_id": "k1", "product_id": "p1", "quantity": 2, "price": 40}, "cart.item_added"),
+    "Product Added": (
+        {"cart_id": "k1", "product_id": "p1", "quantity": 2, "price": 40},
+        "cart.item_added",
+    ),
     "Product Removed": ({"cart_id": "k1", "product_id": "p1", "quantity": 1}, "cart.item_removed"),
     "Checkout Started": ({"cart_id": "k1", "value": 80}, "checkout.started"),
-    "Order Completed": ({"order_id": "o1", "total": 80, "currency": "EUR",
-                         "products": [{"product_id": "p1", "quantity": 2, "price": 40}]}, "order.placed"),
+    "Order Completed": (
+        {
+            "order_id": "o1",
+            "total": 80,
+            "currency": "EUR",
+            "products": [{"product_id": "p1", "quantity": 2, "price": 40}],
+        },
+        "order.placed",
+    ),
     "Order Refunded": ({"order_id": "o1", "total": 40}, "order.refunded"),
     "Order Cancelled": ({"order_id": "o1"}, "order.cancelled"),
 }
@@ -52,9 +69,14 @@ def test_product_added_without_cart_id_uses_the_customers_implicit_cart() -> Non
 
 
 def test_identify_with_anonymous_id_links_and_updates_traits() -> None:
-    message = {"type": "identify", "messageId": "m9", "userId": "u1", "anonymousId": "a1",
-               "timestamp": "2026-02-01T09:00:00Z",
-               "traits": {"email": "ann@example.com", "timezone": "Europe/Paris"}}
+    message = {
+        "type": "identify",
+        "messageId": "m9",
+        "userId": "u1",
+        "anonymousId": "a1",
+        "timestamp": "2026-02-01T09:00:00Z",
+        "traits": {"email": "ann@example.com", "timezone": "Europe/Paris"},
+    }
     records = segment_to_contract(message)
     assert [r["type"] for r in records] == ["customer.identified", "customer.updated"]
     assert records[1]["properties"] == {"email": "ann@example.com", "time_zone": "Europe/Paris"}

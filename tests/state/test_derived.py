@@ -15,7 +15,11 @@ def test_lifecycle_moves_through_stages_as_time_passes_without_orders() -> None:
     changes = engine.process(ordered("o1", 50.0, when=at(0)))
     changes += engine.advance(at(200).timestamp())
     assert [c.after for c in changes if c.kind == "lifecycle_changed"] == [
-        "new", "active", "at_risk", "dormant", "churned"
+        "new",
+        "active",
+        "at_risk",
+        "dormant",
+        "churned",
     ]
 
 
@@ -24,7 +28,9 @@ def test_order_after_a_long_gap_makes_the_customer_won_back() -> None:
     engine.process(ordered("o1", when=at(0)))
     engine.advance(at(150).timestamp())
     changes = engine.process(ordered("o2", when=at(150)))
-    assert [(c.before, c.after) for c in changes if c.kind == "lifecycle_changed"] == [("dormant", "won_back")]
+    assert [(c.before, c.after) for c in changes if c.kind == "lifecycle_changed"] == [
+        ("dormant", "won_back")
+    ]
 
 
 def test_tier_goes_up_on_spend_and_down_when_the_spend_leaves_the_window() -> None:
@@ -39,7 +45,9 @@ def test_refund_can_downgrade_the_tier() -> None:
     engine = _engine()
     engine.process(ordered("o1", 600.0, when=at(0)))
     changes = engine.process(event("order.refunded", when=at(5), order_id="o1", amount=200.0))
-    assert [(c.before, c.after) for c in changes if c.kind == "tier_changed"] == [("silver", "member")]
+    assert [(c.before, c.after) for c in changes if c.kind == "tier_changed"] == [
+        ("silver", "member")
+    ]
 
 
 def test_rfm_scores_follow_the_orders() -> None:
@@ -48,5 +56,9 @@ def test_rfm_scores_follow_the_orders() -> None:
         engine.process(ordered(f"o{day}", 500.0, when=at(day)))
     profile = engine.store.get("c1")
     assert profile is not None
-    assert (profile.rfm.recency, profile.rfm.frequency, profile.rfm.monetary, profile.rfm.segment) == (
-        5, 5, 5, "champions")
+    assert (
+        profile.rfm.recency,
+        profile.rfm.frequency,
+        profile.rfm.monetary,
+        profile.rfm.segment,
+    ) == (5, 5, 5, "champions")

@@ -30,15 +30,21 @@ def _events(seed: int) -> list[Event]:
 
 def _shuffle_within_lateness(events: list[Event], rng: random.Random) -> list[Event]:
     """Each event arrives up to half the allowed lateness after its event time."""
-    keyed = [(e.occurred_at.timestamp() + rng.uniform(0, LATENESS / 2), i, e) for i, e in enumerate(events)]
+    keyed = [
+        (e.occurred_at.timestamp() + rng.uniform(0, LATENESS / 2), i, e)
+        for i, e in enumerate(events)
+    ]
     return [e for _, _, e in sorted(keyed)]
 
 
 def _final_profiles(events: list[Event]) -> list[bytes]:
-    engine = Engine(MemoryProfileStore(), load_rules(DEFAULT_RULES_DIR),
-                    config=EngineConfig(allowed_lateness_seconds=LATENESS))
-    for event in events:
-        engine.process(event)
+    engine = Engine(
+        MemoryProfileStore(),
+        load_rules(DEFAULT_RULES_DIR),
+        config=EngineConfig(allowed_lateness_seconds=LATENESS),
+    )
+    for item in events:
+        engine.process(item)
         engine.advance(engine.watermark)
     engine.advance(engine.newest_event_time)
     return [_order_insensitive(profile) for profile in profiles_of(engine)]
@@ -66,11 +72,15 @@ def test_shuffled_arrival_gives_the_same_final_profiles() -> None:
 
 def test_carts_within_their_bound_do_not_depend_on_arrival_order() -> None:
     events = [
-        added("k1", "p1", quantity=2, when=at(0)), added("k1", "p2", when=at(0, 0, 1)),
-        removed("k1", "p1", when=at(0, 0, 2)), added("k2", "p3", when=at(0, 0, 3)),
+        added("k1", "p1", quantity=2, when=at(0)),
+        added("k1", "p2", when=at(0, 0, 1)),
+        removed("k1", "p1", when=at(0, 0, 2)),
+        added("k2", "p3", when=at(0, 0, 3)),
         event("checkout.started", cart_id="k2", when=at(0, 0, 4)),
-        ordered("o1", cart="k2", when=at(0, 0, 5)), added("k3", "p4", when=at(0, 0, 6)),
-        event("cart.cleared", cart_id="k3", when=at(0, 0, 7)), added("k4", "p5", price=12.5, when=at(0, 0, 8)),
+        ordered("o1", cart="k2", when=at(0, 0, 5)),
+        added("k3", "p4", when=at(0, 0, 6)),
+        event("cart.cleared", cart_id="k3", when=at(0, 0, 7)),
+        added("k4", "p5", price=12.5, when=at(0, 0, 8)),
     ]
     expected = _final_profiles(events)
     for trial in range(20):

@@ -19,10 +19,19 @@ def test_a_hyperactive_customer_stays_within_the_documented_size() -> None:
         engine.process(added(f"cart-{i % 40:03d}", f"product-{i:06d}", when=when))
         if i % 3 == 0:
             engine.process(ordered(f"order-{i:06d}", 10.0 + i, when=when))
-            engine.process(event("order.refunded", when=when, order_id=f"order-{i:06d}", amount=1.0))
+            engine.process(
+                event("order.refunded", when=when, order_id=f"order-{i:06d}", amount=1.0)
+            )
         if i % 5 == 0:
-            engine.process(event("support.ticket_opened", when=when, ticket_id=f"ticket-{i:06d}",
-                                 priority="urgent", is_complaint=True))
+            engine.process(
+                event(
+                    "support.ticket_opened",
+                    when=when,
+                    ticket_id=f"ticket-{i:06d}",
+                    priority="urgent",
+                    is_complaint=True,
+                )
+            )
         if i % 50 == 0:
             engine.process(event("customer.identified", when=when, anonymous=f"visitor-{i:06d}"))
     profile = engine.store.get("c1")

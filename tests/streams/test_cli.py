@@ -7,8 +7,14 @@ from streams.cli import main
 
 def test_every_command_has_help() -> None:
     runner = CliRunner()
-    for args in (["--help"], ["replay", "--help"], ["generate", "--help"], ["rules", "validate", "--help"],
-                 ["schemas", "export", "--help"], ["config", "show", "--help"]):
+    for args in (
+        ["--help"],
+        ["replay", "--help"],
+        ["generate", "--help"],
+        ["rules", "validate", "--help"],
+        ["schemas", "export", "--help"],
+        ["config", "show", "--help"],
+    ):
         result = runner.invoke(main, args)
         assert result.exit_code == 0, args
         assert "Usage:" in result.output
@@ -17,8 +23,15 @@ def test_every_command_has_help() -> None:
 def test_generate_then_replay_prints_a_summary(tmp_path: Path) -> None:
     runner = CliRunner()
     stream = tmp_path / "s.jsonl"
-    assert runner.invoke(main, ["generate", "--customers", "20", "--days", "10", "-o", str(stream)]).exit_code == 0
-    result = runner.invoke(main, ["replay", str(stream), "--no-progress", "--now", "2026-06-01T00:00:00+00:00"])
+    assert (
+        runner.invoke(
+            main, ["generate", "--customers", "20", "--days", "10", "-o", str(stream)]
+        ).exit_code
+        == 0
+    )
+    result = runner.invoke(
+        main, ["replay", str(stream), "--no-progress", "--now", "2026-06-01T00:00:00+00:00"]
+    )
     assert result.exit_code == 0, result.output
     assert "Events by type" in result.output
 
@@ -30,7 +43,9 @@ def test_missing_input_exits_3_with_the_file_name(tmp_path: Path) -> None:
 
 
 def test_invalid_rules_exit_1_with_located_problems(tmp_path: Path) -> None:
-    (tmp_path / "tags.yaml").write_text("tags:\n  - id: Bad Id\n    when: tier == 'x'\n    on: [order.placed]\n")
+    (tmp_path / "tags.yaml").write_text(
+        "tags:\n  - id: Bad Id\n    when: tier == 'x'\n    on: [order.placed]\n"
+    )
     result = CliRunner().invoke(main, ["rules", "validate", str(tmp_path)])
     assert result.exit_code == 1
     assert "tags.yaml:2:" in result.output

@@ -31,15 +31,27 @@ def _is_json(line: bytes) -> bool:
 
 
 def _run(stream: Path, out: Path) -> ReplaySummary:
-    return replay(str(stream), input_format="contract", settings=load_settings(),
-                  rules=load_rules(DEFAULT_RULES_DIR), now=NOW, progress=False,
-                  outputs=ReplayOutputs(out / "changes.jsonl", out / "dead.jsonl", out / "profiles.jsonl"))
+    return replay(
+        str(stream),
+        input_format="contract",
+        settings=load_settings(),
+        rules=load_rules(DEFAULT_RULES_DIR),
+        now=NOW,
+        progress=False,
+        outputs=ReplayOutputs(out / "changes.jsonl", out / "dead.jsonl", out / "profiles.jsonl"),
+    )
 
 
-def test_every_malformed_record_is_dead_lettered_with_a_reason(stream_100k: Path, tmp_path: Path) -> None:
+def test_every_malformed_record_is_dead_lettered_with_a_reason(
+    stream_100k: Path, tmp_path: Path
+) -> None:
     _run(stream_100k, tmp_path)
     lines = stream_100k.read_bytes().splitlines()
-    malformed = {number for number, line in enumerate(lines, start=1) if b'"bad-' in line or not _is_json(line)}
+    malformed = {
+        number
+        for number, line in enumerate(lines, start=1)
+        if b'"bad-' in line or not _is_json(line)
+    }
     letters = [orjson.loads(line) for line in (tmp_path / "dead.jsonl").read_bytes().splitlines()]
     assert {letter["position"] for letter in letters} == malformed
     assert all(letter["reason"] and letter["detail"] for letter in letters)
@@ -61,4 +73,5 @@ def test_summary_counts_customers_by_lifecycle_and_tier(stream_100k: Path, tmp_p
     summary = _run(stream_100k, tmp_path)
     assert sum(summary.lifecycle.values()) == summary.customers == sum(summary.tiers.values())
     text = summary.render()
-    assert "Dead letters by reason" in text and "future_event" in text
+    assert "Dead letters by reason" in text
+    assert "future_event" in text
