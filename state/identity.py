@@ -14,16 +14,21 @@ from __future__ import annotations
 
 from state.profile import (
     MAX_CART_LINES,
-    MAX_CATEGORIES,
     MAX_CLOSED_CARTS,
-    MAX_OPEN_CARTS,
-    MAX_RECENT_ORDERS,
     MAX_RECENT_VIEWS,
-    MAX_TICKETS,
     Profile,
     Stamped,
 )
-from state.reducers import advance_profile_clock, day_number, prune_windows, remember_anonymous_id
+from state.reducers import (
+    advance_profile_clock,
+    day_number,
+    enforce_cart_bound,
+    enforce_category_bound,
+    enforce_order_bound,
+    enforce_ticket_bound,
+    prune_windows,
+    remember_anonymous_id,
+)
 
 
 def _min(a: float | None, b: float | None) -> float | None:
@@ -65,11 +70,7 @@ def merge_profiles(target: Profile, source: Profile) -> Profile:
     target.recent_views = views[-MAX_RECENT_VIEWS:]
     for category, days in source.category_views.items():
         _add_counts(target.category_views.setdefault(category, {}), days)
-    while len(target.category_views) > MAX_CATEGORIES:
-        weakest = min(
-            target.category_views.items(), key=lambda item: (sum(item[1].values()), item[0])
-        )[0]
-        del target.category_views[weakest]
+    enforce_category_bound(target)
     _merge_carts(target, source)
     _merge_orders(target, source)
     _merge_support(target, source)
@@ -106,9 +107,7 @@ def _merge_carts(target: Profile, source: Profile) -> None:
                 del mine.lines[product_id]
     for cart_id in [c for c in target.carts if c in closed]:
         del target.carts[cart_id]
-    while len(target.carts) > MAX_OPEN_CARTS:
-        stalest = min(target.carts.values(), key=lambda c: (c.last_touched_at, c.cart_id))
-        del target.carts[stalest.cart_id]
+    enforce_cart_bound(target)
 
 
 def _merge_orders(target: Profile, source: Profile) -> None:
@@ -134,21 +133,14 @@ def _merge_orders(target: Profile, source: Profile) -> None:
     mine.last_order_at = top[0] if top else None
     mine.previous_order_at = top[1] if len(top) > 1 else None
     mine.recent.update(theirs.recent)
-    while len(mine.recent) > MAX_RECENT_ORDERS:
-        oldest = min(mine.recent.values(), key=lambda r: (r.placed_at or 0.0, r.order_id))
-        del mine.recent[oldest.order_id]
+    enforce_order_bound(mine)
     _add_counts(mine.spend_by_month, theirs.spend_by_month)
 
 
 def _merge_support(target: Profile, source: Profile) -> None:
     mine, theirs = target.support, source.support
     mine.tickets.update(theirs.tickets)
-    while len(mine.tickets) > MAX_TICKETS:
-        victim = min(
-            mine.tickets.values(),
-            key=lambda t: (t.resolved_at is None, t.opened_at or 0.0, t.ticket_id),
-        )
-        del mine.tickets[victim.ticket_id]
+    enforce_ticket_bound(mine)
     for name in (
         "opened_count",
         "resolved_count",

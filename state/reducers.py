@@ -38,8 +38,10 @@ from state.profile import (
     Cart,
     CartLine,
     OrderRecord,
+    Orders,
     Profile,
     Stamped,
+    Support,
     Ticket,
     View,
 )
@@ -140,11 +142,44 @@ def _product_viewed(profile: Profile, event: ev.ProductViewed, ts: float) -> Non
     if days is None:
         days = profile.category_views[category] = {}
     days[day] = days.get(day, 0) + 1
-    if len(profile.category_views) > MAX_CATEGORIES:
-        weakest = min(
-            profile.category_views.items(), key=lambda item: (sum(item[1].values()), item[0])
-        )[0]
-        del profile.category_views[weakest]
+    enforce_category_bound(profile)
+
+
+# --- bounds: one eviction rule per collection, shared with the identity merge -------------------
+
+
+def enforce_category_bound(profile: Profile) -> None:
+    """Keep the categories with the most views in the window."""
+    views = profile.category_views
+    while len(views) > MAX_CATEGORIES:
+        weakest = min(views.items(), key=lambda item: (sum(item[1].values()), item[0]))[0]
+        del views[weakest]
+
+
+def enforce_cart_bound(profile: Profile) -> None:
+    """Close the least recently touched carts; closed, late events cannot bring them back."""
+    while len(profile.carts) > MAX_OPEN_CARTS:
+        stalest = min(profile.carts.values(), key=lambda c: (c.last_touched_at, c.cart_id))
+        close_cart(profile, stalest.cart_id)
+
+
+def enforce_order_bound(orders: Orders) -> None:
+    """Keep the most recent orders for look-ups."""
+    recent = orders.recent
+    while len(recent) > MAX_RECENT_ORDERS:
+        oldest = min(recent.values(), key=lambda r: (r.placed_at or 0.0, r.order_id))
+        del recent[oldest.order_id]
+
+
+def enforce_ticket_bound(support: Support) -> None:
+    """Forget resolved tickets first, then the oldest."""
+    tickets = support.tickets
+    while len(tickets) > MAX_TICKETS:
+        victim = min(
+            tickets.values(),
+            key=lambda t: (t.resolved_at is None, t.opened_at or 0.0, t.ticket_id),
+        )
+        del tickets[victim.ticket_id]
 
 
 def _search_performed(profile: Profile, event: ev.SearchPerformed, ts: float) -> None:
@@ -164,10 +199,7 @@ def _cart(profile: Profile, cart_id: str, ts: float) -> Cart | None:
     if cart_id in profile.closed_carts:
         return None
     cart = profile.carts[cart_id] = Cart(cart_id=cart_id, opened_at=ts, last_touched_at=ts)
-    if len(profile.carts) > MAX_OPEN_CARTS:
-        # Evicted carts count as closed so that late events cannot bring them back.
-        stalest = min(profile.carts.values(), key=lambda c: (c.last_touched_at, c.cart_id))
-        close_cart(profile, stalest.cart_id)
+    enforce_cart_bound(profile)
     return cart if cart_id in profile.carts else None
 
 
@@ -232,9 +264,7 @@ def _order_record(profile: Profile, order_id: str) -> OrderRecord:
     record = recent.get(order_id)
     if record is None:
         record = recent[order_id] = OrderRecord(order_id=order_id)
-        if len(recent) > MAX_RECENT_ORDERS:
-            oldest = min(recent.values(), key=lambda r: (r.placed_at or 0.0, r.order_id))
-            del recent[oldest.order_id]
+        enforce_order_bound(profile.orders)
     return record
 
 
@@ -309,13 +339,7 @@ def _ticket(profile: Profile, ticket_id: str) -> Ticket:
     ticket = tickets.get(ticket_id)
     if ticket is None:
         ticket = tickets[ticket_id] = Ticket(ticket_id=ticket_id)
-        if len(tickets) > MAX_TICKETS:
-            # Resolved tickets go first, then the oldest.
-            victim = min(
-                tickets.values(),
-                key=lambda t: (t.resolved_at is None, t.opened_at or 0.0, t.ticket_id),
-            )
-            del tickets[victim.ticket_id]
+        enforce_ticket_bound(profile.support)
     return ticket
 
 
