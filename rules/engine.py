@@ -29,12 +29,12 @@ from state.dedup import SeenEvents
 from state.derived import refresh_derived
 from state.identity import merge_profiles
 from state.policy import ProfilePolicy
-from state.profile import Profile
-from state.reducers import advance_profile_clock, apply_event, day_number
+from state.profile import DAY, Profile
+from state.reducers import advance_profile_clock, apply_event
 from state.stores.base import ProfileStore
 
 #: Event kinds after which RFM, lifecycle and tier must be recomputed.
-_ORDER_KINDS = (ev.OrderPlaced, ev.OrderCancelled, ev.OrderRefunded)
+_ORDER_KINDS = frozenset((ev.OrderPlaced, ev.OrderCancelled, ev.OrderRefunded))
 _KIND = {cls: tag for tag, cls in ev.EVENT_TYPES.items()}
 
 
@@ -75,6 +75,7 @@ class Engine:
         self._seen = SeenEvents(self.config.dedup_max_entries, self.config.dedup_window_seconds)
         self._timers: list[tuple[float, str]] = []
         self._newest = float("-inf")
+        self._lateness = self.config.allowed_lateness_seconds
 
     @property
     def watermark(self) -> float:
@@ -92,36 +93,58 @@ class Engine:
     # --- events -------------------------------------------------------------------------------
 
     def process(self, event: ev.Event) -> list[ProfileChange]:
-        """Apply one event; return the profile changes it caused (empty for a duplicate)."""
+        """Apply one event; return the profile changes it caused (empty for a duplicate).
+
+        Reviews of this profile that fall due at or before the event's time fire first, at
+        their own times, so a profile's history does not depend on how far the global
+        watermark has moved.
+        """
         ts = event.occurred_at.timestamp()
-        if self._seen.check_and_add(event.event_id, ts):
-            self.stats.duplicates += 1
-            return []
         stats = self.stats
+        if self._seen.check_and_add(event.event_id, ts):
+            stats.duplicates += 1
+            return []
         stats.processed += 1
-        kind = _KIND[type(event)]
-        stats.by_type[kind] = stats.by_type.get(kind, 0) + 1
-        if ts < self.watermark:
-            stats.late += 1
-        if ts > self._newest:
+        cls = type(event)
+        by_type, kind = stats.by_type, _KIND[cls]
+        by_type[kind] = by_type.get(kind, 0) + 1
+        newest = self._newest
+        if ts > newest:
             self._newest = ts
-        if type(event) is ev.ErasureRequested:
-            return self._erase(event, ts)
+        elif ts < newest - self._lateness:
+            stats.late += 1
+        if cls is ev.ErasureRequested:
+            return self._erase(event, ts)  # type: ignore[arg-type]
         profile = self._profile_for(event)
-        old_day, old_due = day_number(profile.as_of), profile.next_review_at
-        apply_event(profile, event, ts)
-        cause = event.event_id
-        tags = self.rules.tags
-        changes: list[ProfileChange] = []
-        if day_number(profile.as_of) != old_day:
-            tags.prune(profile)
         due = profile.next_review_at
+        changes = self._catch_up(profile, ts) if due is not None and due <= ts else []
+        scheduled = profile.next_review_at
+        before = profile.as_of
+        apply_event(profile, event, ts)
+        tags = self.rules.tags
         merged = event.anonymous_id is not None and event.customer_id is not None
-        if isinstance(event, _ORDER_KINDS) or (due is not None and profile.as_of >= due) or merged:
-            changes = refresh_derived(profile, self.policy, cause)
-        changes.extend(tags.on_event(profile, event, ts, cause))
-        self._schedule(profile, old_due)
+        if merged or (profile.as_of != before and profile.as_of // DAY != before // DAY):
+            tags.prune(profile)
+        cause = event.event_id
+        refreshed = cls in _ORDER_KINDS or merged
+        if refreshed:
+            changes.extend(refresh_derived(profile, self.policy, cause))
+        tag_changes = tags.on_event(profile, event, ts, cause)
+        if tag_changes:
+            changes.extend(tag_changes)
+        if refreshed or tag_changes:
+            self._schedule(profile, scheduled)
         self.store.put(profile)
+        return changes
+
+    def _catch_up(self, profile: Profile, ts: float) -> list[ProfileChange]:
+        """Fire this profile's reviews due at or before ``ts``, oldest first."""
+        changes: list[ProfileChange] = []
+        while (due := profile.next_review_at) is not None and due <= ts:
+            self.stats.reviews += 1
+            changes.extend(self.review(profile, due))
+            if profile.next_review_at is not None and profile.next_review_at <= due:
+                raise AssertionError(f"review of {profile.key} at {due} did not move forward")
         return changes
 
     def _profile_for(self, event: ev.Event) -> Profile:
@@ -164,7 +187,13 @@ class Engine:
     # --- time ---------------------------------------------------------------------------------
 
     def _schedule(self, profile: Profile, already_scheduled: float | None = None) -> None:
-        """Queue the profile's next review unless that exact time is queued already."""
+        """Queue the profile's next review unless that exact time is queued already.
+
+        The next review is the earliest of the derived fields' next boundary (set by
+        ``refresh_derived``) and the first lapse of a tag. A tag's lapse is computed when
+        the tag is added and at each review; later activity only pushes the true lapse
+        further out, so a timer may fire early, finds nothing to change and re-arms.
+        """
         lapse = self.rules.tags.next_review(profile)
         due = profile.next_review_at
         if lapse is not None and (due is None or lapse < due):
@@ -193,6 +222,20 @@ class Engine:
         changes.extend(self.rules.tags.review(profile, cause))
         self._schedule(profile)
         self.store.put(profile)
+        return changes
+
+    def finish(self, at: float) -> list[ProfileChange]:
+        """End of input: fire every review up to ``at``, then bring every profile to ``at``.
+
+        Afterwards each profile's derived fields, windows and tags are as of the same
+        moment, so snapshots compare across customers and do not depend on arrival order.
+        """
+        changes = self.advance(at)
+        store = self.store
+        for key in list(store.sorted_keys()):
+            profile = store.get(key)
+            if profile is not None:
+                changes.extend(self.review(profile, max(at, profile.as_of)))
         return changes
 
     def pending_reviews(self) -> int:

@@ -30,7 +30,7 @@ from rules.profile_view import SAMPLE_VIEW, profile_view
 from schemas.events import EVENT_TYPES, Envelope, Event
 from state.changes import ProfileChange
 from state.profile import DAY, MAX_TAG_WINDOW_DAYS, MAX_TAGS, Profile
-from state.reducers import day_number
+from state.reducers import count_on, drop_days_before
 
 TagId = Annotated[str, StringConstraints(pattern="^[a-z][a-z0-9_]{0,47}$")]
 
@@ -84,31 +84,40 @@ class ActivityTag:
     within_days: int
 
     def matches(self, event: Event) -> bool:
+        if not self.where:
+            return True
         props = event.properties
-        return all(getattr(props, name, None) in allowed for name, allowed in self.where)
+        for name, allowed in self.where:  # noqa: SIM110 - a loop is cheaper than all() here
+            if getattr(props, name, None) not in allowed:
+                return False
+        return True
 
     def count(self, profile: Profile) -> int:
-        days = profile.tag_activity.get(self.id)
-        if not days:
-            return 0
-        oldest = day_number(profile.as_of) - self.within_days + 1
-        return sum(count for day, count in days.items() if day >= oldest)
+        """Matching events in the window ending at the profile's clock.
 
-    def record(self, profile: Profile, ts: float) -> None:
-        day = day_number(ts)
-        if day < day_number(profile.as_of) - self.within_days + 1:
-            return
-        days = profile.tag_activity.setdefault(self.id, {})
-        days[day] = days.get(day, 0) + 1
+        The engine prunes a tag's day buckets whenever the profile's day changes, so
+        every bucket left is inside the window and the count is their sum.
+        """
+        days = profile.tag_activity.get(self.id)
+        return sum(days.values()) if days else 0
+
+    def record(self, profile: Profile, ts: float) -> bool:
+        """Count one matching event; False when it is too old for the window."""
+        day = int(ts // DAY)
+        if day <= int(profile.as_of // DAY) - self.within_days:
+            return False
+        days = profile.tag_activity.get(self.id)
+        if days is None:
+            profile.tag_activity[self.id] = {day: 1}
+        else:
+            count_on(days, day)
+        return True
 
     def prune(self, profile: Profile) -> None:
         days = profile.tag_activity.get(self.id)
         if days is None:
             return
-        oldest = day_number(profile.as_of) - self.within_days + 1
-        for day in [d for d in days if d < oldest]:
-            del days[day]
-        if not days:
+        if not drop_days_before(days, int(profile.as_of // DAY) - self.within_days + 1):
             del profile.tag_activity[self.id]
 
     def lapses_at(self, profile: Profile) -> float | None:
@@ -182,9 +191,14 @@ class TagSet:
         acts, conds = entry
         changes: list[ProfileChange] = []
         for tag in acts:
-            if tag.matches(event):
-                tag.record(profile, ts)
-                self._set(profile, tag.id, tag.count(profile) >= tag.at_least, cause, changes)
+            # Activity only adds: a tag the profile has stays until a review finds it lapsed.
+            if (
+                tag.matches(event)
+                and tag.record(profile, ts)
+                and tag.id not in profile.tags
+                and tag.count(profile) >= tag.at_least
+            ):
+                self._set(profile, tag.id, True, cause, changes)
         if conds:
             view = profile_view(profile)
             for cond in conds:

@@ -33,10 +33,15 @@ class SeenEvents:
         arrivals.append((ts, event_id))
         if ts > self._newest:
             self._newest = ts
+        if len(arrivals) > self.max_entries or arrivals[0][0] < self._newest - self.window_seconds:
+            self._evict()
+        return False
+
+    def _evict(self) -> None:
+        seen, arrivals = self._seen, self._arrivals
         horizon = self._newest - self.window_seconds
         while len(arrivals) > self.max_entries or arrivals[0][0] < horizon:
             seen.discard(arrivals.popleft()[1])
-        return False
 
     def forget(self, event_ids: set[str]) -> None:
         self._seen -= event_ids

@@ -30,13 +30,13 @@ def refresh_derived(profile: Profile, policy: ProfilePolicy, cause: str) -> list
                 "lifecycle_changed", profile.key, profile.lifecycle, stage, as_of, cause
             )
         )
-        profile.lifecycle, profile.lifecycle_since = stage, as_of
+        profile.lifecycle = stage
     tier, tier_next = tier_at(profile.orders.spend_by_month, as_of, policy.tiers)
     if tier != profile.tier:
         changes.append(
             ProfileChange.make("tier_changed", profile.key, profile.tier, tier, as_of, cause)
         )
-        profile.tier, profile.tier_since = tier, as_of
+        profile.tier = tier
     times = [t for t in (stage_next, tier_next) if t is not None]
     profile.next_review_at = min(times) if times else None
     return changes

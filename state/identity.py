@@ -13,15 +13,16 @@ the same final profile whichever arrives first.
 from __future__ import annotations
 
 from state.profile import (
+    DAY,
     MAX_CART_LINES,
-    MAX_CLOSED_CARTS,
     MAX_RECENT_VIEWS,
     Profile,
     Stamped,
 )
 from state.reducers import (
+    add_buckets,
     advance_profile_clock,
-    day_number,
+    close_cart,
     enforce_cart_bound,
     enforce_category_bound,
     enforce_order_bound,
@@ -46,11 +47,6 @@ def _lww(into: dict[str, Stamped], other: dict[str, Stamped]) -> None:
             into[name] = stamp
 
 
-def _add_counts(into: dict[int, int], other: dict[int, int]) -> None:
-    for key, count in other.items():
-        into[key] = into.get(key, 0) + count
-
-
 def merge_profiles(target: Profile, source: Profile) -> Profile:
     """Add everything ``source`` knows to ``target`` and return ``target``."""
     for anonymous_id in source.anonymous_ids:
@@ -69,21 +65,23 @@ def merge_profiles(target: Profile, source: Profile) -> Profile:
     views = sorted(target.recent_views + source.recent_views, key=lambda v: (v.at, v.product_id))
     target.recent_views = views[-MAX_RECENT_VIEWS:]
     for category, days in source.category_views.items():
-        _add_counts(target.category_views.setdefault(category, {}), days)
+        add_buckets(target.category_views.setdefault(category, {}), days)
     enforce_category_bound(target)
     _merge_carts(target, source)
     _merge_orders(target, source)
     _merge_support(target, source)
     for tag, days in source.tag_activity.items():
-        _add_counts(target.tag_activity.setdefault(tag, {}), days)
+        add_buckets(target.tag_activity.setdefault(tag, {}), days)
     advance_profile_clock(target, source.as_of)
-    prune_windows(target, day_number(target.as_of))
+    prune_windows(target, int(target.as_of // DAY))
     return target
 
 
 def _merge_carts(target: Profile, source: Profile) -> None:
-    closed = sorted(set(target.closed_carts) | set(source.closed_carts))
-    target.closed_carts = closed[-MAX_CLOSED_CARTS:]
+    for cart_id, at in source.closed_carts.items():
+        close_cart(target, cart_id, at)
+    closed = target.closed_carts
+    target.carts_evicted += source.carts_evicted
     for cart_id, cart in source.carts.items():
         if cart_id in closed:
             continue
@@ -134,7 +132,7 @@ def _merge_orders(target: Profile, source: Profile) -> None:
     mine.previous_order_at = top[1] if len(top) > 1 else None
     mine.recent.update(theirs.recent)
     enforce_order_bound(mine)
-    _add_counts(mine.spend_by_month, theirs.spend_by_month)
+    add_buckets(mine.spend_by_month, theirs.spend_by_month)
 
 
 def _merge_support(target: Profile, source: Profile) -> None:

@@ -60,18 +60,22 @@ class Cart(msgspec.Struct):
 
     @property
     def value(self) -> float:
-        cents = sum(
-            line.quantity * line.price_cents for line in self.lines.values() if line.quantity > 0
-        )
+        cents = 0
+        for line in self.lines.values():
+            if line.quantity > 0:
+                cents += line.quantity * line.price_cents
         return cents / 100
 
     @property
     def item_count(self) -> int:
-        return sum(line.quantity for line in self.lines.values() if line.quantity > 0)
+        return sum([line.quantity for line in self.lines.values() if line.quantity > 0])
 
     @property
     def has_items(self) -> bool:
-        return any(line.quantity > 0 for line in self.lines.values())
+        for line in self.lines.values():  # noqa: SIM110 - cheaper than any() on a hot path
+            if line.quantity > 0:
+                return True
+        return False
 
 
 class View(msgspec.Struct, gc=False, array_like=True):
@@ -206,14 +210,16 @@ class Profile(msgspec.Struct):
     #: Views per category per day number, inside the affinity window.
     category_views: dict[str, dict[int, int]] = {}
     carts: dict[str, Cart] = {}
-    closed_carts: list[str] = []
+    #: Carts closed by an order, a clear or the open-cart bound: cart id -> earliest close time.
+    #: Later events for a closed cart are ignored, so a late add cannot reopen it.
+    closed_carts: dict[str, float] = {}
+    #: Carts closed because more than ``MAX_OPEN_CARTS`` were open (the stalest go first).
+    carts_evicted: int = 0
     orders: Orders = msgspec.field(default_factory=Orders)
     support: Support = msgspec.field(default_factory=Support)
     rfm: Rfm = msgspec.field(default_factory=Rfm)
     lifecycle: str = "prospect"
-    lifecycle_since: float | None = None
     tier: str = "member"
-    tier_since: float | None = None
     #: Marketer-defined tags, sorted; when each was added is on its ``tag_added`` change.
     tags: list[str] = []
     #: Per windowed tag: matching events per day number.
@@ -224,10 +230,14 @@ class Profile(msgspec.Struct):
     @property
     def open_cart(self) -> Cart | None:
         """The most recently touched cart that still has items."""
-        live = [cart for cart in self.carts.values() if cart.has_items]
-        if not live:
-            return None
-        return max(live, key=lambda cart: (cart.last_touched_at, cart.cart_id))
+        best: Cart | None = None
+        for cart in self.carts.values():
+            if cart.has_items and (
+                best is None
+                or (cart.last_touched_at, cart.cart_id) > (best.last_touched_at, best.cart_id)
+            ):
+                best = cart
+        return best
 
     @property
     def category_affinity(self) -> dict[str, float]:

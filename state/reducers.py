@@ -56,10 +56,6 @@ def cents(amount: float) -> int:
     return int(amount * 100 + (0.5 if amount >= 0 else -0.5))
 
 
-def day_number(ts: float) -> int:
-    return int(ts // DAY)
-
-
 def hash_contact(value: str) -> str:
     """A stable pseudonym for an email or phone: profiles never hold them in plain form."""
     return hashlib.sha256(value.strip().lower().encode()).hexdigest()
@@ -74,75 +70,117 @@ def newer(stamp: Stamped | None, at: float, event_id: str) -> bool:
 
 
 def advance_profile_clock(profile: Profile, ts: float) -> None:
-    """Move the profile's clock forward; windows are pruned when the day or month changes."""
-    if ts <= profile.as_of:
+    """Move the profile's clock forward; windows are pruned when the day changes."""
+    before = profile.as_of
+    if ts <= before:
         return
-    old_day = day_number(profile.as_of)
     profile.as_of = ts
-    new_day = day_number(ts)
-    if new_day != old_day:
-        prune_windows(profile, new_day)
+    if ts // DAY != before // DAY:
+        prune_windows(profile, int(ts // DAY))
 
 
 def prune_windows(profile: Profile, today: int) -> None:
     """Drop day buckets that no window can count any more (keeps the profile bounded)."""
-    oldest = today - AFFINITY_WINDOW_DAYS + 1
-    for category in list(profile.category_views):
-        days = profile.category_views[category]
-        for day in [d for d in days if d < oldest]:
-            del days[day]
-        if not days:
-            del profile.category_views[category]
-    keep_month = month_index(profile.as_of) - 12
-    for month in [m for m in profile.orders.spend_by_month if m <= keep_month]:
-        del profile.orders.spend_by_month[month]
+    category_views = profile.category_views
+    if category_views:
+        oldest = today - AFFINITY_WINDOW_DAYS + 1
+        for category, days in list(category_views.items()):
+            if next(iter(days)) < oldest and not drop_days_before(days, oldest):
+                del category_views[category]
+    spend = profile.orders.spend_by_month
+    if spend:
+        drop_days_before(spend, month_index(profile.as_of) - 12 + 1)
 
 
-def _in_affinity_window(profile: Profile, day: int) -> bool:
-    return day > day_number(profile.as_of) - AFFINITY_WINDOW_DAYS
+# --- day buckets: dicts of {day or month number: count} kept in ascending key order ----------
+
+
+def count_on(buckets: dict[int, int], key: int, amount: int = 1) -> None:
+    """Add ``amount`` to one bucket, keeping the keys ascending (pruning pops from the front)."""
+    current = buckets.get(key)
+    if current is not None:
+        buckets[key] = current + amount
+    elif not buckets or key > next(reversed(buckets)):
+        buckets[key] = amount  # the usual case: time moves forward
+    else:
+        buckets[key] = amount
+        ordered = sorted(buckets.items())
+        buckets.clear()
+        buckets.update(ordered)
+
+
+def add_buckets(into: dict[int, int], other: dict[int, int]) -> None:
+    for key, amount in other.items():
+        count_on(into, key, amount)
+
+
+def drop_days_before(buckets: dict[int, int], oldest: int) -> int:
+    """Delete the buckets with keys below ``oldest``; return how many are left."""
+    while buckets:
+        first = next(iter(buckets))
+        if first >= oldest:
+            break
+        del buckets[first]
+    return len(buckets)
 
 
 # --- common -----------------------------------------------------------------------------------
 
 
 _KIND: Final = {cls: tag for tag, cls in ev.EVENT_TYPES.items()}
+_NEVER: Final = float("-inf")
 
 
 def _touch(profile: Profile, event: ev.Event, ts: float) -> None:
     kind = _KIND[type(event)]
-    profile.event_counts[kind] = profile.event_counts.get(kind, 0) + 1
-    last = profile.last_event_at.get(kind)
-    if last is None or ts > last:
-        profile.last_event_at[kind] = ts
-    if profile.first_seen_at is None or ts < profile.first_seen_at:
+    counts = profile.event_counts
+    counts[kind] = counts.get(kind, 0) + 1
+    last_at = profile.last_event_at
+    if ts > last_at.get(kind, _NEVER):
+        last_at[kind] = ts
+    first = profile.first_seen_at
+    if first is None or ts < first:
         profile.first_seen_at = ts
-    if profile.last_seen_at is None or ts > profile.last_seen_at:
+    last = profile.last_seen_at
+    if last is None or ts > last:
         profile.last_seen_at = ts
     if profile.customer_id is None and event.customer_id is not None:
         profile.customer_id = event.customer_id
-    advance_profile_clock(profile, ts)
+    if ts > profile.as_of:
+        advance_profile_clock(profile, ts)
 
 
 # --- browse -----------------------------------------------------------------------------------
 
 
+def _view_order(view: View) -> tuple[float, str]:
+    return view.at, view.product_id
+
+
 def _product_viewed(profile: Profile, event: ev.ProductViewed, ts: float) -> None:
     props = event.properties
     views = profile.recent_views
-    insort(views, View(ts, props.product_id, props.category), key=lambda v: (v.at, v.product_id))
+    view = View(ts, props.product_id, props.category)
+    if not views or (ts, props.product_id) >= _view_order(views[-1]):
+        views.append(view)  # the usual case: views arrive in time order
+    else:
+        insort(views, view, key=_view_order)
     if len(views) > MAX_RECENT_VIEWS:
         del views[0]
     category = props.category
     if category is None:
         return
-    day = day_number(ts)
-    if not _in_affinity_window(profile, day):
-        return
-    days = profile.category_views.get(category)
+    day = int(ts // DAY)
+    if day <= int(profile.as_of // DAY) - AFFINITY_WINDOW_DAYS:
+        return  # older than the affinity window
+    category_views = profile.category_views
+    days = category_views.get(category)
     if days is None:
-        days = profile.category_views[category] = {}
-    days[day] = days.get(day, 0) + 1
-    enforce_category_bound(profile)
+        category_views[category] = {day: 1}
+        if len(category_views) > MAX_CATEGORIES:
+            enforce_category_bound(profile)
+    else:
+        count_on(days, day)
 
 
 # --- bounds: one eviction rule per collection, shared with the identity merge -------------------
@@ -160,7 +198,8 @@ def enforce_cart_bound(profile: Profile) -> None:
     """Close the least recently touched carts; closed, late events cannot bring them back."""
     while len(profile.carts) > MAX_OPEN_CARTS:
         stalest = min(profile.carts.values(), key=lambda c: (c.last_touched_at, c.cart_id))
-        close_cart(profile, stalest.cart_id)
+        close_cart(profile, stalest.cart_id, stalest.last_touched_at)
+        profile.carts_evicted += 1
 
 
 def enforce_order_bound(orders: Orders) -> None:
@@ -203,12 +242,16 @@ def _cart(profile: Profile, cart_id: str, ts: float) -> Cart | None:
     return cart if cart_id in profile.carts else None
 
 
-def close_cart(profile: Profile, cart_id: str) -> None:
+def close_cart(profile: Profile, cart_id: str, at: float) -> None:
+    """Close a cart for good; the earliest close time wins, the newest closes are kept."""
     profile.carts.pop(cart_id, None)
-    if cart_id not in profile.closed_carts:
-        profile.closed_carts.append(cart_id)
-        if len(profile.closed_carts) > MAX_CLOSED_CARTS:
-            del profile.closed_carts[0]
+    closed = profile.closed_carts
+    known = closed.get(cart_id)
+    if known is None or at < known:
+        closed[cart_id] = at
+        if len(closed) > MAX_CLOSED_CARTS:
+            oldest = min(closed.items(), key=lambda item: (item[1], item[0]))[0]
+            del closed[oldest]
 
 
 def _adjust_line(
@@ -247,7 +290,7 @@ def _cart_item_removed(profile: Profile, event: ev.CartItemRemoved, ts: float) -
 
 
 def _cart_cleared(profile: Profile, event: ev.CartCleared, ts: float) -> None:
-    close_cart(profile, event.properties.cart_id)
+    close_cart(profile, event.properties.cart_id, ts)
 
 
 def _checkout_started(profile: Profile, event: ev.CheckoutStarted, ts: float) -> None:
@@ -272,8 +315,7 @@ def _add_spend(profile: Profile, ts: float, amount_cents: int) -> None:
     month = month_index(ts)
     if month <= month_index(profile.as_of) - 12:
         return
-    spend = profile.orders.spend_by_month
-    spend[month] = spend.get(month, 0) + amount_cents
+    count_on(profile.orders.spend_by_month, month, amount_cents)
 
 
 def _cancel(profile: Profile, ts: float, amount_cents: int) -> None:
@@ -305,7 +347,7 @@ def _order_placed(profile: Profile, event: ev.OrderPlaced, ts: float) -> None:
         orders.cancelled_cents += total
         _add_spend(profile, ts, -total)
     if props.cart_id is not None:
-        close_cart(profile, props.cart_id)
+        close_cart(profile, props.cart_id, ts)
 
 
 def _order_cancelled(profile: Profile, event: ev.OrderCancelled, ts: float) -> None:

@@ -12,13 +12,19 @@ down when the month that carried it leaves the qualifying window (or on a refund
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from state.policy import TierPolicy
 
 
 def month_index(ts: float) -> int:
     """Calendar month of an epoch time, as ``year * 12 + month - 1`` (UTC)."""
-    moment = datetime.fromtimestamp(ts, UTC)
+    return _month_of_day(int(ts // 86_400))
+
+
+@lru_cache(maxsize=8192)
+def _month_of_day(day: int) -> int:
+    moment = datetime.fromtimestamp(day * 86_400, UTC)
     return moment.year * 12 + moment.month - 1
 
 

@@ -181,8 +181,10 @@ def replay(
                 if reload_rules is not None and (fresh := reload_rules()) is not None:
                     engine.swap_rules(fresh)
         summary.records = count
-        # End of input: no later event can arrive, so every review up to the newest event fires.
-        _write_changes(engine.advance(engine.newest_event_time), changes_out, changed)
+        # End of input: no later event can arrive, so every review up to the newest event
+        # fires and every profile is brought to that moment (the snapshot time).
+        if engine.newest_event_time > float("-inf"):
+            _write_changes(engine.finish(engine.newest_event_time), changes_out, changed)
     summary.seconds = time.perf_counter() - started
     _fill_summary(summary, engine, dead, changed, first)
     if outputs.profiles is not None:

@@ -1,9 +1,9 @@
 """Arrival order within the allowed lateness must not change the final profiles.
 
-Known gap (docs/profile.md): carts evicted by the open-cart bound, the order of
-``closed_carts``, and the observation times ``lifecycle_since``, ``tier_since`` and
-``next_review_at`` still depend on arrival order; they are left out of the comparison
-and cart handling within its bound is pinned by its own test below.
+The one known exception (docs/profile.md): when more than ``MAX_OPEN_CARTS`` carts are
+open at once, the stalest is closed, and a late event that would have kept it fresh can
+arrive after that. For customers who hit the bound, the carts are left out of the
+comparison; everything else of theirs, and every field of everyone else, must match.
 """
 
 import random
@@ -46,28 +46,37 @@ def _final_profiles(events: list[Event]) -> list[bytes]:
     for item in events:
         engine.process(item)
         engine.advance(engine.watermark)
-    engine.advance(engine.newest_event_time)
-    return [_order_insensitive(profile) for profile in profiles_of(engine)]
+    engine.finish(engine.newest_event_time)
+    return profiles_of(engine)
 
 
-_ORDER_SENSITIVE = ("carts", "closed_carts", "lifecycle_since", "tier_since", "next_review_at")
+_CART_FIELDS = ("carts", "closed_carts", "carts_evicted")
 
 
-def _order_insensitive(profile_json: bytes) -> bytes:
-    document = orjson.loads(profile_json)
-    for name in _ORDER_SENSITIVE:
-        document.pop(name)
-    return orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
+def _comparable(runs: list[list[bytes]]) -> list[list[dict[str, object]]]:
+    """Profiles as dicts; cart fields dropped for customers who hit the open-cart bound."""
+    documents = [[orjson.loads(profile) for profile in run] for run in runs]
+    bounded = {p["key"] for run in documents for p in run if p["carts_evicted"]}
+    for run in documents:
+        for profile in run:
+            if profile["key"] in bounded:
+                for name in _CART_FIELDS:
+                    profile.pop(name)
+    return documents
 
 
 def test_shuffled_arrival_gives_the_same_final_profiles() -> None:
     events = sorted(_events(seed=5), key=lambda e: e.occurred_at)
-    expected = _final_profiles(events)
-    assert len(expected) > 100
+    runs = [_final_profiles(events)]
     for trial in range(3):
         shuffled = _shuffle_within_lateness(events, random.Random(trial))
         assert shuffled != events
-        assert _final_profiles(shuffled) == expected
+        runs.append(_final_profiles(shuffled))
+    expected, *others = _comparable(runs)
+    assert len(expected) > 100
+    assert sum("carts" in profile for profile in expected) > 100  # the exception stays rare
+    for other in others:
+        assert other == expected
 
 
 def test_carts_within_their_bound_do_not_depend_on_arrival_order() -> None:
@@ -82,7 +91,6 @@ def test_carts_within_their_bound_do_not_depend_on_arrival_order() -> None:
         event("cart.cleared", cart_id="k3", when=at(0, 0, 7)),
         added("k4", "p5", price=12.5, when=at(0, 0, 8)),
     ]
-    expected = _final_profiles(events)
     for trial in range(20):
         shuffled = events[:]
         random.Random(trial).shuffle(shuffled)
@@ -93,5 +101,7 @@ def test_carts_within_their_bound_do_not_depend_on_arrival_order() -> None:
         assert profile is not None
         assert sorted(profile.carts) == ["k1", "k4"]
         assert {k: c.value for k, c in profile.carts.items()} == {"k1": 60.0, "k4": 12.5}
-        assert sorted(profile.closed_carts) == ["k2", "k3"]
-    assert expected
+        assert profile.closed_carts == {
+            "k2": at(0, 0, 5).timestamp(),
+            "k3": at(0, 0, 7).timestamp(),
+        }
