@@ -49,7 +49,7 @@ def _known_time_zone(name: str) -> bool:
     return True
 
 
-class Properties(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=False):
+class Properties(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=False, gc=False):
     """Base of every event's ``properties`` object; unknown keys are ignored."""
 
 
