@@ -1,13 +1,15 @@
-"""The engine every runner drives: events in, profile changes out, in event time.
+"""The engine every runner drives: events in; profile changes and journey outputs out.
 
-``process(event)`` applies one event; ``advance(now)`` fires the reviews that fall due
-when the watermark passes them (lifecycle and tier boundaries, lapsing tags). It does
-no I/O and reads no clock: the same events in give the same outputs.
+``process(event)`` accepts one event; events are applied in event-time order once the
+watermark (newest event time minus the allowed lateness) passes them. ``advance(now)``
+applies waiting events and fires reviews (lifecycle and tier boundaries, lapsing tags)
+and journey moments up to ``now``. It does no I/O and reads no clock: the same events in
+give the same outputs.
 
 >>> from state.stores import MemoryProfileStore
 >>> from rules.loader import RuleSet
 >>> from schemas.decode import decode_event
->>> engine = Engine(MemoryProfileStore(), RuleSet.empty())
+>>> engine = Engine(MemoryProfileStore(), RuleSet.empty(), config=EngineConfig(allowed_lateness_seconds=0))
 >>> order = decode_event(b'{"type":"order.placed","event_id":"e1","customer_id":"c1",'
 ...     b'"occurred_at":"2026-01-05T10:00:00Z","properties":{"order_id":"o1","total":30}}')
 >>> [(c.kind, c.after) for c in engine.process(order)]
@@ -21,6 +23,7 @@ from __future__ import annotations
 import heapq
 from dataclasses import dataclass, field
 
+from rules.actions import JourneyOutput
 from rules.loader import RuleSet
 from schemas import events as ev
 from schemas.events import ANONYMOUS_PREFIX
@@ -36,6 +39,10 @@ from state.stores.base import ProfileStore
 #: Event kinds after which RFM, lifecycle and tier must be recomputed.
 _ORDER_KINDS = frozenset((ev.OrderPlaced, ev.OrderCancelled, ev.OrderRefunded))
 _KIND = {cls: tag for tag, cls in ev.EVENT_TYPES.items()}
+_REVIEW, _JOURNEY = 0, 1
+
+#: What the engine puts out: profile changes, journey actions and run milestones.
+Output = ProfileChange | JourneyOutput
 
 
 @dataclass
@@ -73,7 +80,10 @@ class Engine:
         self.config = config or EngineConfig()
         self.stats = EngineStats()
         self._seen = SeenEvents(self.config.dedup_max_entries, self.config.dedup_window_seconds)
-        self._timers: list[tuple[float, str]] = []
+        #: (due, _REVIEW or _JOURNEY, profile key): profile reviews and journey moments.
+        self._timers: list[tuple[float, int, str]] = []
+        #: Events waiting for the watermark, by (event time, event id).
+        self._pending: list[tuple[float, str, ev.Event]] = []
         self._newest = float("-inf")
         self._lateness = self.config.allowed_lateness_seconds
 
@@ -92,12 +102,13 @@ class Engine:
 
     # --- events -------------------------------------------------------------------------------
 
-    def process(self, event: ev.Event) -> list[ProfileChange]:
-        """Apply one event; return the profile changes it caused (empty for a duplicate).
+    def process(self, event: ev.Event) -> list[Output]:
+        """Accept one event; return what became due (profile changes, journey outputs).
 
-        Reviews of this profile that fall due at or before the event's time fire first, at
-        their own times, so a profile's history does not depend on how far the global
-        watermark has moved.
+        Events are applied in event-time order: an event waits until the watermark (the
+        newest event time minus the allowed lateness) passes it, so any event that arrives
+        up to the allowed lateness out of order is still applied in its place. An event
+        older than the watermark is late: it is applied at once and starts no journey.
         """
         ts = event.occurred_at.timestamp()
         stats = self.stats
@@ -105,21 +116,39 @@ class Engine:
             stats.duplicates += 1
             return []
         stats.processed += 1
-        cls = type(event)
-        by_type, kind = stats.by_type, _KIND[cls]
+        by_type, kind = stats.by_type, _KIND[type(event)]
         by_type[kind] = by_type.get(kind, 0) + 1
-        newest = self._newest
-        if ts > newest:
+        if ts > self._newest:
             self._newest = ts
-        elif ts < newest - self._lateness:
+        watermark = self._newest - self._lateness
+        if ts < watermark:
             stats.late += 1
+            outputs = self._apply(event, ts, late=True)
+        else:
+            heapq.heappush(self._pending, (ts, event.event_id, event))
+            outputs = []
+        outputs.extend(self.advance(watermark))
+        return outputs
+
+    @property
+    def pending_events(self) -> int:
+        """Events accepted but not yet applied (waiting for the watermark)."""
+        return len(self._pending)
+
+    def _apply(self, event: ev.Event, ts: float, late: bool = False) -> list[Output]:
+        """Fold one event into its profile, tags and journeys.
+
+        Reviews of this profile that fall due at or before the event's time fire first, at
+        their own times.
+        """
+        cls = type(event)
         if cls is ev.ErasureRequested:
-            return self._erase(event, ts)  # type: ignore[arg-type]
+            return list(self._erase(event, ts))  # type: ignore[arg-type]
         profile = self._profile_for(event)
         due = profile.next_review_at
         changes = self._catch_up(profile, ts) if due is not None and due <= ts else []
         scheduled = profile.next_review_at
-        before = profile.as_of
+        before, previous_activity = profile.as_of, profile.last_seen_at
         apply_event(profile, event, ts)
         tags = self.rules.tags
         merged = event.anonymous_id is not None and event.customer_id is not None
@@ -134,8 +163,16 @@ class Engine:
             changes.extend(tag_changes)
         if refreshed or tag_changes:
             self._schedule(profile, scheduled)
+        outputs: list[Output] = list(changes)
+        journeys = self.rules.journeys
+        if journeys.journeys:
+            journey_due = profile.journeys.next_due_at
+            outputs.extend(journeys.on_event(profile, event, ts, late, previous_activity))
+            if changes and not late:
+                journeys.on_changes(profile, changes)
+            self._schedule_journeys(profile, journey_due)
         self.store.put(profile)
-        return changes
+        return outputs
 
     def _catch_up(self, profile: Profile, ts: float) -> list[ProfileChange]:
         """Fire this profile's reviews due at or before ``ts``, oldest first."""
@@ -199,20 +236,63 @@ class Engine:
         if lapse is not None and (due is None or lapse < due):
             due = profile.next_review_at = lapse
         if due is not None and due != already_scheduled:
-            heapq.heappush(self._timers, (due, profile.key))
+            heapq.heappush(self._timers, (due, _REVIEW, profile.key))
 
-    def advance(self, now: float) -> list[ProfileChange]:
-        """Fire every review due at or before ``now`` (event time), in (time, key) order."""
-        changes: list[ProfileChange] = []
-        timers, store = self._timers, self.store
-        while timers and timers[0][0] <= now:
-            due, key = heapq.heappop(timers)
+    def _schedule_journeys(self, profile: Profile, already_scheduled: float | None) -> None:
+        due = profile.journeys.next_due_at
+        if due is not None and due != already_scheduled:
+            heapq.heappush(self._timers, (due, _JOURNEY, profile.key))
+
+    def advance(self, now: float) -> list[Output]:
+        """Apply waiting events and fire reviews and journey moments up to ``now``, in time order.
+
+        At equal times an event goes before a timer: an order placed at the very moment a
+        reminder falls due cancels it.
+        """
+        outputs: list[Output] = []
+        timers, pending, store = self._timers, self._pending, self.store
+        while True:
+            event_at = pending[0][0] if pending else None
+            timer_at = timers[0][0] if timers else None
+            if (
+                event_at is not None
+                and event_at <= now
+                and (timer_at is None or event_at <= timer_at)
+            ):
+                ts, _, event = heapq.heappop(pending)
+                outputs.extend(self._apply(event, ts))
+                continue
+            if timer_at is None or timer_at > now:
+                return outputs
+            due, kind, key = heapq.heappop(timers)
             profile = store.get(key)
-            if profile is None or profile.next_review_at != due:
-                continue  # superseded by a later event, merged away or erased
-            self.stats.reviews += 1
-            changes.extend(self.review(profile, due))
-        return changes
+            if profile is None:
+                continue  # merged away or erased
+            if kind == _REVIEW:
+                if profile.next_review_at != due:
+                    continue  # superseded by a later event
+                self.stats.reviews += 1
+                outputs.extend(self.review(profile, due))
+            elif profile.journeys.next_due_at == due:
+                outputs.extend(self._fire_journeys(profile, due))
+
+    def _fire_journeys(self, profile: Profile, now: float) -> list[Output]:
+        """Move the profile's runs up to ``now``; tags they set may start further runs."""
+        journeys = self.rules.journeys
+        outputs: list[Output] = []
+        for _ in range(16):  # a journey tag starting a journey that tags...: bounded
+            fired = journeys.fire(profile, now)
+            outputs.extend(fired)
+            changes = [item for item in fired if isinstance(item, ProfileChange)]
+            if not changes:
+                break
+            journeys.on_changes(profile, changes)
+            due = profile.journeys.next_due_at
+            if due is None or due > now:
+                break
+        self._schedule_journeys(profile, None)
+        self.store.put(profile)
+        return outputs
 
     def review(self, profile: Profile, at: float) -> list[ProfileChange]:
         """Bring one profile's derived fields and tags up to ``at``."""
@@ -221,22 +301,28 @@ class Engine:
         changes = refresh_derived(profile, self.policy, cause)
         changes.extend(self.rules.tags.review(profile, cause))
         self._schedule(profile)
+        journeys = self.rules.journeys
+        if changes and journeys.journeys:
+            journey_due = profile.journeys.next_due_at
+            journeys.on_changes(profile, changes)
+            self._schedule_journeys(profile, journey_due)
         self.store.put(profile)
         return changes
 
-    def finish(self, at: float) -> list[ProfileChange]:
+    def finish(self, at: float) -> list[Output]:
         """End of input: fire every review up to ``at``, then bring every profile to ``at``.
 
         Afterwards each profile's derived fields, windows and tags are as of the same
         moment, so snapshots compare across customers and do not depend on arrival order.
         """
-        changes = self.advance(at)
+        outputs = self.advance(at)
         store = self.store
         for key in list(store.sorted_keys()):
             profile = store.get(key)
             if profile is not None:
-                changes.extend(self.review(profile, max(at, profile.as_of)))
-        return changes
+                outputs.extend(self.review(profile, max(at, profile.as_of)))
+        outputs.extend(self.advance(at))
+        return outputs
 
     def pending_reviews(self) -> int:
         return len(self._timers)

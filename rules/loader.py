@@ -1,27 +1,33 @@
 """Loading a rules directory into a compiled, versioned rule set.
 
-A directory holds ``tags.yaml`` today (journeys and policies join it later). Every
-problem found is reported with ``file:line:col``; nothing half-loaded is ever returned.
+A directory holds ``tags.yaml``, ``policies.yaml`` and one file per journey in
+``journeys/``. Every problem found is reported with ``file:line:col``; nothing
+half-loaded is ever returned.
 
 >>> from pathlib import Path
 >>> rules = load_rules(Path(__file__).parent)
->>> "sneaker_fan" in rules.tags.ids
-True
+>>> "sneaker_fan" in rules.tags.ids, "cart_recovery" in rules.journeys.by_id
+(True, True)
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import ValidationError
 
+from rules.journey_runtime import JourneyRuntime
+from rules.journey_spec import STEP_KINDS, TRIGGER_KINDS, JourneySpec, PoliciesSpec
+from rules.journeys import Journey, JourneyError, Policies, compile_journey, compile_policies
 from rules.tags import TagFile, TagSet, TagSpecError
-from rules.yaml_source import RuleFileError, load_yaml_file, located_errors
+from rules.yaml_source import RuleFileError, YamlDocument, load_yaml_file, located_errors
 
 DEFAULT_RULES_DIR = Path(__file__).parent
 TAGS_FILE = "tags.yaml"
+POLICIES_FILE = "policies.yaml"
+JOURNEYS_DIR = "journeys"
 
 
 @dataclass(frozen=True)
@@ -30,6 +36,7 @@ class RuleSet:
     #: Short digest of the rule files' content: which rules produced an output.
     version: str
     source: str
+    journeys: JourneyRuntime = field(default_factory=lambda: JourneyRuntime((), Policies.default()))
 
     @classmethod
     def empty(cls) -> RuleSet:
@@ -50,9 +57,40 @@ def load_rules(directory: Path) -> RuleSet:
             tags = _load_tags(tags_path)
         except RuleFileError as error:
             problems.extend(error.problems)
+    policies = Policies.default()
+    policies_path = directory / POLICIES_FILE
+    if policies_path.exists():
+        digest.update(policies_path.read_bytes())
+        try:
+            policies = _load_policies(policies_path)
+        except RuleFileError as error:
+            problems.extend(error.problems)
+    journeys: list[Journey] = []
+    seen: dict[str, Path] = {}
+    for path in sorted((directory / JOURNEYS_DIR).glob("*.yaml")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+        try:
+            journey = _load_journey(path, policies, frozenset(tags.ids))
+        except RuleFileError as error:
+            problems.extend(error.problems)
+            continue
+        if journey is None:
+            continue
+        if journey.id in seen:
+            problems.append(
+                f"{path}:1:1: id: duplicate journey id {journey.id!r} (also in {seen[journey.id]})"
+            )
+            continue
+        seen[journey.id] = path
+        journeys.append(journey)
     if problems:
         raise RuleFileError(problems)
-    return RuleSet(tags=tags, version=digest.hexdigest()[:12], source=str(directory))
+    return RuleSet(
+        tags=tags,
+        version=digest.hexdigest()[:12],
+        source=str(directory),
+        journeys=JourneyRuntime(tuple(journeys), policies),
+    )
 
 
 def _load_tags(path: Path) -> TagSet:
@@ -64,6 +102,39 @@ def _load_tags(path: Path) -> TagSet:
     try:
         return TagSet.from_specs(spec.tags)
     except TagSpecError as error:
+        raise RuleFileError([_located(doc, error.loc, str(error))]) from error
+
+
+def _load_policies(path: Path) -> Policies:
+    doc = load_yaml_file(path)
+    try:
+        spec = PoliciesSpec.model_validate(doc.data or {})
+    except ValidationError as error:
+        raise RuleFileError(located_errors(doc, error)) from error
+    try:
+        return compile_policies(spec)
+    except JourneyError as error:
+        raise RuleFileError([_located(doc, error.loc, str(error))]) from error
+
+
+def _load_journey(path: Path, policies: Policies, defined_tags: frozenset[str]) -> Journey | None:
+    """The journey in ``path``, or None when it is switched off (``enabled: false``)."""
+    doc = load_yaml_file(path)
+    try:
+        spec = JourneySpec.model_validate(doc.data or {})
+    except ValidationError as error:
         raise RuleFileError(
-            [f"{doc.locate(error.loc)}: {'.'.join(map(str, error.loc))}: {error}"]
+            located_errors(
+                doc, error, union_tags=(*STEP_KINDS, *TRIGGER_KINDS), union_fields=("trigger",)
+            )
         ) from error
+    if not spec.enabled:
+        return None
+    try:
+        return compile_journey(spec, policies, defined_tags)
+    except JourneyError as error:
+        raise RuleFileError([_located(doc, error.loc, str(error))]) from error
+
+
+def _located(doc: YamlDocument, loc: tuple[str | int, ...], message: str) -> str:
+    return f"{doc.locate(loc)}: {'.'.join(map(str, loc))}: {message}"

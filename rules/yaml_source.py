@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,15 +73,32 @@ def load_yaml_file(path: Path) -> YamlDocument:
 
 
 def located_errors(
-    doc: YamlDocument, error: ValidationError, prefix: Sequence[str | int] = ()
+    doc: YamlDocument,
+    error: ValidationError,
+    prefix: Sequence[str | int] = (),
+    union_tags: Collection[str] = (),
+    union_fields: Collection[str] = (),
 ) -> list[str]:
-    """Pydantic errors as ``file:line:col: field: reason`` lines."""
+    """Pydantic errors as ``file:line:col: field: reason`` lines.
+
+    Tagged unions put their tag into an error's location (``steps.1.send.send.channel``);
+    a part in ``union_tags`` right after a list index or a field in ``union_fields`` is
+    that tag, not a key of the file, and is left out.
+    """
     problems = []
     for item in error.errors():
-        loc = [
-            *prefix,
-            *(part for part in item["loc"] if not isinstance(part, str) or "[" not in part),
-        ]
+        loc: list[str | int] = list(prefix)
+        for part in item["loc"]:
+            if isinstance(part, str) and "[" in part:
+                continue
+            previous = loc[-1] if loc else None
+            if (
+                part in union_tags
+                and previous is not None
+                and (isinstance(previous, int) or previous in union_fields)
+            ):
+                continue
+            loc.append(part)
         field = ".".join(str(part) for part in loc) or "(document)"
         message = item["msg"]
         if item["type"] == "extra_forbidden":

@@ -41,7 +41,7 @@ ANONYMOUS_PREFIX = "anon:"
 
 
 @lru_cache(maxsize=1024)
-def _known_time_zone(name: str) -> bool:
+def known_time_zone(name: str) -> bool:
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
@@ -264,7 +264,7 @@ class Traits(Properties, frozen=True):
     country: Annotated[str, Meta(pattern="^[A-Z]{2}$")] | None = None
 
     def __post_init__(self) -> None:
-        if self.time_zone is not None and not _known_time_zone(self.time_zone):
+        if self.time_zone is not None and not known_time_zone(self.time_zone):
             raise ValueError(f"`time_zone` {self.time_zone!r} is not an IANA time zone name")
 
 

@@ -15,6 +15,8 @@ from typing import Final
 
 import msgspec
 
+from state.journey_runs import JourneyState
+
 # Bounds on every collection in a profile; the size test in tests/state pins them down.
 MAX_ANONYMOUS_IDS: Final = 10
 MAX_RECENT_VIEWS: Final = 20
@@ -226,6 +228,8 @@ class Profile(msgspec.Struct):
     tag_activity: dict[str, dict[int, int]] = {}
     #: When derived fields must be looked at again even without new events.
     next_review_at: float | None = None
+    #: Journey runs in progress, entries, goal windows and recent sends.
+    journeys: JourneyState = msgspec.field(default_factory=JourneyState)
 
     @property
     def open_cart(self) -> Cart | None:

@@ -14,6 +14,7 @@ import click
 import orjson
 
 from rules.loader import load_rules
+from rules.reloader import RulesWatcher
 from rules.yaml_source import RuleFileError
 from streams.settings import Settings
 from streams.sources.files import InputError
@@ -76,6 +77,18 @@ def main() -> None:
     help="Write the final profiles as JSONL here.",
 )
 @click.option(
+    "--actions",
+    "actions_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write journey actions (sent, suppressed, deferred) and run milestones as JSONL here.",
+)
+@click.option(
+    "--watch-rules",
+    is_flag=True,
+    help="Re-read the rules directory as the replay runs; a valid change is swapped in, "
+    "an invalid one is reported and the last good rules stay.",
+)
+@click.option(
     "--summary-json",
     "summary_path",
     type=click.Path(path_type=Path, dir_okay=False),
@@ -97,6 +110,8 @@ def replay(
     changes_path: Path | None,
     dead_path: Path | None,
     profiles_path: Path | None,
+    actions_path: Path | None,
+    watch_rules: bool,
     summary_path: Path | None,
     now_text: str | None,
     progress: bool | None,
@@ -106,8 +121,9 @@ def replay(
     from streams.replay import replay as run_replay
 
     settings = _settings()
+    rules_dir = rules_dir or settings.rules_dir
     try:
-        rules = load_rules(rules_dir or settings.rules_dir)
+        rules = load_rules(rules_dir)
     except RuleFileError as error:
         click.echo(f"rules rejected:\n{error}", err=True)
         sys.exit(EXIT_INVALID)
@@ -129,9 +145,10 @@ def replay(
             input_format=cast(InputFormat, input_format),
             settings=settings,
             rules=rules,
-            outputs=ReplayOutputs(changes_path, dead_path, profiles_path),
+            outputs=ReplayOutputs(changes_path, dead_path, profiles_path, actions_path),
             now=now,
             progress=sys.stderr.isatty() if progress is None else progress,
+            reload_rules=RulesWatcher(rules_dir, rules).check if watch_rules else None,
         )
     except InputError as error:
         click.echo(str(error), err=True)

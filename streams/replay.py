@@ -7,6 +7,7 @@ so the same input always gives byte-identical files.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -20,8 +21,10 @@ import msgspec
 import orjson
 from tqdm import tqdm
 
-from rules.engine import Engine
+from rules.engine import Engine, Output
+from rules.journey_report import JourneyReport
 from rules.loader import RuleSet
+from rules.yaml_source import RuleFileError
 from schemas.decode import DeadLetter
 from state.changes import ProfileChange
 from state.profile import Profile
@@ -32,6 +35,8 @@ from streams.sources.contract import read_contract
 from streams.sources.files import CountingReader, open_input
 from streams.sources.online_retail import read_online_retail
 from streams.sources.segment import read_segment
+
+log = logging.getLogger("rapport.replay")
 
 InputFormat = Literal["contract", "segment", "online-retail"]
 READERS: dict[str, Callable[[BinaryIO, str, datetime | None], Iterator[Decoded]]] = {
@@ -46,6 +51,8 @@ class ReplayOutputs:
     changes: Path | None = None
     dead_letters: Path | None = None
     profiles: Path | None = None
+    #: Journey actions (sent, suppressed, deferred) and run milestones.
+    actions: Path | None = None
 
 
 @dataclass
@@ -68,6 +75,9 @@ class ReplaySummary:
     last_event_at: str | None = None
     seconds: float = 0.0
     rules_version: str = ""
+    rules_reloaded: int = 0
+    rules_rejected: int = 0
+    journeys: list[dict[str, object]] = field(default_factory=list)
 
     @property
     def events(self) -> int:
@@ -104,7 +114,31 @@ class ReplaySummary:
         lines += block("Customers by lifecycle stage", self.lifecycle)
         lines += block("Customers by tier", self.tiers)
         lines += block("Customers by tag", self.tags)
+        lines += _render_journeys(self.journeys)
+        if self.rules_reloaded or self.rules_rejected:
+            lines.append(
+                f"Rule reloads: {self.rules_reloaded:,} applied, {self.rules_rejected:,} rejected"
+            )
         return "\n".join(lines)
+
+
+def _render_journeys(rows: list[dict[str, object]]) -> list[str]:
+    if not rows:
+        return ["Journeys: none"]
+    lines = ["Journeys:"]
+    for row in rows:
+        suppressed = row["suppressed"]
+        assert isinstance(suppressed, dict)
+        why = ", ".join(f"{k} {v:,}" for k, v in suppressed.items()) or "none"
+        lift = row["lift"]
+        lift_text = "n/a" if not isinstance(lift, float) else f"{lift:+.1%}"
+        lines.append(
+            f"  {row['journey']}: entered {row['entered']:,}, exited {row['exited']:,}, "
+            f"completed {row['completed']:,}, sent {row['sent']:,}, deferred {row['deferred']:,}, "
+            f"suppressed ({why}), converted {row['converted']:,} "
+            f"(holdout {row['holdout_converted']:,} of {row['holdout_entered']:,}), lift {lift_text}"
+        )
+    return lines
 
 
 def _iso(ts: float) -> str | None:
@@ -141,6 +175,7 @@ def replay(
     summary = ReplaySummary(source=input_name, rules_version=rules.version)
     dead = Counter[str]()
     changed = Counter[str]()
+    report = JourneyReport()
     first = float("inf")
     started = time.perf_counter()
     stream, counter, total = open_input(input_name)
@@ -148,6 +183,8 @@ def replay(
         stack.enter_context(stream)
         changes_out = _open(stack, outputs.changes)
         dead_out = _open(stack, outputs.dead_letters)
+        actions_out = _open(stack, outputs.actions)
+        sink = _OutputSink(changes_out, actions_out, changed, report)
         bar = stack.enter_context(
             tqdm(
                 total=total,
@@ -173,20 +210,21 @@ def replay(
             emitted = engine.process(item)
             emitted.extend(engine.advance(engine.watermark))
             if emitted:
-                _write_changes(emitted, changes_out, changed)
+                sink.write(emitted)
             if count % 8192 == 0:
                 if counter is not None:
                     bar.update(counter.consumed - reported)
                     reported = counter.consumed
-                if reload_rules is not None and (fresh := reload_rules()) is not None:
-                    engine.swap_rules(fresh)
+                if reload_rules is not None:
+                    _reload(engine, reload_rules, summary)
         summary.records = count
         # End of input: no later event can arrive, so every review up to the newest event
         # fires and every profile is brought to that moment (the snapshot time).
         if engine.newest_event_time > float("-inf"):
-            _write_changes(engine.finish(engine.newest_event_time), changes_out, changed)
+            sink.write(engine.finish(engine.newest_event_time))
     summary.seconds = time.perf_counter() - started
     _fill_summary(summary, engine, dead, changed, first)
+    summary.journeys = report.rows()
     if outputs.profiles is not None:
         _write_profiles(engine, outputs.profiles)
     return summary
@@ -199,13 +237,46 @@ def _open(stack: ExitStack, path: Path | None) -> IO[bytes] | None:
     return stack.enter_context(path.open("wb", buffering=1 << 20))
 
 
-def _write_changes(
-    changes: list[ProfileChange], out: IO[bytes] | None, counts: Counter[str]
+@dataclass
+class _OutputSink:
+    """Splits the engine's outputs: profile changes to one file, journey records to another."""
+
+    changes: IO[bytes] | None
+    actions: IO[bytes] | None
+    counts: Counter[str]
+    report: JourneyReport
+
+    def write(self, outputs: list[Output]) -> None:
+        for item in outputs:
+            if isinstance(item, ProfileChange):
+                self.counts[item.kind] += 1
+                if self.changes is not None:
+                    self.changes.write(_ENCODER.encode(item) + b"\n")
+            else:
+                self.report.count(item)
+                if self.actions is not None:
+                    self.actions.write(_ENCODER.encode(item) + b"\n")
+
+
+class RulesReloadError(Exception):
+    """A changed rule set that failed validation; the running rules stay in place."""
+
+
+def _reload(
+    engine: Engine, reload_rules: Callable[[], RuleSet | None], summary: ReplaySummary
 ) -> None:
-    for change in changes:
-        counts[change.kind] += 1
-        if out is not None:
-            out.write(_ENCODER.encode(change) + b"\n")
+    """Swap in a changed, valid rule set; keep the last good one when the change is invalid."""
+    try:
+        fresh = reload_rules()
+    except RuleFileError as error:
+        summary.rules_rejected += 1
+        log.warning("rules change rejected, keeping %s:\n%s", engine.rules.version, error)
+        return
+    if fresh is not None and fresh.version != engine.rules.version:
+        engine.swap_rules(fresh)
+        summary.rules_reloaded += 1
+        summary.rules_version = fresh.version
+        log.info("rules reloaded: now %s", fresh.version)
 
 
 def _fill_summary(

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
 
+from rules.engine import EngineConfig
 from schemas.events import EVENT_TYPES, Event
+from state.changes import ProfileChange
+
+#: Events applied as they arrive, for tests that feed them in time order.
+IMMEDIATE = EngineConfig(allowed_lateness_seconds=0.0)
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 _ids = itertools.count(1)
@@ -60,3 +66,8 @@ def ordered(order: str = "o1", total: float = 60.0, cart: str | None = None, **k
     if cart is not None:
         props["cart_id"] = cart
     return event("order.placed", **props, **kw)
+
+
+def changes_of(outputs: Sequence[object]) -> list[ProfileChange]:
+    """The profile changes among an engine's outputs (journey records left out)."""
+    return [item for item in outputs if isinstance(item, ProfileChange)]

@@ -1,11 +1,11 @@
 from rules.engine import Engine
 from rules.loader import RuleSet
 from state.stores import MemoryProfileStore
-from tests.builders import added, at, event, ordered, viewed
+from tests.builders import IMMEDIATE, added, at, event, ordered, viewed
 
 
 def _engine() -> Engine:
-    return Engine(MemoryProfileStore(), RuleSet.empty())
+    return Engine(MemoryProfileStore(), RuleSet.empty(), config=IMMEDIATE)
 
 
 def test_identification_moves_the_visitors_cart_into_the_customers_profile() -> None:

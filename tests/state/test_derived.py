@@ -1,13 +1,13 @@
 from rules.engine import Engine
 from rules.loader import RuleSet
 from state.stores import MemoryProfileStore
-from tests.builders import at, event, ordered
+from tests.builders import IMMEDIATE, at, event, ordered
 
 DAY = 86400.0
 
 
 def _engine() -> Engine:
-    return Engine(MemoryProfileStore(), RuleSet.empty())
+    return Engine(MemoryProfileStore(), RuleSet.empty(), config=IMMEDIATE)
 
 
 def test_lifecycle_moves_through_stages_as_time_passes_without_orders() -> None:

@@ -5,14 +5,14 @@ import msgspec
 from rules.engine import Engine
 from rules.loader import DEFAULT_RULES_DIR, load_rules
 from state.stores import MemoryProfileStore
-from tests.builders import added, at, event, ordered, viewed
+from tests.builders import IMMEDIATE, added, at, event, ordered, viewed
 
 #: docs/profile.md promises this many bytes of JSON at most per profile.
 MAX_PROFILE_BYTES = 32 * 1024
 
 
 def test_a_hyperactive_customer_stays_within_the_documented_size() -> None:
-    engine = Engine(MemoryProfileStore(), load_rules(DEFAULT_RULES_DIR))
+    engine = Engine(MemoryProfileStore(), load_rules(DEFAULT_RULES_DIR), config=IMMEDIATE)
     for i in range(3000):
         when = at(i / 20)
         engine.process(viewed(f"product-{i:06d}", category=f"category-{i % 50:02d}", when=when))

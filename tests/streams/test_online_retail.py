@@ -52,6 +52,7 @@ def test_orders_revenue_and_refunds_per_customer_match_the_csv() -> None:
                 dead.append(item)
             else:
                 engine.process(item)
+    engine.finish(engine.newest_event_time)
     orders, revenue, returns, refunded = _independent()
     customers = set(orders) | set(returns)
     assert len(customers) == 4372

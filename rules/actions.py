@@ -1,0 +1,116 @@
+"""What journeys put out: actions to deliver (or not, with the reason) and run milestones.
+
+Every record has a deterministic id built from what caused it, so a replay gives the same
+ids and a redelivery can be recognised downstream.
+
+>>> action_id("cart_recovery", 1, "c1", "k1", "e9") == action_id("cart_recovery", 1, "c1", "k1", "e9")
+True
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Literal
+
+import msgspec
+
+from state.journey_runs import ContextValue
+
+ActionStatus = Literal["sent", "suppressed", "deferred"]
+SuppressionReason = Literal[
+    "holdout", "no_consent", "frequency_cap", "quiet_hours", "unknown_address", "exited"
+]
+MilestoneKind = Literal["entered", "exited", "completed", "converted"]
+
+
+def _digest(*parts: object) -> str:
+    text = "\x1f".join("" if part is None else str(part) for part in parts)
+    return hashlib.blake2b(text.encode(), digest_size=10).hexdigest()
+
+
+def action_id(
+    journey_id: str, step: int, profile_key: str, entity: str | None, trigger: str
+) -> str:
+    """(journey, step, customer, entity, trigger event): the same inputs, the same id."""
+    return _digest("action", journey_id, step, profile_key, entity, trigger)
+
+
+def run_id(journey_id: str, profile_key: str, entity: str | None, trigger: str) -> str:
+    return _digest("run", journey_id, profile_key, entity, trigger)
+
+
+class Coupon(msgspec.Struct, kw_only=True, frozen=True):
+    code: str
+    percent: int | None = None
+    amount: float | None = None
+    valid_until: float
+
+
+class Action(msgspec.Struct, kw_only=True, frozen=True, tag="action", tag_field="record"):
+    """A send or an emitted event, with what happened to it.
+
+    ``sent`` goes to delivery; ``suppressed`` never will (``reason`` says why);
+    ``deferred`` will be tried again at ``retry_at`` under the same id.
+    """
+
+    action_id: str
+    status: ActionStatus
+    reason: SuppressionReason | None = None
+    kind: Literal["send", "emit"]
+    journey_id: str
+    step: int
+    arm: str
+    profile_key: str
+    customer_id: str | None
+    entity: str | None
+    trigger: str
+    at: float
+    channel: str | None = None
+    template: str | None = None
+    event: str | None = None
+    payload: dict[str, ContextValue] = {}
+    coupon: Coupon | None = None
+    retry_at: float | None = None
+
+
+class JourneyMilestone(
+    msgspec.Struct, kw_only=True, frozen=True, tag="milestone", tag_field="record"
+):
+    """A run entered, exited (``cause``: the exit event), completed or converted (goal met)."""
+
+    milestone_id: str
+    kind: MilestoneKind
+    journey_id: str
+    run_id: str
+    arm: str
+    profile_key: str
+    entity: str | None
+    at: float
+    cause: str
+
+    @classmethod
+    def make(
+        cls,
+        kind: MilestoneKind,
+        journey_id: str,
+        run: str,
+        arm: str,
+        profile_key: str,
+        entity: str | None,
+        at: float,
+        cause: str,
+    ) -> JourneyMilestone:
+        return cls(
+            milestone_id=_digest(kind, run, cause),
+            kind=kind,
+            journey_id=journey_id,
+            run_id=run,
+            arm=arm,
+            profile_key=profile_key,
+            entity=entity,
+            at=at,
+            cause=cause,
+        )
+
+
+JourneyOutput = Action | JourneyMilestone

@@ -1,0 +1,607 @@
+"""Running journeys in event time: entries, waits, sends under policy, exits and goals.
+
+Events only *record* what happened to a customer's runs (a trigger, an exit, a goal);
+runs move when the watermark passes their next moment (``fire``). By then every event
+up to that moment has arrived (within the allowed lateness), so a reminder never goes
+out for a cart whose order came first, whatever the arrival order. Every output has a
+deterministic id.
+
+>>> runtime = JourneyRuntime((), Policies.default())
+>>> runtime.journeys
+()
+"""
+
+from __future__ import annotations
+
+import hashlib
+from bisect import insort
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from rules.actions import Action, Coupon, JourneyMilestone, JourneyOutput, action_id, run_id
+from rules.journeys import Branch, Emit, End, Journey, Policies, Send, SetTag, Wait
+from rules.profile_view import ProfileView
+from schemas.events import Envelope, Event
+from state.changes import ProfileChange
+from state.journey_runs import (
+    MAX_EXIT_MEMORY,
+    MAX_GOAL_WATCHES,
+    MAX_RUNS,
+    MAX_SENDS_KEPT,
+    ContextValue,
+    GoalWatch,
+    JourneyHistory,
+    JourneyRun,
+    JourneyState,
+    run_key,
+)
+from state.profile import DAY, Profile
+
+Output = JourneyOutput | ProfileChange
+ANY_CHANNEL = "any"
+
+
+class JourneyNames(Mapping[str, Any]):
+    """What journey conditions see: the profile names plus ``event`` (the trigger's properties)."""
+
+    __slots__ = ("_event", "_profile")
+
+    def __init__(self, profile: Profile, event: Any) -> None:
+        self._profile = ProfileView(profile)
+        self._event = event
+
+    def __getitem__(self, name: str) -> Any:
+        if name == "event":
+            if self._event is None:
+                raise KeyError(name)
+            return self._event
+        return self._profile[name]
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._profile
+        yield "event"
+
+    def __len__(self) -> int:
+        return len(self._profile) + 1
+
+
+def _unit(*parts: str) -> float:
+    """A stable number in [0, 1) from the parts: the same customer always lands in one arm."""
+    digest = hashlib.blake2b("\x1f".join(parts).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+class JourneyRuntime:
+    def __init__(self, journeys: tuple[Journey, ...], policies: Policies) -> None:
+        self.journeys = journeys
+        self.policies = policies
+        self.by_id = {journey.id: journey for journey in journeys}
+        self._by_trigger: dict[type[Envelope], list[Journey]] = {}
+        self._by_exit: dict[type[Envelope], list[Journey]] = {}
+        self._by_goal: dict[type[Envelope], list[Journey]] = {}
+        self._by_change: dict[str, list[Journey]] = {}
+        self._inactivity = tuple(j for j in journeys if j.inactivity_seconds is not None)
+        for journey in journeys:
+            if journey.trigger_event is not None:
+                self._by_trigger.setdefault(journey.trigger_event, []).append(journey)
+            if journey.trigger_change is not None:
+                self._by_change.setdefault(journey.trigger_change[0], []).append(journey)
+            for cls in journey.exit_on:
+                self._by_exit.setdefault(cls, []).append(journey)
+            if journey.goal_event is not None:
+                self._by_goal.setdefault(journey.goal_event, []).append(journey)
+
+    # --- recording what happened ----------------------------------------------------------
+
+    def on_event(
+        self,
+        profile: Profile,
+        event: Event,
+        ts: float,
+        late: bool,
+        previous_activity: float | None,
+    ) -> list[Output]:
+        """Record exits, goals and triggers of one applied event; fire nothing."""
+        if not self.journeys:
+            return []
+        out: list[Output] = []
+        cls = type(event)
+        state = profile.journeys
+        for journey in self._by_exit.get(cls, ()):
+            self._record_exit(state, journey, event, ts)
+        for journey in self._by_goal.get(cls, ()):
+            self._record_goal(profile, journey, event, ts, out)
+        if not late:  # a late event never starts a run
+            if previous_activity is not None:
+                self._inactive_between(profile, previous_activity, ts)
+            for journey in self._by_trigger.get(cls, ()):
+                self._trigger_by_event(profile, journey, event, ts)
+        self._refresh_due(profile)
+        return out
+
+    def on_changes(self, profile: Profile, changes: list[ProfileChange]) -> None:
+        """Start runs of journeys triggered by profile changes (tier, lifecycle, tags)."""
+        if not self._by_change:
+            return
+        for change in changes:
+            for journey in self._by_change.get(change.kind, ()):
+                assert journey.trigger_change is not None
+                _, to, tag = journey.trigger_change
+                value = change.after if change.kind != "tag_removed" else change.before
+                if to is not None and value != to:
+                    continue
+                if tag is not None and value != tag:
+                    continue
+                self._enter(profile, journey, None, change.at, change.change_id, {}, None)
+        self._refresh_due(profile)
+
+    def _record_exit(self, state: JourneyState, journey: Journey, event: Event, ts: float) -> None:
+        entity = _entity(journey, event)
+        if journey.entity is not None and entity is None:
+            return
+        key = run_key(journey.id, entity)
+        known = state.exits_seen.get(key)
+        if known is None or ts < known:
+            state.exits_seen[key] = ts
+            if len(state.exits_seen) > MAX_EXIT_MEMORY:
+                oldest = min(state.exits_seen.items(), key=lambda item: (item[1], item[0]))[0]
+                del state.exits_seen[oldest]
+        run = state.runs.get(key)
+        if run is None:
+            return
+        if ts < run.entered_at:
+            if journey.entity is not None and not run.entered:
+                del state.runs[key]  # the entity was finished before this run would have begun
+            return
+        if run.exit_at is None or (ts, event.event_id) < (run.exit_at, run.exit_cause or ""):
+            run.exit_at, run.exit_cause = ts, event.event_id
+
+    def _record_goal(
+        self, profile: Profile, journey: Journey, event: Event, ts: float, out: list[Output]
+    ) -> None:
+        entity = _entity(journey, event)
+        state = profile.journeys
+        for watch in list(state.goal_watches):
+            if (
+                watch.journey_id == journey.id
+                and watch.entity == entity
+                and watch.entered_at <= ts <= watch.until
+            ):
+                state.goal_watches.remove(watch)
+                out.append(
+                    JourneyMilestone.make(
+                        "converted",
+                        journey.id,
+                        watch.run_id,
+                        watch.arm,
+                        profile.key,
+                        entity,
+                        ts,
+                        event.event_id,
+                    )
+                )
+        run = state.runs.get(run_key(journey.id, entity))
+        if (
+            run is not None
+            and not run.entered
+            and ts >= run.entered_at
+            and (run.goal_at is None or ts < run.goal_at)
+        ):
+            run.goal_at, run.goal_cause = ts, event.event_id
+
+    def _trigger_by_event(
+        self, profile: Profile, journey: Journey, event: Event, ts: float
+    ) -> None:
+        entity = _entity(journey, event)
+        if journey.entity is not None and entity is None:
+            return
+        if journey.when is not None and not journey.when(JourneyNames(profile, event.properties)):
+            return
+        context: dict[str, ContextValue] = {
+            name: value
+            for name in journey.captured
+            if isinstance(value := getattr(event.properties, name, None), str | int | float | bool)
+        }
+        self._enter(profile, journey, entity, ts, event.event_id, context, event.properties)
+
+    def _inactive_between(self, profile: Profile, previous: float, ts: float) -> None:
+        """A gap in activity longer than a journey's inactivity: it was due inside the gap."""
+        for journey in self._inactivity:
+            assert journey.inactivity_seconds is not None
+            due = previous + journey.inactivity_seconds
+            if due <= ts:
+                self._fire_inactivity(profile, journey, previous, due)
+
+    def _fire_inactivity(
+        self, profile: Profile, journey: Journey, last_seen: float, due: float
+    ) -> None:
+        state = profile.journeys
+        if state.inactivity_fired.get(journey.id) == last_seen:
+            return
+        state.inactivity_fired[journey.id] = last_seen
+        if journey.when is not None and not journey.when(JourneyNames(profile, None)):
+            return
+        self._enter(profile, journey, None, due, f"inactive@{due:.0f}", {}, None)
+
+    def _enter(
+        self,
+        profile: Profile,
+        journey: Journey,
+        entity: str | None,
+        at: float,
+        trigger: str,
+        context: dict[str, ContextValue],
+        event_properties: Any,
+    ) -> None:
+        """Start (or re-anchor) a run; it takes effect when the watermark passes ``at``."""
+        state = profile.journeys
+        key = run_key(journey.id, entity)
+        run = state.runs.get(key)
+        if run is not None:
+            if not run.entered and at < run.entered_at:
+                run.entered_at, run.due_at, run.trigger = at, at, trigger
+                run.run_id = run_id(journey.id, profile.key, entity, trigger)
+                run.context = context
+            return
+        if entity is not None:
+            finished = state.exits_seen.get(key)
+            if finished is not None and finished < at:
+                return  # that cart / ticket / order was already done
+        history = state.history.get(journey.id)
+        if history is not None:
+            if journey.max_entries is not None and history.entries >= journey.max_entries:
+                return
+            last = history.last_entered_at
+            if (
+                journey.cooldown_seconds is not None
+                and last is not None
+                and at < last + journey.cooldown_seconds
+            ):
+                return
+        if len(state.runs) >= MAX_RUNS:
+            return
+        run = JourneyRun(
+            run_id=run_id(journey.id, profile.key, entity, trigger),
+            journey_id=journey.id,
+            entity=entity,
+            trigger=trigger,
+            entered_at=at,
+            arm=self._arm(journey, profile),
+            due_at=at,
+            context=context,
+        )
+        exit_at = state.exits_seen.get(key)
+        if entity is None and exit_at is not None and exit_at >= at:
+            run.exit_at = exit_at
+        state.runs[key] = run
+
+    def _arm(self, journey: Journey, profile: Profile) -> str:
+        customer = profile.customer_id or profile.key
+        if journey.holdout and _unit("holdout", journey.id, customer) < journey.holdout:
+            return "holdout"
+        if not journey.variants:
+            return "main"
+        point = _unit("variant", journey.id, customer) * sum(w for _, w, _ in journey.variants)
+        for variant, weight, _ in journey.variants:
+            if point < weight:
+                return variant
+            point -= weight
+        return journey.variants[-1][0]
+
+    # --- moving runs as event time passes ---------------------------------------------------
+
+    def fire(self, profile: Profile, now: float) -> list[Output]:
+        """Move every run whose next moment is at or before ``now``, earliest first."""
+        out: list[Output] = []
+        state = profile.journeys
+        for journey in self._inactivity:
+            assert journey.inactivity_seconds is not None
+            last = profile.last_seen_at
+            if last is not None and last + journey.inactivity_seconds <= now:
+                self._fire_inactivity(profile, journey, last, last + journey.inactivity_seconds)
+        while True:
+            due = [
+                (_next_moment(run), -self.by_id[run.journey_id].priority, key)
+                for key, run in state.runs.items()
+                if run.journey_id in self.by_id and _next_moment(run) <= now
+            ]
+            if not due:
+                break
+            _, _, key = min(due)
+            self._step(profile, state.runs[key], out)
+        self._drop_orphans(state)
+        self._prune(profile, now)
+        self._refresh_due(profile)
+        return out
+
+    def _step(self, profile: Profile, run: JourneyRun, out: list[Output]) -> None:
+        """Advance one run by one move: enter, exit, or execute the step that is due."""
+        journey = self.by_id[run.journey_id]
+        state = profile.journeys
+        key = run_key(run.journey_id, run.entity)
+        if not run.entered:
+            run.entered = True
+            history = state.history.setdefault(run.journey_id, JourneyHistory())
+            history.entries += 1
+            history.last_entered_at = run.entered_at
+            out.append(self._milestone("entered", run, profile, run.entered_at, run.trigger))
+            self._watch_goal(profile, journey, run, out)
+            return
+        if run.exit_at is not None and run.exit_at <= run.due_at:
+            del state.runs[key]
+            out.append(
+                self._milestone("exited", run, profile, run.exit_at, run.exit_cause or "exit")
+            )
+            return
+        if run.step >= len(journey.steps):
+            del state.runs[key]
+            out.append(self._milestone("completed", run, profile, run.due_at, run.trigger))
+            return
+        step = journey.steps[run.step]
+        at = run.due_at
+        if isinstance(step, Wait):
+            run.step += 1
+            run.due_at = self._wait_until(profile, step, at)
+        elif isinstance(step, Send):
+            self._send(profile, journey, run, step, at, out)
+        elif isinstance(step, Branch):
+            names = JourneyNames(profile, SimpleNamespace(**run.context))
+            run.step = step.goto if step.condition(names) else step.otherwise
+        elif isinstance(step, SetTag):
+            run.step += 1
+            _set_tag(profile, step, at, run.run_id, out)
+        elif isinstance(step, Emit):
+            run.step += 1
+            out.append(
+                Action(
+                    action_id=action_id(
+                        journey.id, run.step - 1, profile.key, run.entity, run.trigger
+                    ),
+                    status="sent",
+                    kind="emit",
+                    journey_id=journey.id,
+                    step=run.step - 1,
+                    arm=run.arm,
+                    profile_key=profile.key,
+                    customer_id=profile.customer_id,
+                    entity=run.entity,
+                    trigger=run.trigger,
+                    at=at,
+                    event=step.event,
+                    payload=self._payload(profile, run, step.payload),
+                )
+            )
+        elif isinstance(step, End):
+            run.step = len(journey.steps)
+
+    def _watch_goal(
+        self, profile: Profile, journey: Journey, run: JourneyRun, out: list[Output]
+    ) -> None:
+        if journey.goal_event is None:
+            return
+        until = run.entered_at + journey.goal_seconds
+        if run.goal_at is not None and run.goal_at <= until:
+            out.append(
+                self._milestone("converted", run, profile, run.goal_at, run.goal_cause or "goal")
+            )
+            return
+        watches = profile.journeys.goal_watches
+        watches.append(
+            GoalWatch(
+                run_id=run.run_id,
+                journey_id=run.journey_id,
+                entity=run.entity,
+                arm=run.arm,
+                entered_at=run.entered_at,
+                until=until,
+            )
+        )
+        if len(watches) > MAX_GOAL_WATCHES:
+            del watches[0]
+
+    def _send(
+        self,
+        profile: Profile,
+        journey: Journey,
+        run: JourneyRun,
+        step: Send,
+        at: float,
+        out: list[Output],
+    ) -> None:
+        index = run.step
+        template = step.template
+        for variant, _, replacements in journey.variants:
+            if variant == run.arm:
+                template = replacements.get(template, template)
+        needs_consent = self.policies.channels[step.channel][0]
+        status, reason, retry = "sent", None, None
+        if run.arm == "holdout":
+            status, reason = "suppressed", "holdout"
+        elif needs_consent and not profile.has_consent(step.channel):
+            status, reason = "suppressed", "no_consent"
+        elif needs_consent and (quiet_end := self._quiet_until(profile, at)) is not None:
+            status, reason, retry = "deferred", "quiet_hours", quiet_end
+        elif (
+            needs_consent and (free_at := self._cap_frees_at(profile, step.channel, at)) is not None
+        ):
+            if journey.on_cap == "drop":
+                status, reason = "suppressed", "frequency_cap"
+            else:
+                status, reason, retry = "deferred", "frequency_cap", free_at
+        ident = action_id(journey.id, index, profile.key, run.entity, run.trigger)
+        coupon = None
+        if status == "sent" and step.coupon is not None:
+            coupon = Coupon(
+                code=_coupon_code(ident),
+                percent=step.coupon.percent,
+                amount=step.coupon.amount,
+                valid_until=at + step.coupon_valid_seconds,
+            )
+        out.append(
+            Action(
+                action_id=ident,
+                status=status,  # type: ignore[arg-type]
+                reason=reason,  # type: ignore[arg-type]
+                kind="send",
+                journey_id=journey.id,
+                step=index,
+                arm=run.arm,
+                profile_key=profile.key,
+                customer_id=profile.customer_id,
+                entity=run.entity,
+                trigger=run.trigger,
+                at=at,
+                channel=step.channel,
+                template=template,
+                payload=self._payload(profile, run, step.payload),
+                coupon=coupon,
+                retry_at=retry,
+            )
+        )
+        if retry is not None:
+            run.due_at = retry
+            run.deferrals += 1
+            return
+        if status == "sent" and needs_consent:
+            self._remember_send(profile.journeys, step.channel, at)
+        run.step += 1
+
+    def _payload(
+        self, profile: Profile, run: JourneyRun, fields: tuple[tuple[str, str], ...]
+    ) -> dict[str, ContextValue]:
+        view = ProfileView(profile)
+        payload: dict[str, ContextValue] = {}
+        for name, source in fields:
+            if source.startswith("event."):
+                payload[name] = run.context.get(source.removeprefix("event."))
+            else:
+                value = view[source]
+                payload[name] = sorted(value) if isinstance(value, frozenset) else value
+        return payload
+
+    # --- policies ---------------------------------------------------------------------------
+
+    def _zone(self, profile: Profile) -> ZoneInfo:
+        name = profile.trait("time_zone")
+        return ZoneInfo(name if isinstance(name, str) else self.policies.default_time_zone)
+
+    def _quiet_until(self, profile: Profile, at: float) -> float | None:
+        """The end of the quiet window ``at`` falls in (customer's local time), else None."""
+        window = self.policies.quiet_hours
+        if window is None:
+            return None
+        start, end = window
+        local = datetime.fromtimestamp(at, UTC).astimezone(self._zone(profile))
+        minute = local.hour * 60 + local.minute
+        inside = start <= minute < end if start < end else minute >= start or minute < end
+        if not inside:
+            return None
+        midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+        ends = midnight + timedelta(minutes=end)
+        if ends <= local:
+            ends += timedelta(days=1)
+        # Rebuild from wall time so a daylight-saving change in between is respected.
+        wall = datetime(ends.year, ends.month, ends.day, end // 60, end % 60, tzinfo=local.tzinfo)
+        return wall.timestamp()
+
+    def _cap_frees_at(self, profile: Profile, channel: str, at: float) -> float | None:
+        """When the next send becomes possible under every cap, or None if it is now."""
+        sends = profile.journeys.sends
+        latest: float | None = None
+        for cap in self.policies.caps:
+            if cap.channel not in (channel, ANY_CHANNEL):
+                continue
+            times = sends.get(cap.channel if cap.channel != ANY_CHANNEL else ANY_CHANNEL, [])
+            recent = [t for t in times if at - cap.seconds < t <= at]
+            if len(recent) >= cap.max:
+                frees = recent[-cap.max] + cap.seconds
+                latest = frees if latest is None else max(latest, frees)
+        return latest
+
+    def _remember_send(self, state: JourneyState, channel: str, at: float) -> None:
+        for name in (channel, ANY_CHANNEL):
+            times = state.sends.setdefault(name, [])
+            insort(times, at)
+            horizon = at - self.policies.longest_cap_seconds
+            while times and (times[0] <= horizon or len(times) > MAX_SENDS_KEPT):
+                del times[0]
+
+    def _wait_until(self, profile: Profile, step: Wait, at: float) -> float:
+        if step.seconds is not None:
+            return at + step.seconds
+        assert step.until is not None
+        hour, minute = step.until
+        local = datetime.fromtimestamp(at, UTC).astimezone(self._zone(profile))
+        target = datetime(local.year, local.month, local.day, hour, minute, tzinfo=local.tzinfo)
+        if target.timestamp() <= at:
+            day = local.date() + timedelta(days=1)
+            target = datetime(day.year, day.month, day.day, hour, minute, tzinfo=local.tzinfo)
+        return target.timestamp()
+
+    # --- bookkeeping ------------------------------------------------------------------------
+
+    def _milestone(
+        self, kind: str, run: JourneyRun, profile: Profile, at: float, cause: str
+    ) -> JourneyMilestone:
+        return JourneyMilestone.make(
+            kind,  # type: ignore[arg-type]
+            run.journey_id,
+            run.run_id,
+            run.arm,
+            profile.key,
+            run.entity,
+            at,
+            cause,
+        )
+
+    def _drop_orphans(self, state: JourneyState) -> None:
+        """Runs of journeys removed from the rules stop (a reload dropped them)."""
+        for key in [k for k, run in state.runs.items() if run.journey_id not in self.by_id]:
+            del state.runs[key]
+
+    def _prune(self, profile: Profile, now: float) -> None:
+        state = profile.journeys
+        state.goal_watches = [w for w in state.goal_watches if w.until >= now - DAY]
+
+    def _refresh_due(self, profile: Profile) -> None:
+        state = profile.journeys
+        times = [_next_moment(run) for run in state.runs.values()]
+        last = profile.last_seen_at
+        if last is not None:
+            for journey in self._inactivity:
+                assert journey.inactivity_seconds is not None
+                if state.inactivity_fired.get(journey.id) != last:
+                    times.append(last + journey.inactivity_seconds)
+        state.next_due_at = min(times) if times else None
+
+
+def _next_moment(run: JourneyRun) -> float:
+    if not run.entered:
+        return run.entered_at
+    return run.due_at if run.exit_at is None else min(run.due_at, run.exit_at)
+
+
+def _entity(journey: Journey, event: Event) -> str | None:
+    if journey.entity is None:
+        return None
+    value = getattr(event.properties, journey.entity, None)
+    return value if isinstance(value, str) else None
+
+
+def _set_tag(profile: Profile, step: SetTag, at: float, cause: str, out: list[Output]) -> None:
+    tags = profile.tags
+    if step.present and step.tag not in tags:
+        insort(tags, step.tag)
+        out.append(ProfileChange.make("tag_added", profile.key, None, step.tag, at, cause))
+    elif not step.present and step.tag in tags:
+        tags.remove(step.tag)
+        out.append(ProfileChange.make("tag_removed", profile.key, step.tag, None, at, cause))
+
+
+def _coupon_code(ident: str) -> str:
+    """A unique-per-action code, derived so that a replay hands out the same one."""
+    digest = hashlib.blake2b(ident.encode(), digest_size=8, person=b"rapport-coupon").hexdigest()
+    return "RP-" + digest[:12].upper()

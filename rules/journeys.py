@@ -1,0 +1,488 @@
+"""Compiled journeys and policies: what the runtime executes, checked once at load time.
+
+``compile_journey`` turns a validated ``JourneySpec`` into a ``Journey`` or raises
+``JourneyError`` naming the field (as a path into the file) and what is wrong.
+
+>>> from rules.journey_spec import JourneySpec
+>>> spec = JourneySpec.model_validate({"id": "j", "trigger": {"event": "order.placed",
+...     "when": "event.total >= 100"}, "steps": [{"tag": "vip_buyer"}]})
+>>> journey = compile_journey(spec, Policies.default(), defined_tags=frozenset())
+>>> journey.trigger_event.__name__, len(journey.steps)
+('OrderPlaced', 1)
+"""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
+
+import msgspec
+
+from rules.durations import parse_duration
+from rules.expressions import Condition, ConditionError, compile_condition
+from rules.journey_spec import (
+    BranchStep,
+    ChangeTrigger,
+    CouponSpec,
+    EmitStep,
+    EventTrigger,
+    ExitStep,
+    InactivityTrigger,
+    JourneySpec,
+    PoliciesSpec,
+    SendStep,
+    TagStep,
+    UntagStep,
+    WaitStep,
+)
+from rules.profile_view import PROFILE_FIELDS, SAMPLE_VIEW
+from schemas.events import EVENT_TYPES, Envelope, known_time_zone
+
+
+class JourneyError(ValueError):
+    def __init__(self, loc: Sequence[str | int], message: str) -> None:
+        self.loc = tuple(loc)
+        super().__init__(message)
+
+
+# --- compiled steps ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Wait:
+    seconds: float | None = None
+    #: (hour, minute) of the customer's local time to wait for.
+    until: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True)
+class Send:
+    channel: str
+    template: str
+    #: payload name -> profile name, or ``event.<property>`` captured at entry.
+    payload: tuple[tuple[str, str], ...]
+    coupon: CouponSpec | None
+    coupon_valid_seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Branch:
+    condition: Condition
+    source: str
+    goto: int
+    otherwise: int
+
+
+@dataclass(frozen=True)
+class SetTag:
+    tag: str
+    present: bool
+
+
+@dataclass(frozen=True)
+class Emit:
+    event: str
+    payload: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class End:
+    pass
+
+
+CompiledStep = Wait | Send | Branch | SetTag | Emit | End
+
+
+@dataclass(frozen=True)
+class Journey:
+    id: str
+    priority: int
+    steps: tuple[CompiledStep, ...]
+    trigger_event: type[Envelope] | None = None
+    trigger_change: tuple[str, str | None, str | None] | None = None
+    inactivity_seconds: float | None = None
+    when: Condition | None = None
+    entity: str | None = None
+    exit_on: frozenset[type[Envelope]] = frozenset()
+    cooldown_seconds: float | None = None
+    max_entries: int | None = None
+    on_cap: str = "defer"
+    holdout: float = 0.0
+    #: (variant id, weight, template replacements)
+    variants: tuple[tuple[str, int, Mapping[str, str]], ...] = ()
+    goal_event: type[Envelope] | None = None
+    goal_seconds: float = 0.0
+    #: Trigger event properties that sends and emits read, captured when a run starts.
+    captured: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Cap:
+    channel: str
+    max: int
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Policies:
+    #: channel -> (needs consent, known templates)
+    channels: Mapping[str, tuple[bool, frozenset[str]]]
+    caps: tuple[Cap, ...] = ()
+    #: (start, end) as minutes after local midnight, and the zone for customers without one.
+    quiet_hours: tuple[int, int] | None = None
+    default_time_zone: str = "UTC"
+
+    @classmethod
+    def default(cls) -> Policies:
+        return compile_policies(PoliciesSpec())
+
+    @property
+    def longest_cap_seconds(self) -> float:
+        return max((cap.seconds for cap in self.caps), default=0.0)
+
+
+# --- compiling --------------------------------------------------------------------------------
+
+#: Channels every deployment has, before policies.yaml adds its own.
+BUILTIN_CHANNELS: dict[str, bool] = {
+    "email": True,
+    "sms": True,
+    "push": True,
+    "whatsapp": True,
+    "in_app": True,
+    "support_team": False,
+    "webhook": False,
+}
+
+
+def compile_policies(spec: PoliciesSpec, loc: Sequence[str | int] = ()) -> Policies:
+    channels: dict[str, tuple[bool, frozenset[str]]] = {
+        name: (consent, frozenset()) for name, consent in BUILTIN_CHANNELS.items()
+    }
+    for name, channel in spec.channels.items():
+        channels[name] = (channel.needs_consent, frozenset(channel.templates))
+    caps = []
+    for index, cap in enumerate(spec.frequency_caps):
+        if cap.channel != "any" and cap.channel not in channels:
+            raise JourneyError(
+                [*loc, "frequency_caps", index, "channel"],
+                _unknown("channel", cap.channel, channels),
+            )
+        caps.append(
+            Cap(cap.channel, cap.max, _duration(cap.per, [*loc, "frequency_caps", index, "per"]))
+        )
+    quiet = None
+    zone = "UTC"
+    if spec.quiet_hours is not None:
+        quiet = (_minutes(spec.quiet_hours.start), _minutes(spec.quiet_hours.end))
+        zone = spec.quiet_hours.default_time_zone
+        if not known_time_zone(zone):
+            raise JourneyError(
+                [*loc, "quiet_hours", "default_time_zone"], f"unknown time zone {zone!r}"
+            )
+    return Policies(channels, tuple(caps), quiet, zone)
+
+
+def _minutes(text: str) -> int:
+    hours, minutes = text.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+def _unknown(what: str, value: str, known: Mapping[str, Any] | Sequence[str]) -> str:
+    names = sorted(known)
+    hint = difflib.get_close_matches(value, names, n=1)
+    suggestion = f"did you mean {hint[0]!r}? " if hint else ""
+    return f"unknown {what} {value!r}; {suggestion}known: {', '.join(names)}"
+
+
+def _duration(text: str, loc: Sequence[str | int]) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as error:
+        raise JourneyError(loc, str(error)) from error
+
+
+def _event_class(kind: str, loc: Sequence[str | int]) -> type[Envelope]:
+    cls = EVENT_TYPES.get(kind)
+    if cls is None:
+        raise JourneyError(loc, _unknown("event type", kind, EVENT_TYPES))
+    return cls
+
+
+def properties_of(cls: type[Envelope]) -> dict[str, Any]:
+    """Property name -> a typical value, for type-checking conditions on ``event``."""
+    props_cls = typing.get_type_hints(cls)["properties"]
+    return {f.name: _sample(f.type) for f in msgspec.structs.fields(props_cls)}
+
+
+def _sample(annotation: Any) -> Any:
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _sample(typing.get_args(annotation)[0])
+    if origin is typing.Literal:
+        return typing.get_args(annotation)[0]
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return _sample(options[0])
+    if origin is list:
+        return []
+    samples: dict[Any, Any] = {str: "x", int: 1, float: 1.5, bool: True}
+    return samples.get(annotation, "x")
+
+
+def _names_for(trigger_event: type[Envelope] | None) -> dict[str, Any]:
+    names = dict(SAMPLE_VIEW)
+    if trigger_event is not None:
+        names["event"] = SimpleNamespace(**properties_of(trigger_event))
+    return names
+
+
+def _condition(
+    source: str, trigger_event: type[Envelope] | None, loc: Sequence[str | int]
+) -> Condition:
+    if "event." in source or source.startswith("event"):
+        if trigger_event is None:
+            raise JourneyError(loc, "`event` is only available with an event trigger")
+        known = properties_of(trigger_event)
+        for name in _event_names(source):
+            if name not in known:
+                raise JourneyError(
+                    loc,
+                    f"{_kind(trigger_event)} has no property {name!r}; it has {sorted(known)}",
+                )
+    try:
+        return compile_condition(source, _names_for(trigger_event))
+    except ConditionError as error:
+        raise JourneyError(loc, str(error)) from error
+
+
+def _event_names(source: str) -> list[str]:
+    import ast
+
+    try:
+        tree = ast.parse(source, mode="eval")
+    except SyntaxError:
+        return []
+    return [
+        node.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "event"
+    ]
+
+
+def _kind(cls: type[Envelope]) -> str:
+    return next(kind for kind, known in EVENT_TYPES.items() if known is cls)
+
+
+def _payload(
+    payload: Mapping[str, str], trigger_event: type[Envelope] | None, loc: Sequence[str | int]
+) -> tuple[tuple[str, str], ...]:
+    known_event = properties_of(trigger_event) if trigger_event is not None else {}
+    for name, source in payload.items():
+        if source.startswith("event."):
+            prop = source.removeprefix("event.")
+            if trigger_event is None:
+                raise JourneyError([*loc, name], "`event.` fields need an event trigger")
+            if prop not in known_event:
+                raise JourneyError(
+                    [*loc, name],
+                    f"{_kind(trigger_event)} has no property {prop!r}; it has {sorted(known_event)}",
+                )
+        elif source not in PROFILE_FIELDS:
+            raise JourneyError([*loc, name], _unknown("profile name", source, PROFILE_FIELDS))
+    return tuple(sorted(payload.items()))
+
+
+def compile_journey(spec: JourneySpec, policies: Policies, defined_tags: frozenset[str]) -> Journey:
+    """Check every reference in ``spec`` and build the runnable journey."""
+    trigger = spec.trigger
+    trigger_event: type[Envelope] | None = None
+    kwargs: dict[str, Any] = {}
+    if isinstance(trigger, EventTrigger):
+        trigger_event = _event_class(trigger.event, ["trigger", "event"])
+        kwargs["trigger_event"] = trigger_event
+    elif isinstance(trigger, ChangeTrigger):
+        kwargs["trigger_change"] = (trigger.change, trigger.to, trigger.tag)
+        if trigger.change.startswith("tag_") and trigger.tag is None:
+            raise JourneyError(["trigger", "tag"], f"{trigger.change} needs `tag`: which tag")
+    elif isinstance(trigger, InactivityTrigger):
+        kwargs["inactivity_seconds"] = _duration(trigger.inactivity, ["trigger", "inactivity"])
+    if trigger.when is not None:
+        kwargs["when"] = _condition(trigger.when, trigger_event, ["trigger", "when"])
+    if spec.entity is not None:
+        if trigger_event is None:
+            raise JourneyError(["entity"], "an entity scope needs an event trigger")
+        if spec.entity not in properties_of(trigger_event):
+            raise JourneyError(
+                ["entity"],
+                f"{_kind(trigger_event)} has no property {spec.entity!r} to scope runs by",
+            )
+    exit_on = []
+    for index, kind in enumerate(spec.exit_on):
+        cls = _event_class(kind, ["exit_on", index])
+        if spec.entity is not None and spec.entity not in properties_of(cls):
+            raise JourneyError(
+                ["exit_on", index],
+                f"{kind} has no property {spec.entity!r}, so it cannot end a run scoped by it",
+            )
+        exit_on.append(cls)
+    steps = _compile_steps(spec, trigger_event, policies, defined_tags)
+    captured = sorted(
+        {
+            source.removeprefix("event.")
+            for step in steps
+            if isinstance(step, Send | Emit)
+            for _, source in step.payload
+            if source.startswith("event.")
+        }
+    )
+    if spec.goal is not None:
+        goal = _event_class(spec.goal.event, ["goal", "event"])
+        if spec.entity is not None and spec.entity not in properties_of(goal):
+            raise JourneyError(
+                ["goal", "event"], f"{spec.goal.event} has no property {spec.entity!r}"
+            )
+        kwargs["goal_event"] = goal
+        kwargs["goal_seconds"] = _duration(spec.goal.within, ["goal", "within"])
+    if spec.reentry.cooldown is not None:
+        kwargs["cooldown_seconds"] = _duration(spec.reentry.cooldown, ["reentry", "cooldown"])
+    variants = []
+    for index, variant in enumerate(spec.variants):
+        templates = {t for step in steps if isinstance(step, Send) for t in [step.template]}
+        for old in variant.templates:
+            if old not in templates:
+                raise JourneyError(
+                    ["variants", index, "templates", old],
+                    f"no send step uses template {old!r}; the journey uses {sorted(templates)}",
+                )
+        variants.append((variant.id, variant.weight, dict(variant.templates)))
+    return Journey(
+        id=spec.id,
+        priority=spec.priority,
+        steps=tuple(steps),
+        entity=spec.entity,
+        exit_on=frozenset(exit_on),
+        max_entries=spec.reentry.max_entries,
+        on_cap=spec.on_cap,
+        holdout=spec.holdout,
+        variants=tuple(variants),
+        captured=tuple(captured),
+        **kwargs,
+    )
+
+
+def _compile_steps(
+    spec: JourneySpec,
+    trigger_event: type[Envelope] | None,
+    policies: Policies,
+    defined_tags: frozenset[str],
+) -> list[CompiledStep]:
+    ids: dict[str, int] = {}
+    for index, step in enumerate(spec.steps):
+        if step.id is not None:
+            if step.id in ids:
+                raise JourneyError(["steps", index, "id"], f"duplicate step id {step.id!r}")
+            ids[step.id] = index
+    compiled: list[CompiledStep] = []
+    for index, step in enumerate(spec.steps):
+        loc: list[str | int] = ["steps", index]
+        if isinstance(step, WaitStep):
+            if isinstance(step.wait, str):
+                compiled.append(Wait(seconds=_duration(step.wait, [*loc, "wait"])))
+            else:
+                hour, minute = step.wait.until.split(":")
+                compiled.append(Wait(until=(int(hour), int(minute))))
+        elif isinstance(step, SendStep):
+            compiled.append(_compile_send(step, trigger_event, policies, loc))
+        elif isinstance(step, BranchStep):
+            branch = step.branch
+            targets = []
+            for name in ("goto", "otherwise"):
+                target = getattr(branch, name)
+                if target is None:
+                    targets.append(index + 1)
+                    continue
+                if target not in ids:
+                    raise JourneyError([*loc, "branch", name], _unknown("step id", target, ids))
+                if ids[target] <= index:
+                    raise JourneyError(
+                        [*loc, "branch", name],
+                        f"step {target!r} comes before this branch; journeys only move forward",
+                    )
+                targets.append(ids[target])
+            condition = _condition(branch.when, trigger_event, [*loc, "branch", "when"])
+            compiled.append(Branch(condition, branch.when, targets[0], targets[1]))
+        elif isinstance(step, TagStep | UntagStep):
+            tag = step.tag if isinstance(step, TagStep) else step.untag
+            if tag in defined_tags:
+                raise JourneyError(
+                    [*loc, "tag" if isinstance(step, TagStep) else "untag"],
+                    f"tag {tag!r} is defined in tags.yaml and kept by its own rule; "
+                    "a journey may only set tags of its own",
+                )
+            compiled.append(SetTag(tag, isinstance(step, TagStep)))
+        elif isinstance(step, EmitStep):
+            payload = _payload(step.emit.payload, trigger_event, [*loc, "emit", "payload"])
+            compiled.append(Emit(step.emit.event, payload))
+        elif isinstance(step, ExitStep):
+            compiled.append(End())
+    _check_reachable(compiled, spec)
+    return compiled
+
+
+def _compile_send(
+    step: SendStep,
+    trigger_event: type[Envelope] | None,
+    policies: Policies,
+    loc: list[str | int],
+) -> Send:
+    send = step.send
+    channel = policies.channels.get(send.channel)
+    if channel is None:
+        raise JourneyError(
+            [*loc, "send", "channel"], _unknown("channel", send.channel, policies.channels)
+        )
+    templates = channel[1]
+    if templates and send.template not in templates:
+        raise JourneyError(
+            [*loc, "send", "template"],
+            _unknown(f"template for {send.channel}", send.template, sorted(templates)),
+        )
+    payload = _payload(send.payload, trigger_event, [*loc, "send", "payload"])
+    valid = 0.0
+    if send.coupon is not None:
+        coupon = send.coupon
+        if (coupon.percent is None) == (coupon.amount is None):
+            raise JourneyError(
+                [*loc, "send", "coupon"], "a coupon needs exactly one of percent or amount"
+            )
+        valid = _duration(coupon.valid_for, [*loc, "send", "coupon", "valid_for"])
+    return Send(send.channel, send.template, payload, send.coupon, valid)
+
+
+def _check_reachable(steps: list[CompiledStep], spec: JourneySpec) -> None:
+    reached = set()
+    pending = [0]
+    while pending:
+        index = pending.pop()
+        if index >= len(steps) or index in reached:
+            continue
+        reached.add(index)
+        step = steps[index]
+        if isinstance(step, Branch):
+            pending += [step.goto, step.otherwise]
+        elif not isinstance(step, End):
+            pending.append(index + 1)
+    for index in range(len(steps)):
+        if index not in reached:
+            raise JourneyError(
+                ["steps", index],
+                "unreachable step: no path from the start leads here (after an exit, or jumped over)",
+            )

@@ -1,0 +1,47 @@
+"""Watching a rules directory in long-running modes: swap in valid changes, keep the last good set.
+
+>>> from rules.loader import DEFAULT_RULES_DIR, load_rules
+>>> watcher = RulesWatcher(DEFAULT_RULES_DIR, load_rules(DEFAULT_RULES_DIR))
+>>> watcher.check() is None     # nothing changed
+True
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from rules.loader import JOURNEYS_DIR, RuleSet, load_rules
+
+
+def _fingerprint(directory: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted([*directory.glob("*.yaml"), *(directory / JOURNEYS_DIR).glob("*.yaml")]):
+        digest.update(str(path).encode() + b"\0")
+        try:
+            digest.update(path.read_bytes())
+        except OSError:
+            digest.update(b"<unreadable>")
+    return digest.hexdigest()
+
+
+class RulesWatcher:
+    """``check()`` returns a new rule set when the files changed and load cleanly.
+
+    An invalid change raises ``RuleFileError`` once, and is not retried until the files
+    change again, so the caller keeps its current rules and reports the problem once.
+    """
+
+    def __init__(self, directory: Path, current: RuleSet) -> None:
+        self.directory = directory
+        self.current = current
+        self._seen = _fingerprint(directory)
+
+    def check(self) -> RuleSet | None:
+        fingerprint = _fingerprint(self.directory)
+        if fingerprint == self._seen:
+            return None
+        self._seen = fingerprint
+        fresh = load_rules(self.directory)
+        self.current = fresh
+        return fresh

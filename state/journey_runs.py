@@ -1,0 +1,88 @@
+"""Journey state kept on each profile: runs in progress, entry history, goal windows, sends.
+
+It lives in the profile so that it is stored, recovered and merged with it. The rules
+that move it are in ``rules/journey_runtime.py``; here are only the records and bounds.
+
+>>> state = JourneyState()
+>>> state.runs, state.next_due_at
+({}, None)
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import msgspec
+
+#: Bounds: a customer's journey state stays small whatever the rules do.
+MAX_RUNS: Final = 32
+MAX_GOAL_WATCHES: Final = 32
+MAX_EXIT_MEMORY: Final = 64
+MAX_SENDS_KEPT: Final = 64
+
+ContextValue = str | int | float | bool | list[str] | None
+
+
+class JourneyRun(msgspec.Struct, kw_only=True):
+    """One customer's pass through one journey (for one entity, when scoped)."""
+
+    run_id: str
+    journey_id: str
+    entity: str | None
+    #: The event id (or change id, or ``inactive@<epoch>``) that started the run.
+    trigger: str
+    entered_at: float
+    #: ``holdout`` or the variant id (``main`` without variants).
+    arm: str
+    #: Index of the next step to execute, and when.
+    step: int = 0
+    due_at: float = 0.0
+    #: The earliest exit event seen at or after entry; steps due later never run.
+    exit_at: float | None = None
+    exit_cause: str | None = None
+    #: False until the watermark passes ``entered_at``: until then an earlier trigger
+    #: may still re-anchor the run and an exit may still cancel it before it began.
+    entered: bool = False
+    #: The earliest goal event seen for this run while it was not yet entered.
+    goal_at: float | None = None
+    goal_cause: str | None = None
+    #: How often the current step was deferred (quiet hours, caps).
+    deferrals: int = 0
+    #: Trigger event properties named in payloads, captured at entry.
+    context: dict[str, ContextValue] = {}
+
+
+class GoalWatch(msgspec.Struct, kw_only=True, gc=False):
+    """A run whose conversion is still counted: the goal event may come until ``until``."""
+
+    run_id: str
+    journey_id: str
+    entity: str | None
+    arm: str
+    entered_at: float
+    until: float
+
+
+class JourneyHistory(msgspec.Struct, kw_only=True, gc=False):
+    entries: int = 0
+    last_entered_at: float | None = None
+
+
+class JourneyState(msgspec.Struct, kw_only=True):
+    #: Runs in progress by ``<journey id>|<entity>``.
+    runs: dict[str, JourneyRun] = {}
+    history: dict[str, JourneyHistory] = {}
+    goal_watches: list[GoalWatch] = []
+    #: Exit events seen per ``<journey id>|<entity>`` (earliest time): an entity-scoped
+    #: trigger that arrives after its entity was finished does not start a run.
+    exits_seen: dict[str, float] = {}
+    #: Send times per channel (newest last), for frequency caps.
+    sends: dict[str, list[float]] = {}
+    #: Per inactivity journey: the ``last_seen_at`` it last fired for.
+    inactivity_fired: dict[str, float] = {}
+    #: The earliest moment a run step, a deferred send or an inactivity trigger is due.
+    next_due_at: float | None = None
+
+
+def run_key(journey_id: str, entity: str | None) -> str:
+    return f"{journey_id}|{entity or ''}"
