@@ -50,10 +50,12 @@ class Action(msgspec.Struct, kw_only=True, frozen=True, tag="action", tag_field=
     """A send or an emitted event, with what happened to it.
 
     ``sent`` goes to delivery; ``suppressed`` never will (``reason`` says why);
-    ``deferred`` will be tried again at ``retry_at`` under the same id.
+    ``deferred`` will be tried again at ``retry_at``. A deferral has an id of its own and
+    names the action it postpones in ``defers``, so no id is ever put out twice.
     """
 
     action_id: str
+    defers: str | None = None
     status: ActionStatus
     reason: SuppressionReason | None = None
     kind: Literal["send", "emit"]

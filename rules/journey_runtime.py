@@ -432,6 +432,9 @@ class JourneyRuntime:
             else:
                 status, reason, retry = "deferred", "frequency_cap", free_at
         ident = action_id(journey.id, index, profile.key, run.entity, run.trigger)
+        defers = None
+        if status == "deferred":
+            ident, defers = f"{ident}~{run.deferrals + 1}", ident
         coupon = None
         if status == "sent" and step.coupon is not None:
             coupon = Coupon(
@@ -443,6 +446,7 @@ class JourneyRuntime:
         out.append(
             Action(
                 action_id=ident,
+                defers=defers,
                 status=status,  # type: ignore[arg-type]
                 reason=reason,  # type: ignore[arg-type]
                 kind="send",

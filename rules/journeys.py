@@ -342,6 +342,7 @@ def compile_journey(spec: JourneySpec, policies: Policies, defined_tags: frozens
             for _, source in step.payload
             if source.startswith("event.")
         }
+        | {name for step in steps if isinstance(step, Branch) for name in _event_names(step.source)}
     )
     if spec.goal is not None:
         goal = _event_class(spec.goal.event, ["goal", "event"])
