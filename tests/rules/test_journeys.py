@@ -68,7 +68,8 @@ def test_second_message_carries_a_coupon_valid_for_its_window(tmp_path: Path) ->
     out = _run(engine, consent(when=at(0)), added("k1", when=at(1)), until=at(3).timestamp())
     first, second = sends(out)
     assert second.template == "cart_coupon"
-    assert second.coupon is not None and second.coupon.percent == 10
+    assert second.coupon is not None
+    assert second.coupon.percent == 10
     assert second.coupon.valid_until == second.at + 48 * 3600
     assert first.action_id != second.action_id
 
@@ -147,7 +148,10 @@ steps:
     ]
     engine = journey_engine(rules_dir(tmp_path, journeys, policies))
     out = _run(
-        engine, consent(when=at(0)), event("customer.registered", when=at(1)), until=at(3).timestamp()
+        engine,
+        consent(when=at(0)),
+        event("customer.registered", when=at(1)),
+        until=at(3).timestamp(),
     )
     by_journey = {(a.journey_id, a.status, a.reason) for a in sends(out, status=None)}
     assert by_journey == {
@@ -187,7 +191,9 @@ def test_cooldown_keeps_a_customer_from_entering_again_too_soon(tmp_path: Path) 
 
 def test_cart_below_the_trigger_value_starts_nothing(tmp_path: Path) -> None:
     engine = journey_engine(rules_dir(tmp_path))
-    out = _run(engine, consent(when=at(0)), added("k1", price=5.0, when=at(1)), until=at(3).timestamp())
+    out = _run(
+        engine, consent(when=at(0)), added("k1", price=5.0, when=at(1)), until=at(3).timestamp()
+    )
     assert [item for item in out if isinstance(item, Action)] == []
     assert milestones(out, "entered") == []
 
@@ -204,7 +210,22 @@ steps:
     tag: big_order_customer
 """
     engine = journey_engine(rules_dir(tmp_path, [journey]))
-    out = _run(engine, consent(when=at(0)), ordered("o1", 150.0, when=at(1)), until=at(2).timestamp())
+    out = _run(
+        engine, consent(when=at(0)), ordered("o1", 150.0, when=at(1)), until=at(2).timestamp()
+    )
     assert sends(out, status=None) == []
     profile = engine.store.get("c1")
-    assert profile is not None and "big_order_customer" in profile.tags
+    assert profile is not None
+    assert "big_order_customer" in profile.tags
+
+
+def test_order_at_the_very_moment_the_reminder_is_due_cancels_it(tmp_path: Path) -> None:
+    engine = journey_engine(rules_dir(tmp_path))
+    out = _run(
+        engine,
+        consent(when=at(0)),
+        added("k1", when=at(1)),
+        ordered("o1", cart="k1", when=at(1, 1)),
+        until=at(2).timestamp(),
+    )
+    assert sends(out, status=None) == []
