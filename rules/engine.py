@@ -206,6 +206,7 @@ class Engine:
             merge_profiles(customer, visitor)
             store.delete(anonymous_key)
             self.stats.merges += 1
+            self._schedule_journeys(customer, None)
         store.link(anonymous_key, customer_key)
         return customer
 

@@ -13,6 +13,7 @@ deterministic id.
 
 from __future__ import annotations
 
+import calendar
 import hashlib
 from bisect import insort
 from collections.abc import Iterator, Mapping
@@ -22,6 +23,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from rules.actions import Action, Coupon, JourneyMilestone, JourneyOutput, action_id, run_id
+from rules.expressions import Condition
 from rules.journeys import Branch, Emit, End, Journey, Policies, Send, SetTag, Wait
 from rules.profile_view import ProfileView
 from schemas.events import Envelope, Event
@@ -80,17 +82,18 @@ class JourneyRuntime:
         self.policies = policies
         self.by_id = {journey.id: journey for journey in journeys}
         self._by_trigger: dict[type[Envelope], list[Journey]] = {}
-        self._by_exit: dict[type[Envelope], list[Journey]] = {}
+        self._by_exit: dict[type[Envelope], list[tuple[Journey, Condition | None]]] = {}
         self._by_goal: dict[type[Envelope], list[Journey]] = {}
         self._by_change: dict[str, list[Journey]] = {}
         self._inactivity = tuple(j for j in journeys if j.inactivity_seconds is not None)
+        self._yearly = tuple(j for j in journeys if j.anniversary is not None)
         for journey in journeys:
             if journey.trigger_event is not None:
                 self._by_trigger.setdefault(journey.trigger_event, []).append(journey)
             if journey.trigger_change is not None:
                 self._by_change.setdefault(journey.trigger_change[0], []).append(journey)
-            for cls in journey.exit_on:
-                self._by_exit.setdefault(cls, []).append(journey)
+            for cls, condition in journey.exit_on:
+                self._by_exit.setdefault(cls, []).append((journey, condition))
             if journey.goal_event is not None:
                 self._by_goal.setdefault(journey.goal_event, []).append(journey)
 
@@ -110,8 +113,9 @@ class JourneyRuntime:
         out: list[Output] = []
         cls = type(event)
         state = profile.journeys
-        for journey in self._by_exit.get(cls, ()):
-            self._record_exit(state, journey, event, ts)
+        for journey, condition in self._by_exit.get(cls, ()):
+            if condition is None or condition(JourneyNames(profile, event.properties)):
+                self._record_exit(state, journey, event, ts)
         for journey in self._by_goal.get(cls, ()):
             self._record_goal(profile, journey, event, ts, out)
         if not late:  # a late event never starts a run
@@ -219,9 +223,9 @@ class JourneyRuntime:
         self, profile: Profile, journey: Journey, last_seen: float, due: float
     ) -> None:
         state = profile.journeys
-        if state.inactivity_fired.get(journey.id) == last_seen:
+        if state.time_triggers_fired.get(journey.id) == last_seen:
             return
-        state.inactivity_fired[journey.id] = last_seen
+        state.time_triggers_fired[journey.id] = last_seen
         if journey.when is not None and not journey.when(JourneyNames(profile, None)):
             return
         self._enter(profile, journey, None, due, f"inactive@{due:.0f}", {}, None)
@@ -302,6 +306,15 @@ class JourneyRuntime:
             last = profile.last_seen_at
             if last is not None and last + journey.inactivity_seconds <= now:
                 self._fire_inactivity(profile, journey, last, last + journey.inactivity_seconds)
+        for journey in self._yearly:
+            moment = self._next_anniversary(profile, journey)
+            if moment is not None and moment <= now:
+                profile.journeys.time_triggers_fired[journey.id] = moment
+                if journey.when is None or journey.when(JourneyNames(profile, None)):
+                    trigger = (
+                        f"{journey.anniversary[0] if journey.anniversary else ''}@{moment:.0f}"
+                    )
+                    self._enter(profile, journey, None, moment, trigger, {}, None)
         while True:
             due = [
                 (_next_moment(run), -self.by_id[run.journey_id].priority, key)
@@ -344,7 +357,7 @@ class JourneyRuntime:
         at = run.due_at
         if isinstance(step, Wait):
             run.step += 1
-            run.due_at = self._wait_until(profile, step, at)
+            run.due_at = self._wait_until(profile, step, at, run)
         elif isinstance(step, Send):
             self._send(profile, journey, run, step, at, out)
         elif isinstance(step, Branch):
@@ -533,7 +546,11 @@ class JourneyRuntime:
             while times and (times[0] <= horizon or len(times) > MAX_SENDS_KEPT):
                 del times[0]
 
-    def _wait_until(self, profile: Profile, step: Wait, at: float) -> float:
+    def _wait_until(self, profile: Profile, step: Wait, at: float, run: JourneyRun) -> float:
+        if step.per is not None and step.durations is not None:
+            value = run.context.get(step.per)
+            chosen = step.durations.get(value) if isinstance(value, str) else None
+            return at + (chosen if chosen is not None else step.seconds or 0.0)
         if step.seconds is not None:
             return at + step.seconds
         assert step.until is not None
@@ -577,9 +594,38 @@ class JourneyRuntime:
         if last is not None:
             for journey in self._inactivity:
                 assert journey.inactivity_seconds is not None
-                if state.inactivity_fired.get(journey.id) != last:
+                if state.time_triggers_fired.get(journey.id) != last:
                     times.append(last + journey.inactivity_seconds)
+        for journey in self._yearly:
+            moment = self._next_anniversary(profile, journey)
+            if moment is not None:
+                times.append(moment)
         state.next_due_at = min(times) if times else None
+
+    def _next_anniversary(self, profile: Profile, journey: Journey) -> float | None:
+        """The first yearly moment after both the trait was set and the last firing."""
+        assert journey.anniversary is not None
+        trait, hour, minute = journey.anniversary
+        stamped = profile.traits.get(trait)
+        if stamped is None or not isinstance(stamped.value, str):
+            return None
+        after = max(stamped.at, profile.journeys.time_triggers_fired.get(journey.id, stamped.at))
+        month, day = int(stamped.value[5:7]), int(stamped.value[8:10])
+        zone = self._zone(profile)
+        year = datetime.fromtimestamp(after, UTC).year
+        for candidate in (year, year + 1):
+            moment = _yearly_moment(candidate, month, day, hour, minute, zone)
+            if moment > after:
+                return moment
+        return None
+
+
+def _yearly_moment(
+    year: int, month: int, day: int, hour: int, minute: int, zone: ZoneInfo
+) -> float:
+    if month == 2 and day == 29 and not calendar.isleap(year):
+        day = 28
+    return datetime(year, month, day, hour, minute, tzinfo=zone).timestamp()
 
 
 def _next_moment(run: JourneyRun) -> float:

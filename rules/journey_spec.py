@@ -50,13 +50,27 @@ class InactivityTrigger(_Spec):
     when: str | None = Field(default=None, description="Condition on the profile.")
 
 
+class AnniversaryTrigger(_Spec):
+    anniversary: Literal["birthday"] = Field(description="A yearly date from the profile.")
+    at: LocalTime = Field(default="09:00", description="Local time of day it fires.")
+    when: str | None = Field(default=None, description="Condition on the profile.")
+
+
 class WaitUntil(_Spec):
     until: LocalTime = Field(description="Next occurrence of this local time (customer's zone).")
 
 
+class WaitPer(_Spec):
+    per: str = Field(description="`event.<property>` of the trigger that picks the duration.")
+    durations: dict[str, str] = Field(description="Property value -> duration.")
+    default: str = Field(description="Duration for any other value.")
+
+
 class WaitStep(_Spec):
     id: StepId | None = None
-    wait: str | WaitUntil = Field(description="A duration (1h, 2d) or {until: 'HH:MM'}.")
+    wait: str | WaitUntil | WaitPer = Field(
+        description="A duration (1h, 2d), {until: 'HH:MM'}, or {per: event.x, durations: {...}}."
+    )
 
 
 class CouponSpec(_Spec):
@@ -119,7 +133,7 @@ class ExitStep(_Spec):
 
 
 STEP_KINDS = ("wait", "send", "branch", "tag", "untag", "emit", "exit")
-TRIGGER_KINDS = ("event", "change", "inactivity")
+TRIGGER_KINDS = ("event", "change", "inactivity", "anniversary")
 
 
 def _kind_of(kinds: tuple[str, ...]) -> Any:
@@ -148,13 +162,19 @@ Step = Annotated[
 Trigger = Annotated[
     Annotated[EventTrigger, Tag("event")]
     | Annotated[ChangeTrigger, Tag("change")]
-    | Annotated[InactivityTrigger, Tag("inactivity")],
+    | Annotated[InactivityTrigger, Tag("inactivity")]
+    | Annotated[AnniversaryTrigger, Tag("anniversary")],
     Discriminator(
         _kind_of(TRIGGER_KINDS),
         custom_error_type="unknown_trigger",
         custom_error_message=f"a trigger needs one of: {', '.join(TRIGGER_KINDS)}",
     ),
 ]
+
+
+class ExitSpec(_Spec):
+    event: str
+    when: str = Field(description="Condition on the profile and this event's `event.<property>`.")
 
 
 class Reentry(_Spec):
@@ -185,7 +205,11 @@ class JourneySpec(_Spec):
     entity: str | None = Field(
         default=None, description="Scope runs, exits and goals to one entity, e.g. cart_id."
     )
-    exit_on: list[str] = Field(default_factory=list, description="Event kinds that end a run.")
+    exit_on: list[str | ExitSpec] = Field(
+        default_factory=list,
+        description="Event kinds that end a run: a kind, or {event, when} to end it only when "
+        "the condition holds for that event.",
+    )
     reentry: Reentry = Reentry()
     on_cap: Literal["defer", "drop"] = Field(
         default="defer", description="What a send does when a frequency cap is reached."

@@ -26,6 +26,7 @@ import msgspec
 from rules.durations import parse_duration
 from rules.expressions import Condition, ConditionError, compile_condition
 from rules.journey_spec import (
+    AnniversaryTrigger,
     BranchStep,
     ChangeTrigger,
     CouponSpec,
@@ -38,6 +39,7 @@ from rules.journey_spec import (
     SendStep,
     TagStep,
     UntagStep,
+    WaitPer,
     WaitStep,
 )
 from rules.profile_view import PROFILE_FIELDS, SAMPLE_VIEW
@@ -58,6 +60,9 @@ class Wait:
     seconds: float | None = None
     #: (hour, minute) of the customer's local time to wait for.
     until: tuple[int, int] | None = None
+    #: A trigger property whose value picks the duration, the durations, and the default.
+    per: str | None = None
+    durations: Mapping[str, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -106,9 +111,12 @@ class Journey:
     trigger_event: type[Envelope] | None = None
     trigger_change: tuple[str, str | None, str | None] | None = None
     inactivity_seconds: float | None = None
+    #: (profile date trait, hour, minute) for yearly triggers such as birthdays.
+    anniversary: tuple[str, int, int] | None = None
     when: Condition | None = None
     entity: str | None = None
-    exit_on: frozenset[type[Envelope]] = frozenset()
+    #: Event kinds that end a run, each with the condition it must meet (or None).
+    exit_on: tuple[tuple[type[Envelope], Condition | None], ...] = ()
     cooldown_seconds: float | None = None
     max_entries: int | None = None
     on_cap: str = "defer"
@@ -314,6 +322,9 @@ def compile_journey(spec: JourneySpec, policies: Policies, defined_tags: frozens
             raise JourneyError(["trigger", "tag"], f"{trigger.change} needs `tag`: which tag")
     elif isinstance(trigger, InactivityTrigger):
         kwargs["inactivity_seconds"] = _duration(trigger.inactivity, ["trigger", "inactivity"])
+    elif isinstance(trigger, AnniversaryTrigger):
+        hour, minute = trigger.at.split(":")
+        kwargs["anniversary"] = (trigger.anniversary, int(hour), int(minute))
     if trigger.when is not None:
         kwargs["when"] = _condition(trigger.when, trigger_event, ["trigger", "when"])
     if spec.entity is not None:
@@ -324,15 +335,21 @@ def compile_journey(spec: JourneySpec, policies: Policies, defined_tags: frozens
                 ["entity"],
                 f"{_kind(trigger_event)} has no property {spec.entity!r} to scope runs by",
             )
-    exit_on = []
-    for index, kind in enumerate(spec.exit_on):
-        cls = _event_class(kind, ["exit_on", index])
+    exit_on: list[tuple[type[Envelope], Condition | None]] = []
+    for index, item in enumerate(spec.exit_on):
+        kind = item if isinstance(item, str) else item.event
+        loc: list[str | int] = (
+            ["exit_on", index] if isinstance(item, str) else ["exit_on", index, "event"]
+        )
+        cls = _event_class(kind, loc)
         if spec.entity is not None and spec.entity not in properties_of(cls):
             raise JourneyError(
-                ["exit_on", index],
-                f"{kind} has no property {spec.entity!r}, so it cannot end a run scoped by it",
+                loc, f"{kind} has no property {spec.entity!r}, so it cannot end a run scoped by it"
             )
-        exit_on.append(cls)
+        condition = None
+        if not isinstance(item, str):
+            condition = _condition(item.when, cls, ["exit_on", index, "when"])
+        exit_on.append((cls, condition))
     steps = _compile_steps(spec, trigger_event, policies, defined_tags)
     captured = sorted(
         {
@@ -343,6 +360,7 @@ def compile_journey(spec: JourneySpec, policies: Policies, defined_tags: frozens
             if source.startswith("event.")
         }
         | {name for step in steps if isinstance(step, Branch) for name in _event_names(step.source)}
+        | {step.per for step in steps if isinstance(step, Wait) and step.per is not None}
     )
     if spec.goal is not None:
         goal = _event_class(spec.goal.event, ["goal", "event"])
@@ -369,7 +387,7 @@ def compile_journey(spec: JourneySpec, policies: Policies, defined_tags: frozens
         priority=spec.priority,
         steps=tuple(steps),
         entity=spec.entity,
-        exit_on=frozenset(exit_on),
+        exit_on=tuple(exit_on),
         max_entries=spec.reentry.max_entries,
         on_cap=spec.on_cap,
         holdout=spec.holdout,
@@ -397,6 +415,8 @@ def _compile_steps(
         if isinstance(step, WaitStep):
             if isinstance(step.wait, str):
                 compiled.append(Wait(seconds=_duration(step.wait, [*loc, "wait"])))
+            elif isinstance(step.wait, WaitPer):
+                compiled.append(_compile_wait_per(step.wait, trigger_event, [*loc, "wait"]))
             else:
                 hour, minute = step.wait.until.split(":")
                 compiled.append(Wait(until=(int(hour), int(minute))))
@@ -436,6 +456,26 @@ def _compile_steps(
             compiled.append(End())
     _check_reachable(compiled, spec)
     return compiled
+
+
+def _compile_wait_per(
+    wait: WaitPer, trigger_event: type[Envelope] | None, loc: list[str | int]
+) -> Wait:
+    if not wait.per.startswith("event.") or trigger_event is None:
+        raise JourneyError(
+            [*loc, "per"], "`per` names a property of the trigger event: event.<name>"
+        )
+    prop = wait.per.removeprefix("event.")
+    known = properties_of(trigger_event)
+    if prop not in known:
+        raise JourneyError(
+            [*loc, "per"],
+            f"{_kind(trigger_event)} has no property {prop!r}; it has {sorted(known)}",
+        )
+    durations = {
+        value: _duration(text, [*loc, "durations", value]) for value, text in wait.durations.items()
+    }
+    return Wait(seconds=_duration(wait.default, [*loc, "default"]), per=prop, durations=durations)
 
 
 def _compile_send(

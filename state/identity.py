@@ -12,6 +12,13 @@ the same final profile whichever arrives first.
 
 from __future__ import annotations
 
+from state.journey_runs import (
+    MAX_GOAL_WATCHES,
+    MAX_RUNS,
+    MAX_SENDS_KEPT,
+    JourneyHistory,
+    JourneyState,
+)
 from state.profile import (
     DAY,
     MAX_CART_LINES,
@@ -72,9 +79,28 @@ def merge_profiles(target: Profile, source: Profile) -> Profile:
     _merge_support(target, source)
     for tag, days in source.tag_activity.items():
         add_buckets(target.tag_activity.setdefault(tag, {}), days)
+    _merge_journeys(target.journeys, source.journeys)
     advance_profile_clock(target, source.as_of)
     prune_windows(target, int(target.as_of // DAY))
     return target
+
+
+def _merge_journeys(mine: JourneyState, theirs: JourneyState) -> None:
+    """A visitor's journeys continue as the customer's (a cart left before login, say)."""
+    for key, run in theirs.runs.items():
+        if key not in mine.runs and len(mine.runs) < MAX_RUNS:
+            mine.runs[key] = run
+    for journey_id, history in theirs.history.items():
+        own = mine.history.setdefault(journey_id, JourneyHistory())
+        own.entries += history.entries
+        own.last_entered_at = _max(own.last_entered_at, history.last_entered_at)
+    mine.goal_watches = (mine.goal_watches + theirs.goal_watches)[-MAX_GOAL_WATCHES:]
+    for key, at in theirs.exits_seen.items():
+        mine.exits_seen[key] = min(mine.exits_seen.get(key, at), at)
+    for channel, times in theirs.sends.items():
+        mine.sends[channel] = sorted(mine.sends.get(channel, []) + times)[-MAX_SENDS_KEPT:]
+    times = [t for t in (mine.next_due_at, theirs.next_due_at) if t is not None]
+    mine.next_due_at = min(times) if times else None
 
 
 def _merge_carts(target: Profile, source: Profile) -> None:

@@ -78,8 +78,9 @@ class JourneyState(msgspec.Struct, kw_only=True):
     exits_seen: dict[str, float] = {}
     #: Send times per channel (newest last), for frequency caps.
     sends: dict[str, list[float]] = {}
-    #: Per inactivity journey: the ``last_seen_at`` it last fired for.
-    inactivity_fired: dict[str, float] = {}
+    #: Per time-triggered journey: what it last fired for (the ``last_seen_at`` of an
+    #: inactivity trigger, the moment of a yearly one).
+    time_triggers_fired: dict[str, float] = {}
     #: The earliest moment a run step, a deferred send or an inactivity trigger is due.
     next_due_at: float | None = None
 

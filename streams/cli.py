@@ -241,7 +241,11 @@ def rules_validate(directory: Path | None) -> None:
             click.echo(problem, err=True)
         click.echo(f"{len(error.problems)} problem(s); rules rejected", err=True)
         sys.exit(EXIT_INVALID)
-    click.echo(f"{directory}: OK, {len(loaded.tags.ids)} tags, version {loaded.version}")
+    journeys = ", ".join(j.id for j in loaded.journeys.journeys) or "none"
+    click.echo(
+        f"{directory}: OK, {len(loaded.tags.ids)} tags, "
+        f"{len(loaded.journeys.journeys)} journeys ({journeys}), version {loaded.version}"
+    )
 
 
 @main.group()

@@ -229,3 +229,16 @@ def test_order_at_the_very_moment_the_reminder_is_due_cancels_it(tmp_path: Path)
         until=at(2).timestamp(),
     )
     assert sends(out, status=None) == []
+
+
+def test_cart_left_before_login_is_recovered_for_the_customer(tmp_path: Path) -> None:
+    engine = journey_engine(rules_dir(tmp_path))
+    out = _run(
+        engine,
+        consent(when=at(0)),
+        added("k1", customer=None, anonymous="a1", when=at(1)),
+        event("customer.identified", customer="c1", anonymous="a1", when=at(1, 0, 5)),
+        until=at(1, 2).timestamp(),
+    )
+    (reminder,) = sends(out)
+    assert (reminder.profile_key, reminder.customer_id, reminder.entity) == ("c1", "c1", "k1")
