@@ -298,6 +298,13 @@ class _CustomerSim:
             props["order_id"] = order_id
         self.emit(t, "support.ticket_opened", props, customer_id=self.customer_id)
         answered = t + rng.expovariate(1 / (4 * HOUR))
+        if rng.random() < 0.3:  # the customer chases before any agent has answered
+            self.emit(
+                rng.uniform(t, answered),
+                "support.ticket_replied",
+                {"ticket_id": ticket_id, "author": "customer"},
+                customer_id=self.customer_id,
+            )
         self.emit(
             answered,
             "support.ticket_replied",
