@@ -201,7 +201,7 @@ def _sla_oracle(events: list[Event]) -> set[tuple[str, str, float, str]]:
         ts = item.occurred_at.timestamp()
         if isinstance(item, TicketOpened):
             if key not in opened or ts < opened[key][0]:
-                opened[key] = (ts, props.priority)  # type: ignore[attr-defined]
+                opened[key] = (ts, item.properties.priority)
         elif (isinstance(item, TicketReplied) and item.properties.author == "agent") or isinstance(
             item, TicketResolved
         ):
