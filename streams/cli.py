@@ -248,6 +248,29 @@ def rules_validate(directory: Path | None) -> None:
     )
 
 
+@rules.command("test")
+@click.argument("directory", required=False, type=click.Path(path_type=Path))
+def rules_test(directory: Path | None) -> None:
+    """Run the rule cases in DIRECTORY/cases (default: settings.rules_dir)."""
+    from rules.rule_cases import run_cases
+
+    directory = directory or _settings().rules_dir
+    try:
+        results = run_cases(directory)
+    except RuleFileError as error:
+        for problem in error.problems:
+            click.echo(problem, err=True)
+        sys.exit(EXIT_INVALID)
+    for result in results:
+        click.echo(f"{'ok  ' if result.passed else 'FAIL'} {result.file}: {result.name}")
+        for problem in result.problems:
+            click.echo(f"     {problem}")
+    failed = sum(not result.passed for result in results)
+    click.echo(f"{len(results) - failed} passed, {failed} failed")
+    if failed or not results:
+        sys.exit(EXIT_INVALID)
+
+
 @main.group()
 def schemas() -> None:
     """The event contract as JSON Schema."""

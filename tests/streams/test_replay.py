@@ -1,10 +1,12 @@
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
 import pytest
 
-from rules.loader import DEFAULT_RULES_DIR, load_rules
+from rules.loader import DEFAULT_RULES_DIR, RuleSet, load_rules
+from rules.reloader import RulesWatcher
 from streams.generator import GeneratorConfig, generate_stream
 from streams.replay import ReplayOutputs, ReplaySummary, replay
 from streams.settings import load_settings
@@ -38,7 +40,9 @@ def _run(stream: Path, out: Path) -> ReplaySummary:
         rules=load_rules(DEFAULT_RULES_DIR),
         now=NOW,
         progress=False,
-        outputs=ReplayOutputs(out / "changes.jsonl", out / "dead.jsonl", out / "profiles.jsonl"),
+        outputs=ReplayOutputs(
+            out / "changes.jsonl", out / "dead.jsonl", out / "profiles.jsonl", out / "actions.jsonl"
+        ),
     )
 
 
@@ -62,7 +66,7 @@ def test_every_malformed_record_is_dead_lettered_with_a_reason(
 def test_a_second_replay_gives_byte_identical_outputs(stream_100k: Path, tmp_path: Path) -> None:
     first = _run(stream_100k, tmp_path / "a")
     second = _run(stream_100k, tmp_path / "b")
-    for name in ("changes.jsonl", "dead.jsonl", "profiles.jsonl"):
+    for name in ("changes.jsonl", "dead.jsonl", "profiles.jsonl", "actions.jsonl"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
     assert first.deterministic() == second.deterministic()
     assert first.changes_by_kind["tag_added"] > 0
@@ -75,3 +79,87 @@ def test_summary_counts_customers_by_lifecycle_and_tier(stream_100k: Path, tmp_p
     text = summary.render()
     assert "Dead letters by reason" in text
     assert "future_event" in text
+
+
+def test_no_action_id_appears_twice(stream_100k: Path, tmp_path: Path) -> None:
+    summary = _run(stream_100k, tmp_path)
+    records = [
+        orjson.loads(line) for line in (tmp_path / "actions.jsonl").read_bytes().splitlines()
+    ]
+    ids = [r["action_id"] for r in records if r["record"] == "action"]
+    assert len(ids) > 1000
+    assert len(ids) == len(set(ids))
+    milestones = [r["milestone_id"] for r in records if r["record"] == "milestone"]
+    assert len(milestones) == len(set(milestones))
+    assert {row["journey"] for row in summary.journeys} >= {"cart_recovery", "sla_escalation"}
+
+
+def test_an_invalid_rule_edit_mid_replay_keeps_the_last_good_rules(
+    stream_100k: Path, tmp_path: Path
+) -> None:
+    rules_dir = tmp_path / "rules"
+    shutil.copytree(
+        DEFAULT_RULES_DIR, rules_dir, ignore=shutil.ignore_patterns("*.py", "__pycache__")
+    )
+    rules = load_rules(rules_dir)
+    watcher = RulesWatcher(rules_dir, rules)
+    calls = 0
+
+    def edit_then_check() -> RuleSet | None:
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            journey = rules_dir / "journeys" / "cart_recovery.yaml"
+            journey.write_text(journey.read_text().replace("wait: 1h", "wait: 1 hour"))
+        return watcher.check()
+
+    summary = replay(
+        str(stream_100k),
+        input_format="contract",
+        settings=load_settings(),
+        rules=rules,
+        now=NOW,
+        progress=False,
+        outputs=ReplayOutputs(actions=tmp_path / "actions.jsonl"),
+        reload_rules=edit_then_check,
+    )
+    assert summary.rules_rejected == 1
+    assert summary.rules_reloaded == 0
+    assert summary.rules_version == rules.version
+    assert "1 rejected" in summary.render()
+    late_sends = [
+        r
+        for r in map(orjson.loads, (tmp_path / "actions.jsonl").read_bytes().splitlines())
+        if r.get("template") == "cart_reminder"
+    ]
+    assert late_sends  # cart recovery kept running on the last good rules
+
+
+def test_a_valid_rule_edit_mid_replay_is_swapped_in(stream_100k: Path, tmp_path: Path) -> None:
+    rules_dir = tmp_path / "rules"
+    shutil.copytree(
+        DEFAULT_RULES_DIR, rules_dir, ignore=shutil.ignore_patterns("*.py", "__pycache__")
+    )
+    rules = load_rules(rules_dir)
+    watcher = RulesWatcher(rules_dir, rules)
+    calls = 0
+
+    def edit_then_check() -> RuleSet | None:
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            (rules_dir / "journeys" / "birthday_gift.yaml").unlink()
+        return watcher.check()
+
+    summary = replay(
+        str(stream_100k),
+        input_format="contract",
+        settings=load_settings(),
+        rules=rules,
+        now=NOW,
+        progress=False,
+        outputs=ReplayOutputs(),
+        reload_rules=edit_then_check,
+    )
+    assert summary.rules_reloaded == 1
+    assert summary.rules_version != rules.version
