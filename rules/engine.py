@@ -148,7 +148,7 @@ class Engine:
         due = profile.next_review_at
         changes = self._catch_up(profile, ts) if due is not None and due <= ts else []
         scheduled = profile.next_review_at
-        before, previous_activity = profile.as_of, profile.last_seen_at
+        before = profile.as_of
         apply_event(profile, event, ts)
         tags = self.rules.tags
         merged = event.anonymous_id is not None and event.customer_id is not None
@@ -167,7 +167,7 @@ class Engine:
         journeys = self.rules.journeys
         if journeys.journeys:
             journey_due = profile.journeys.next_due_at
-            outputs.extend(journeys.on_event(profile, event, ts, late, previous_activity))
+            outputs.extend(journeys.on_event(profile, event, ts, late))
             if changes and not late:
                 journeys.on_changes(profile, changes)
             self._schedule_journeys(profile, journey_due)
@@ -291,6 +291,9 @@ class Engine:
             due = profile.journeys.next_due_at
             if due is None or due > now:
                 break
+        due = profile.journeys.next_due_at
+        if due is not None and due <= now:
+            raise AssertionError(f"journeys of {profile.key} still due at {due} after firing")
         self._schedule_journeys(profile, None)
         self.store.put(profile)
         return outputs

@@ -18,6 +18,7 @@ import hashlib
 from bisect import insort
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -26,7 +27,7 @@ from rules.actions import Action, Coupon, JourneyMilestone, JourneyOutput, actio
 from rules.expressions import Condition
 from rules.journeys import Branch, Emit, End, Journey, Policies, Send, SetTag, Wait
 from rules.profile_view import ProfileView
-from schemas.events import Envelope, Event
+from schemas.events import CustomerRegistered, CustomerUpdated, Envelope, Event
 from state.changes import ProfileChange
 from state.journey_runs import (
     MAX_EXIT_MEMORY,
@@ -43,6 +44,8 @@ from state.journey_runs import (
 from state.profile import DAY, Profile
 
 Output = JourneyOutput | ProfileChange
+#: Events that may change a trait a yearly trigger reads.
+_TRAIT_EVENTS: frozenset[type[Envelope]] = frozenset((CustomerRegistered, CustomerUpdated))
 ANY_CHANNEL = "any"
 
 
@@ -87,6 +90,7 @@ class JourneyRuntime:
         self._by_change: dict[str, list[Journey]] = {}
         self._inactivity = tuple(j for j in journeys if j.inactivity_seconds is not None)
         self._yearly = tuple(j for j in journeys if j.anniversary is not None)
+        self._time_triggered = frozenset(j.id for j in (*self._inactivity, *self._yearly))
         for journey in journeys:
             if journey.trigger_event is not None:
                 self._by_trigger.setdefault(journey.trigger_event, []).append(journey)
@@ -105,7 +109,6 @@ class JourneyRuntime:
         event: Event,
         ts: float,
         late: bool,
-        previous_activity: float | None,
     ) -> list[Output]:
         """Record exits, goals and triggers of one applied event; fire nothing."""
         if not self.journeys:
@@ -118,9 +121,10 @@ class JourneyRuntime:
                 self._record_exit(state, journey, event, ts)
         for journey in self._by_goal.get(cls, ()):
             self._record_goal(profile, journey, event, ts, out)
+        if cls in _TRAIT_EVENTS:
+            for journey in self._yearly:  # the birthday may have changed
+                state.time_checks.pop(journey.id, None)
         if not late:  # a late event never starts a run
-            if previous_activity is not None:
-                self._inactive_between(profile, previous_activity, ts)
             for journey in self._by_trigger.get(cls, ()):
                 self._trigger_by_event(profile, journey, event, ts)
         self._refresh_due(profile)
@@ -202,6 +206,8 @@ class JourneyRuntime:
         entity = _entity(journey, event)
         if journey.entity is not None and entity is None:
             return
+        if not self._may_enter(profile.journeys, journey, entity, ts):
+            return  # cheap checks first: most trigger events meet a run already going
         if journey.when is not None and not journey.when(JourneyNames(profile, event.properties)):
             return
         context: dict[str, ContextValue] = {
@@ -211,13 +217,23 @@ class JourneyRuntime:
         }
         self._enter(profile, journey, entity, ts, event.event_id, context, event.properties)
 
-    def _inactive_between(self, profile: Profile, previous: float, ts: float) -> None:
-        """A gap in activity longer than a journey's inactivity: it was due inside the gap."""
-        for journey in self._inactivity:
-            assert journey.inactivity_seconds is not None
-            due = previous + journey.inactivity_seconds
-            if due <= ts:
-                self._fire_inactivity(profile, journey, previous, due)
+    @staticmethod
+    def _may_enter(state: JourneyState, journey: Journey, entity: str | None, at: float) -> bool:
+        """Whether a trigger at ``at`` could start (or re-anchor) a run, before any condition."""
+        run = state.runs.get(run_key(journey.id, entity))
+        if run is not None:
+            return not run.entered and at < run.entered_at
+        history = state.history.get(journey.id)
+        if history is None:
+            return True
+        if journey.max_entries is not None and history.entries >= journey.max_entries:
+            return False
+        last = history.last_entered_at
+        return not (
+            journey.cooldown_seconds is not None
+            and last is not None
+            and at < last + journey.cooldown_seconds
+        )
 
     def _fire_inactivity(
         self, profile: Profile, journey: Journey, last_seen: float, due: float
@@ -301,20 +317,7 @@ class JourneyRuntime:
         """Move every run whose next moment is at or before ``now``, earliest first."""
         out: list[Output] = []
         state = profile.journeys
-        for journey in self._inactivity:
-            assert journey.inactivity_seconds is not None
-            last = profile.last_seen_at
-            if last is not None and last + journey.inactivity_seconds <= now:
-                self._fire_inactivity(profile, journey, last, last + journey.inactivity_seconds)
-        for journey in self._yearly:
-            moment = self._next_anniversary(profile, journey)
-            if moment is not None and moment <= now:
-                profile.journeys.time_triggers_fired[journey.id] = moment
-                if journey.when is None or journey.when(JourneyNames(profile, None)):
-                    trigger = (
-                        f"{journey.anniversary[0] if journey.anniversary else ''}@{moment:.0f}"
-                    )
-                    self._enter(profile, journey, None, moment, trigger, {}, None)
+        self._fire_time_triggers(profile, now)
         while True:
             due = [
                 (_next_moment(run), -self.by_id[run.journey_id].priority, key)
@@ -329,6 +332,32 @@ class JourneyRuntime:
         self._prune(profile, now)
         self._refresh_due(profile)
         return out
+
+    def _fire_time_triggers(self, profile: Profile, now: float) -> None:
+        checks = profile.journeys.time_checks
+        for journey in self._inactivity:
+            assert journey.inactivity_seconds is not None
+            check = checks.get(journey.id)
+            last = profile.last_seen_at
+            if check is None or check > now or last is None:
+                continue
+            due = last + journey.inactivity_seconds
+            if due <= now:
+                self._fire_inactivity(profile, journey, last, due)
+                del checks[journey.id]  # the next event arms it again
+            else:
+                checks[journey.id] = due  # the customer came back: look again later
+        for journey in self._yearly:
+            check = checks.get(journey.id)
+            if check is None or check > now:
+                continue
+            profile.journeys.time_triggers_fired[journey.id] = check
+            del checks[journey.id]
+            if journey.when is None or journey.when(JourneyNames(profile, None)):
+                assert journey.anniversary is not None
+                self._enter(
+                    profile, journey, None, check, f"{journey.anniversary[0]}@{check:.0f}", {}, None
+                )
 
     def _step(self, profile: Profile, run: JourneyRun, out: list[Output]) -> None:
         """Advance one run by one move: enter, exit, or execute the step that is due."""
@@ -589,18 +618,26 @@ class JourneyRuntime:
 
     def _refresh_due(self, profile: Profile) -> None:
         state = profile.journeys
-        times = [_next_moment(run) for run in state.runs.values()]
+        checks = state.time_checks
+        for journey_id in [j for j in checks if j not in self._time_triggered]:
+            del checks[journey_id]  # that journey left the rules (a reload)
         last = profile.last_seen_at
-        if last is not None:
-            for journey in self._inactivity:
+        for journey in self._inactivity:
+            if journey.id not in checks and last is not None:
                 assert journey.inactivity_seconds is not None
                 if state.time_triggers_fired.get(journey.id) != last:
-                    times.append(last + journey.inactivity_seconds)
+                    checks[journey.id] = last + journey.inactivity_seconds
         for journey in self._yearly:
-            moment = self._next_anniversary(profile, journey)
-            if moment is not None:
-                times.append(moment)
-        state.next_due_at = min(times) if times else None
+            if journey.id not in checks:
+                moment = self._next_anniversary(profile, journey)
+                if moment is not None:
+                    checks[journey.id] = moment
+        due = min(checks.values()) if checks else None
+        for run in state.runs.values():
+            moment = _next_moment(run)
+            if due is None or moment < due:
+                due = moment
+        state.next_due_at = due
 
     def _next_anniversary(self, profile: Profile, journey: Journey) -> float | None:
         """The first yearly moment after both the trait was set and the last firing."""
@@ -610,14 +647,24 @@ class JourneyRuntime:
         if stamped is None or not isinstance(stamped.value, str):
             return None
         after = max(stamped.at, profile.journeys.time_triggers_fired.get(journey.id, stamped.at))
-        month, day = int(stamped.value[5:7]), int(stamped.value[8:10])
-        zone = self._zone(profile)
-        year = datetime.fromtimestamp(after, UTC).year
-        for candidate in (year, year + 1):
-            moment = _yearly_moment(candidate, month, day, hour, minute, zone)
-            if moment > after:
-                return moment
-        return None
+        zone = profile.trait("time_zone")
+        zone_name = zone if isinstance(zone, str) else self.policies.default_time_zone
+        return _next_yearly(stamped.value, after, zone_name, hour, minute)
+
+
+@lru_cache(maxsize=65_536)
+def _next_yearly(
+    date_text: str, after: float, zone_name: str, hour: int, minute: int
+) -> float | None:
+    """The first moment of that month and day, at that local time, later than ``after``."""
+    month, day = int(date_text[5:7]), int(date_text[8:10])
+    zone = ZoneInfo(zone_name)
+    year = datetime.fromtimestamp(after, UTC).year
+    for candidate in (year, year + 1):
+        moment = _yearly_moment(candidate, month, day, hour, minute, zone)
+        if moment > after:
+            return moment
+    return None
 
 
 def _yearly_moment(

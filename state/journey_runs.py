@@ -81,7 +81,10 @@ class JourneyState(msgspec.Struct, kw_only=True):
     #: Per time-triggered journey: what it last fired for (the ``last_seen_at`` of an
     #: inactivity trigger, the moment of a yearly one).
     time_triggers_fired: dict[str, float] = {}
-    #: The earliest moment a run step, a deferred send or an inactivity trigger is due.
+    #: Per time-triggered journey: when to look at it next (not moved by every event: a
+    #: check that comes early finds the customer active and re-arms).
+    time_checks: dict[str, float] = {}
+    #: The earliest moment a run step, a deferred send or a time trigger is due.
     next_due_at: float | None = None
 
 
