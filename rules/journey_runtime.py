@@ -116,6 +116,7 @@ class JourneyRuntime:
         out: list[Output] = []
         cls = type(event)
         state = profile.journeys
+        runs_before = len(state.runs)
         for journey, condition in self._by_exit.get(cls, ()):
             if condition is None or condition(JourneyNames(profile, event.properties)):
                 self._record_exit(state, journey, event, ts)
@@ -127,7 +128,15 @@ class JourneyRuntime:
         if not late:  # a late event never starts a run
             for journey in self._by_trigger.get(cls, ()):
                 self._trigger_by_event(profile, journey, event, ts)
-        self._refresh_due(profile)
+        # Only what can move the next due moment: a run started or ended, an exit noted,
+        # a trait a yearly trigger reads, an inactivity check not armed yet.
+        if (
+            len(state.runs) != runs_before
+            or cls in self._by_exit
+            or cls in _TRAIT_EVENTS
+            or any(j.id not in state.time_checks for j in self._inactivity)
+        ):
+            self._refresh_due(profile)
         return out
 
     def on_changes(self, profile: Profile, changes: list[ProfileChange]) -> None:
