@@ -34,6 +34,7 @@ bench: $(INSTALLED)
 ## schemas: regenerate the committed JSON Schema files and config/defaults.yaml
 schemas: $(INSTALLED)
 	$(BIN)/rapport schemas export
+	$(BIN)/rapport rules schema
 	$(BIN)/rapport config show --defaults > config/defaults.yaml
 
 ## lock: re-resolve every dependency into constraints.txt (commit the result)

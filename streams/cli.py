@@ -248,6 +248,31 @@ def rules_validate(directory: Path | None) -> None:
     )
 
 
+@rules.command("schema")
+@click.option(
+    "--check", is_flag=True, help="Fail if the files differ from the models instead of writing."
+)
+def rules_schema(check: bool) -> None:
+    """Write the JSON Schemas of the rule files (rules/schema/) for editors and CI."""
+    from rules.rule_schemas import RULE_SCHEMA_DIR, render_rule_schemas
+
+    stale = []
+    for name, content in render_rule_schemas().items():
+        path = RULE_SCHEMA_DIR / name
+        if check:
+            if not path.exists() or path.read_bytes() != content:
+                stale.append(str(path))
+        else:
+            RULE_SCHEMA_DIR.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(content)
+    if stale:
+        click.echo(
+            "out of date with the models (run `rapport rules schema`):\n  " + "\n  ".join(stale),
+            err=True,
+        )
+        sys.exit(EXIT_INVALID)
+
+
 @rules.command("test")
 @click.argument("directory", required=False, type=click.Path(path_type=Path))
 def rules_test(directory: Path | None) -> None:

@@ -60,3 +60,17 @@ def test_a_missing_action_is_reported(tmp_path: Path) -> None:
         "missing action #1: expected template='vip_welcome', status='sent', at="
         + problems[0].split("at=")[1]
     ]
+
+
+def test_rule_file_schemas_match_the_models() -> None:
+    from rules.rule_schemas import RULE_SCHEMA_DIR, render_rule_schemas
+
+    for name, content in render_rule_schemas().items():
+        assert (RULE_SCHEMA_DIR / name).read_bytes() == content, (
+            f"run `rapport rules schema`: {name}"
+        )
+
+
+def test_every_shipped_rule_file_points_editors_at_its_schema() -> None:
+    files = [*DEFAULT_RULES_DIR.glob("*.yaml"), *DEFAULT_RULES_DIR.glob("*/*.yaml")]
+    assert all(p.read_text().startswith("# yaml-language-server: $schema=") for p in files)

@@ -1,0 +1,39 @@
+"""JSON Schemas of the rule files, for editors (autocomplete, inline mistakes) and CI.
+
+Generated from the pydantic models that validate the files, so they cannot disagree.
+A file opts in with a first-line comment, e.g.
+``# yaml-language-server: $schema=../schema/journey.schema.json``.
+
+>>> sorted(render_rule_schemas())
+['cases.schema.json', 'journey.schema.json', 'policies.schema.json', 'tags.schema.json']
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+from pydantic import BaseModel
+
+from rules.journey_spec import JourneySpec, PoliciesSpec
+from rules.rule_cases import CaseFile
+from rules.tags import TagFile
+
+RULE_SCHEMA_DIR = Path(__file__).parent / "schema"
+_MODELS: dict[str, type[BaseModel]] = {
+    "tags.schema.json": TagFile,
+    "journey.schema.json": JourneySpec,
+    "policies.schema.json": PoliciesSpec,
+    "cases.schema.json": CaseFile,
+}
+
+
+def render_rule_schemas() -> dict[str, bytes]:
+    files = {}
+    for name, model in _MODELS.items():
+        schema = model.model_json_schema()
+        schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+        files[name] = (
+            orjson.dumps(schema, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
+        )
+    return files
