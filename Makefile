@@ -18,7 +18,8 @@ demo: $(INSTALLED)
 	mkdir -p $(BUILD)
 	$(BIN)/rapport generate --customers 5000 --days 120 --malformed 0.01 --seed 42 -o $(BUILD)/demo.jsonl
 	$(BIN)/rapport replay $(BUILD)/demo.jsonl --changes $(BUILD)/changes.jsonl \
-		--dead-letters $(BUILD)/dead_letters.jsonl --profiles $(BUILD)/profiles.jsonl
+		--dead-letters $(BUILD)/dead_letters.jsonl --profiles $(BUILD)/profiles.jsonl \
+		--actions $(BUILD)/actions.jsonl
 
 ## test: install, then lint (ruff), types (mypy --strict) and the whole pytest suite
 test: $(INSTALLED)
