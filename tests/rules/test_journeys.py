@@ -242,3 +242,56 @@ def test_cart_left_before_login_is_recovered_for_the_customer(tmp_path: Path) ->
     )
     (reminder,) = sends(out)
     assert (reminder.profile_key, reminder.customer_id, reminder.entity) == ("c1", "c1", "k1")
+
+
+def test_variants_split_customers_and_swap_the_template(tmp_path: Path) -> None:
+    journey = """
+id: hello
+trigger: {event: customer.registered}
+variants:
+  - {id: plain, weight: 1}
+  - {id: fancy, weight: 1, templates: {hello: cart_reminder}}
+steps:
+  - send: {channel: email, template: hello}
+"""
+    engine = journey_engine(rules_dir(tmp_path, [journey]))
+    arms: dict[str, set[str | None]] = {}
+    for n in range(40):
+        customer = f"c{n}"
+        out = _run(
+            engine,
+            consent(customer=customer, when=at(0)),
+            event("customer.registered", customer=customer, when=at(1)),
+            until=at(2).timestamp(),
+        )
+        (action,) = sends(out)
+        arms.setdefault(action.arm, set()).add(action.template)
+    assert arms == {"plain": {"hello"}, "fancy": {"cart_reminder"}}
+
+
+def test_emit_step_puts_out_an_event_with_its_payload(tmp_path: Path) -> None:
+    journey = """
+id: notify
+trigger: {event: order.placed, when: "event.total >= 100"}
+steps:
+  - emit: {event: crm.big_order, payload: {order: event.order_id, tier: tier}}
+"""
+    engine = journey_engine(rules_dir(tmp_path, [journey]))
+    out = _run(engine, ordered("o9", 150.0, when=at(1)), until=at(2).timestamp())
+    (emitted,) = [a for a in sends(out) if a.kind == "emit"]
+    assert (emitted.event, emitted.payload) == ("crm.big_order", {"order": "o9", "tier": "member"})
+
+
+def test_late_event_starts_no_journey(tmp_path: Path) -> None:
+    from rules.engine import EngineConfig
+
+    engine = journey_engine(rules_dir(tmp_path), EngineConfig(allowed_lateness_seconds=3600))
+    out = _run(
+        engine,
+        consent(when=at(0)),
+        event("product.viewed", product_id="p", when=at(3)),
+        added("k1", when=at(1)),  # two days behind the newest event: late
+        until=at(5).timestamp(),
+    )
+    assert milestones(out, "entered") == []
+    assert engine.stats.late == 1
