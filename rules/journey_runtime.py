@@ -405,26 +405,19 @@ class JourneyRuntime:
             run.step += 1
             _set_tag(profile, step, at, run.run_id, out)
         elif isinstance(step, Emit):
-            run.step += 1
             out.append(
-                Action(
-                    action_id=action_id(
-                        journey.id, run.step - 1, profile.key, run.entity, run.trigger
-                    ),
+                self._action(
+                    profile,
+                    run,
+                    at,
+                    action_id(journey.id, run.step, profile.key, run.entity, run.trigger),
                     status="sent",
                     kind="emit",
-                    journey_id=journey.id,
-                    step=run.step - 1,
-                    arm=run.arm,
-                    profile_key=profile.key,
-                    customer_id=profile.customer_id,
-                    entity=run.entity,
-                    trigger=run.trigger,
-                    at=at,
                     event=step.event,
                     payload=self._payload(profile, run, step.payload),
                 )
             )
+            run.step += 1
         elif isinstance(step, End):
             run.step = len(journey.steps)
 
@@ -495,20 +488,15 @@ class JourneyRuntime:
                 valid_until=at + step.coupon_valid_seconds,
             )
         out.append(
-            Action(
-                action_id=ident,
+            self._action(
+                profile,
+                run,
+                at,
+                ident,
                 defers=defers,
-                status=status,  # type: ignore[arg-type]
-                reason=reason,  # type: ignore[arg-type]
+                status=status,
+                reason=reason,
                 kind="send",
-                journey_id=journey.id,
-                step=index,
-                arm=run.arm,
-                profile_key=profile.key,
-                customer_id=profile.customer_id,
-                entity=run.entity,
-                trigger=run.trigger,
-                at=at,
                 channel=step.channel,
                 template=template,
                 payload=self._payload(profile, run, step.payload),
@@ -523,6 +511,22 @@ class JourneyRuntime:
         if status == "sent" and needs_consent:
             self._remember_send(profile.journeys, step.channel, at)
         run.step += 1
+
+    @staticmethod
+    def _action(profile: Profile, run: JourneyRun, at: float, ident: str, **fields: Any) -> Action:
+        """An action of ``run``'s current step; ``fields`` say what kind and what happened."""
+        return Action(
+            action_id=ident,
+            journey_id=run.journey_id,
+            step=run.step,
+            arm=run.arm,
+            profile_key=profile.key,
+            customer_id=profile.customer_id,
+            entity=run.entity,
+            trigger=run.trigger,
+            at=at,
+            **fields,
+        )
 
     def _payload(
         self, profile: Profile, run: JourneyRun, fields: tuple[tuple[str, str], ...]

@@ -256,21 +256,7 @@ def rules_schema(check: bool) -> None:
     """Write the JSON Schemas of the rule files (rules/schema/) for editors and CI."""
     from rules.rule_schemas import RULE_SCHEMA_DIR, render_rule_schemas
 
-    stale = []
-    for name, content in render_rule_schemas().items():
-        path = RULE_SCHEMA_DIR / name
-        if check:
-            if not path.exists() or path.read_bytes() != content:
-                stale.append(str(path))
-        else:
-            RULE_SCHEMA_DIR.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(content)
-    if stale:
-        click.echo(
-            "out of date with the models (run `rapport rules schema`):\n  " + "\n  ".join(stale),
-            err=True,
-        )
-        sys.exit(EXIT_INVALID)
+    _write_or_check(render_rule_schemas(), RULE_SCHEMA_DIR, check, "rapport rules schema")
 
 
 @rules.command("test")
@@ -310,9 +296,13 @@ def schemas_export(directory: Path | None, check: bool) -> None:
     """Write one JSON Schema per event type (default: schemas/jsonschema)."""
     from schemas.jsonschema_export import SCHEMA_DIR, render_schemas
 
-    directory = directory or SCHEMA_DIR
+    _write_or_check(render_schemas(), directory or SCHEMA_DIR, check, "rapport schemas export")
+
+
+def _write_or_check(files: dict[str, bytes], directory: Path, check: bool, command: str) -> None:
+    """Write generated files, or with ``check`` fail listing those that differ."""
     stale = []
-    for name, content in render_schemas().items():
+    for name, content in files.items():
         path = directory / name
         if check:
             if not path.exists() or path.read_bytes() != content:
@@ -322,8 +312,7 @@ def schemas_export(directory: Path | None, check: bool) -> None:
             path.write_bytes(content)
     if stale:
         click.echo(
-            "out of date with the models (run `rapport schemas export`):\n  " + "\n  ".join(stale),
-            err=True,
+            f"out of date with the models (run `{command}`):\n  " + "\n  ".join(stale), err=True
         )
         sys.exit(EXIT_INVALID)
 

@@ -1,4 +1,5 @@
 import shutil
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -94,9 +95,10 @@ def test_no_action_id_appears_twice(stream_100k: Path, tmp_path: Path) -> None:
     assert {row["journey"] for row in summary.journeys} >= {"cart_recovery", "sla_escalation"}
 
 
-def test_an_invalid_rule_edit_mid_replay_keeps_the_last_good_rules(
-    stream_100k: Path, tmp_path: Path
-) -> None:
+def _replay_with_edit(
+    stream: Path, tmp_path: Path, edit: Callable[[Path], None]
+) -> tuple[RuleSet, ReplaySummary]:
+    """Replay with a copy of the shipped rules that ``edit`` changes on the third check."""
     rules_dir = tmp_path / "rules"
     shutil.copytree(
         DEFAULT_RULES_DIR, rules_dir, ignore=shutil.ignore_patterns("*.py", "__pycache__")
@@ -109,12 +111,11 @@ def test_an_invalid_rule_edit_mid_replay_keeps_the_last_good_rules(
         nonlocal calls
         calls += 1
         if calls == 3:
-            journey = rules_dir / "journeys" / "cart_recovery.yaml"
-            journey.write_text(journey.read_text().replace("wait: 1h", "wait: 1 hour"))
+            edit(rules_dir)
         return watcher.check()
 
     summary = replay(
-        str(stream_100k),
+        str(stream),
         input_format="contract",
         settings=load_settings(),
         rules=rules,
@@ -123,6 +124,17 @@ def test_an_invalid_rule_edit_mid_replay_keeps_the_last_good_rules(
         outputs=ReplayOutputs(actions=tmp_path / "actions.jsonl"),
         reload_rules=edit_then_check,
     )
+    return rules, summary
+
+
+def test_an_invalid_rule_edit_mid_replay_keeps_the_last_good_rules(
+    stream_100k: Path, tmp_path: Path
+) -> None:
+    def break_a_duration(rules_dir: Path) -> None:
+        journey = rules_dir / "journeys" / "cart_recovery.yaml"
+        journey.write_text(journey.read_text().replace("wait: 1h", "wait: 1 hour"))
+
+    rules, summary = _replay_with_edit(stream_100k, tmp_path, break_a_duration)
     assert summary.rules_rejected == 1
     assert summary.rules_reloaded == 0
     assert summary.rules_version == rules.version
@@ -136,30 +148,9 @@ def test_an_invalid_rule_edit_mid_replay_keeps_the_last_good_rules(
 
 
 def test_a_valid_rule_edit_mid_replay_is_swapped_in(stream_100k: Path, tmp_path: Path) -> None:
-    rules_dir = tmp_path / "rules"
-    shutil.copytree(
-        DEFAULT_RULES_DIR, rules_dir, ignore=shutil.ignore_patterns("*.py", "__pycache__")
-    )
-    rules = load_rules(rules_dir)
-    watcher = RulesWatcher(rules_dir, rules)
-    calls = 0
+    def drop_a_journey(rules_dir: Path) -> None:
+        (rules_dir / "journeys" / "birthday_gift.yaml").unlink()
 
-    def edit_then_check() -> RuleSet | None:
-        nonlocal calls
-        calls += 1
-        if calls == 3:
-            (rules_dir / "journeys" / "birthday_gift.yaml").unlink()
-        return watcher.check()
-
-    summary = replay(
-        str(stream_100k),
-        input_format="contract",
-        settings=load_settings(),
-        rules=rules,
-        now=NOW,
-        progress=False,
-        outputs=ReplayOutputs(),
-        reload_rules=edit_then_check,
-    )
+    rules, summary = _replay_with_edit(stream_100k, tmp_path, drop_a_journey)
     assert summary.rules_reloaded == 1
     assert summary.rules_version != rules.version
