@@ -1,8 +1,15 @@
 """Conditions: expressions compiled once at load time (simpleeval), checked against known names.
 
-No ``eval`` and no parser of our own: simpleeval parses with Python's ``ast`` and walks only
-a safe subset. Unknown names and type errors are found at load time by evaluating the
-expression once against sample values.
+No ``eval`` and no parser of our own: simpleeval parses with Python's ``ast`` and defines
+the safe subset. Unknown names and type errors are found at load time by evaluating the
+expression once against sample values with simpleeval.
+
+For speed, the checked tree is then turned into nested closures, once: names, constants,
+``and``/``or``/``not``, comparisons and arithmetic call simpleeval's own operator table
+directly instead of dispatching on node types on every call (about 5x faster on the
+shipped conditions; docs/decisions.md). Any other node (attribute access such as
+``event.rating``, calls, subscripts) is still evaluated by simpleeval itself, so the
+language and its safety limits stay simpleeval's.
 
 >>> cond = compile_condition("orders_count >= 3 and tier != 'member'", {"orders_count": 1, "tier": "x"})
 >>> cond({"orders_count": 5, "tier": "gold"}), cond({"orders_count": 5, "tier": "member"})
@@ -61,11 +68,105 @@ def compile_condition(source: str, sample: Mapping[str, Any]) -> Condition:
             f"a condition must be true or false, this gives {type(result).__name__}"
         )
 
+    program = _lower(tree, evaluator, source)
+
     def condition(names: Mapping[str, Any]) -> bool:
-        evaluator.names = names
+        evaluator.names = names  # read by subtrees simpleeval evaluates itself
         try:
-            return bool(evaluator.eval(source, previously_parsed=tree))
+            return bool(program(names))
         except TypeError:
             return False
 
     return condition
+
+
+Program = Callable[[Mapping[str, Any]], Any]
+
+
+def _lower(node: ast.AST, evaluator: simpleeval.SimpleEval, source: str) -> Program:
+    """Closures computing what ``evaluator.eval(source, previously_parsed=node)`` would."""
+    operators = evaluator.operators
+    if isinstance(node, ast.Expr):
+        return _lower(node.value, evaluator, source)
+    if isinstance(node, ast.Constant):
+        value = evaluator.eval(source, previously_parsed=node)  # applies simpleeval's limits
+        return lambda names: value
+    if isinstance(node, ast.Name) and node.id not in ("None", "True", "False"):
+        name = node.id
+
+        def lookup(names: Mapping[str, Any]) -> Any:
+            try:
+                return names[name]
+            except KeyError:
+                raise simpleeval.NameNotDefined(name, source) from None
+
+        return lookup
+    if isinstance(node, ast.BoolOp):
+        parts = tuple(_lower(value, evaluator, source) for value in node.values)
+        return _and(parts) if isinstance(node.op, ast.And) else _or(parts)
+    if isinstance(node, ast.UnaryOp) and type(node.op) in operators:
+        unary = operators[type(node.op)]
+        operand = _lower(node.operand, evaluator, source)
+        return lambda names: unary(operand(names))
+    if isinstance(node, ast.BinOp) and type(node.op) in operators:
+        binary = operators[type(node.op)]
+        left, right = _lower(node.left, evaluator, source), _lower(node.right, evaluator, source)
+        return lambda names: binary(left(names), right(names))
+    if isinstance(node, ast.Compare) and all(type(o) in operators for o in node.ops):
+        return _compare(node, evaluator, source)
+    return lambda names: evaluator.eval(source, previously_parsed=node)
+
+
+def _and(parts: tuple[Program, ...]) -> Program:
+    if len(parts) == 2:
+        first, second = parts
+        return lambda names: first(names) and second(names)
+
+    def every(names: Mapping[str, Any]) -> Any:
+        result: Any = False
+        for part in parts:
+            result = part(names)
+            if not result:
+                break
+        return result
+
+    return every
+
+
+def _or(parts: tuple[Program, ...]) -> Program:
+    if len(parts) == 2:
+        first, second = parts
+        return lambda names: first(names) or second(names)
+
+    def some(names: Mapping[str, Any]) -> Any:
+        result: Any = False
+        for part in parts:
+            result = part(names)
+            if result:
+                break
+        return result
+
+    return some
+
+
+def _compare(node: ast.Compare, evaluator: simpleeval.SimpleEval, source: str) -> Program:
+    head = _lower(node.left, evaluator, source)
+    links = tuple(
+        (evaluator.operators[type(operation)], _lower(comparator, evaluator, source))
+        for operation, comparator in zip(node.ops, node.comparators, strict=True)
+    )
+    if len(links) == 1:
+        ((compare, tail),) = links
+        return lambda names: compare(head(names), tail(names))
+
+    def chain(names: Mapping[str, Any]) -> Any:
+        right = head(names)
+        result: Any = True
+        for compare, comparator in links:
+            left, right = right, comparator(names)
+            result = compare(left, right)
+            if not result:
+                break
+        return result
+
+    return chain

@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 from rules.actions import Action, Coupon, JourneyMilestone, JourneyOutput, action_id, run_id
 from rules.expressions import Condition
 from rules.journeys import Branch, Emit, End, Journey, Policies, Send, SetTag, Wait
-from rules.profile_view import ProfileView
+from rules.profile_view import PROFILE_GETTERS, ProfileView
 from schemas.events import CustomerRegistered, CustomerUpdated, Envelope, Event
 from state.changes import ProfileChange
 from state.journey_runs import (
@@ -55,22 +55,23 @@ class JourneyNames(Mapping[str, Any]):
     __slots__ = ("_event", "_profile")
 
     def __init__(self, profile: Profile, event: Any) -> None:
-        self._profile = ProfileView(profile)
+        self._profile = profile
         self._event = event
 
     def __getitem__(self, name: str) -> Any:
-        if name == "event":
-            if self._event is None:
-                raise KeyError(name)
+        getter = PROFILE_GETTERS.get(name)
+        if getter is not None:
+            return getter(self._profile)
+        if name == "event" and self._event is not None:
             return self._event
-        return self._profile[name]
+        raise KeyError(name)
 
     def __iter__(self) -> Iterator[str]:
-        yield from self._profile
+        yield from PROFILE_GETTERS
         yield "event"
 
     def __len__(self) -> int:
-        return len(self._profile) + 1
+        return len(PROFILE_GETTERS) + 1
 
 
 def _unit(*parts: str) -> float:
@@ -90,6 +91,7 @@ class JourneyRuntime:
         self._by_change: dict[str, list[Journey]] = {}
         self._inactivity = tuple(j for j in journeys if j.inactivity_seconds is not None)
         self._yearly = tuple(j for j in journeys if j.anniversary is not None)
+        self._inactivity_ids = frozenset(j.id for j in self._inactivity)
         self._time_triggered = frozenset(j.id for j in (*self._inactivity, *self._yearly))
         for journey in journeys:
             if journey.trigger_event is not None:
@@ -134,7 +136,7 @@ class JourneyRuntime:
             len(state.runs) != runs_before
             or cls in self._by_exit
             or cls in _TRAIT_EVENTS
-            or any(j.id not in state.time_checks for j in self._inactivity)
+            or not state.time_checks.keys() >= self._inactivity_ids
         ):
             self._refresh_due(profile)
         return out
@@ -327,16 +329,20 @@ class JourneyRuntime:
         out: list[Output] = []
         state = profile.journeys
         self._fire_time_triggers(profile, now)
+        by_id = self.by_id
         while True:
-            due = [
-                (_next_moment(run), -self.by_id[run.journey_id].priority, key)
-                for key, run in state.runs.items()
-                if run.journey_id in self.by_id and _next_moment(run) <= now
-            ]
-            if not due:
+            best: tuple[float, int, str] | None = None
+            for key, run in state.runs.items():
+                moment = _next_moment(run)
+                if moment <= now:
+                    journey = by_id.get(run.journey_id)
+                    if journey is not None:
+                        rank = (moment, -journey.priority, key)
+                        if best is None or rank < best:
+                            best = rank
+            if best is None:
                 break
-            _, _, key = min(due)
-            self._step(profile, state.runs[key], out)
+            self._step(profile, state.runs[best[2]], out)
         self._drop_orphans(state)
         self._prune(profile, now)
         self._refresh_due(profile)
@@ -622,18 +628,23 @@ class JourneyRuntime:
 
     def _drop_orphans(self, state: JourneyState) -> None:
         """Runs of journeys removed from the rules stop (a reload dropped them)."""
-        for key in [k for k, run in state.runs.items() if run.journey_id not in self.by_id]:
+        by_id = self.by_id
+        orphans = [key for key, run in state.runs.items() if run.journey_id not in by_id]
+        for key in orphans:
             del state.runs[key]
 
     def _prune(self, profile: Profile, now: float) -> None:
         state = profile.journeys
-        state.goal_watches = [w for w in state.goal_watches if w.until >= now - DAY]
+        horizon = now - DAY
+        if any(watch.until < horizon for watch in state.goal_watches):
+            state.goal_watches = [w for w in state.goal_watches if w.until >= horizon]
 
     def _refresh_due(self, profile: Profile) -> None:
         state = profile.journeys
         checks = state.time_checks
-        for journey_id in [j for j in checks if j not in self._time_triggered]:
-            del checks[journey_id]  # that journey left the rules (a reload)
+        if not checks.keys() <= self._time_triggered:
+            for journey_id in [j for j in checks if j not in self._time_triggered]:
+                del checks[journey_id]  # that journey left the rules (a reload)
         last = profile.last_seen_at
         for journey in self._inactivity:
             if journey.id not in checks and last is not None:

@@ -76,7 +76,7 @@ def _cart_items(p: Profile) -> int:
     return cart.item_count if cart else 0
 
 
-_GETTERS: Final[dict[str, Callable[[Profile], Any]]] = {
+PROFILE_GETTERS: Final[dict[str, Callable[[Profile], Any]]] = {
     "orders_count": lambda p: p.orders.count,
     "revenue": lambda p: p.orders.revenue,
     "net_revenue": lambda p: p.orders.net_revenue,
@@ -107,7 +107,7 @@ _GETTERS: Final[dict[str, Callable[[Profile], Any]]] = {
     "push_consent": lambda p: p.has_consent("push"),
     "is_known": lambda p: p.customer_id is not None,
 }
-assert set(_GETTERS) == set(PROFILE_FIELDS), "every documented field needs a getter"
+assert set(PROFILE_GETTERS) == set(PROFILE_FIELDS), "every documented field needs a getter"
 
 
 class ProfileView(Mapping[str, Any]):
@@ -119,13 +119,13 @@ class ProfileView(Mapping[str, Any]):
         self._profile = profile
 
     def __getitem__(self, name: str) -> Any:
-        return _GETTERS[name](self._profile)
+        return PROFILE_GETTERS[name](self._profile)
 
     def __iter__(self) -> Iterator[str]:
-        return iter(_GETTERS)
+        return iter(PROFILE_GETTERS)
 
     def __len__(self) -> int:
-        return len(_GETTERS)
+        return len(PROFILE_GETTERS)
 
 
 def profile_view(profile: Profile) -> ProfileView:

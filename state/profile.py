@@ -236,9 +236,12 @@ class Profile(msgspec.Struct):
         """The most recently touched cart that still has items."""
         best: Cart | None = None
         for cart in self.carts.values():
-            if cart.has_items and (
+            if not cart.has_items:
+                continue
+            if (
                 best is None
-                or (cart.last_touched_at, cart.cart_id) > (best.last_touched_at, best.cart_id)
+                or cart.last_touched_at > best.last_touched_at
+                or (cart.last_touched_at == best.last_touched_at and cart.cart_id > best.cart_id)
             ):
                 best = cart
         return best
