@@ -18,7 +18,13 @@ from state.journey_runs import ContextValue
 
 ActionStatus = Literal["sent", "suppressed", "deferred"]
 SuppressionReason = Literal[
-    "holdout", "no_consent", "frequency_cap", "quiet_hours", "unknown_address", "exited"
+    "holdout",
+    "no_consent",
+    "frequency_cap",
+    "quiet_hours",
+    "unknown_address",
+    "exited",
+    "coupon_pool_empty",
 ]
 MilestoneKind = Literal["entered", "exited", "completed", "converted"]
 
@@ -44,6 +50,8 @@ class Coupon(msgspec.Struct, kw_only=True, frozen=True):
     percent: int | None = None
     amount: float | None = None
     valid_until: float
+    #: The pool the code was taken from; None for a code derived from the action id.
+    pool: str | None = None
 
 
 class Action(msgspec.Struct, kw_only=True, frozen=True, tag="action", tag_field="record"):

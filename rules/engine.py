@@ -24,6 +24,7 @@ import heapq
 from dataclasses import dataclass, field
 
 from rules.actions import JourneyOutput
+from rules.coupon_pools import CouponLedger
 from rules.loader import RuleSet
 from schemas import events as ev
 from schemas.events import ANONYMOUS_PREFIX
@@ -79,6 +80,8 @@ class Engine:
         self.policy = policy or ProfilePolicy()
         self.config = config or EngineConfig()
         self.stats = EngineStats()
+        #: Pool coupon codes handed out; kept across rule reloads.
+        self.coupons = CouponLedger()
         self._seen = SeenEvents(self.config.dedup_max_entries, self.config.dedup_window_seconds)
         #: (due, _REVIEW or _JOURNEY, profile key): profile reviews and journey moments.
         self._timers: list[tuple[float, int, str]] = []
@@ -282,7 +285,7 @@ class Engine:
         journeys = self.rules.journeys
         outputs: list[Output] = []
         for _ in range(16):  # a journey tag starting a journey that tags...: bounded
-            fired = journeys.fire(profile, now)
+            fired = journeys.fire(profile, now, self.coupons)
             outputs.extend(fired)
             changes = [item for item in fired if isinstance(item, ProfileChange)]
             if not changes:
@@ -297,6 +300,14 @@ class Engine:
         self._schedule_journeys(profile, None)
         self.store.put(profile)
         return outputs
+
+    def coupon_pools(self) -> dict[str, tuple[int, int]]:
+        """Pool name -> (codes left, codes in the pool), for the current rules."""
+        pools = self.rules.journeys.policies.coupon_pools
+        return {
+            name: (self.coupons.remaining(name, codes), len(codes))
+            for name, codes in sorted(pools.items())
+        }
 
     def review(self, profile: Profile, at: float) -> list[ProfileChange]:
         """Bring one profile's derived fields and tags up to ``at``."""

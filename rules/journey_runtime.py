@@ -24,6 +24,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from rules.actions import Action, Coupon, JourneyMilestone, JourneyOutput, action_id, run_id
+from rules.coupon_pools import CouponLedger
 from rules.expressions import Condition
 from rules.journeys import Branch, Emit, End, Journey, Policies, Send, SetTag, Wait
 from rules.profile_view import PROFILE_GETTERS, ProfileView
@@ -324,8 +325,11 @@ class JourneyRuntime:
 
     # --- moving runs as event time passes ---------------------------------------------------
 
-    def fire(self, profile: Profile, now: float) -> list[Output]:
-        """Move every run whose next moment is at or before ``now``, earliest first."""
+    def fire(self, profile: Profile, now: float, coupons: CouponLedger) -> list[Output]:
+        """Move every run whose next moment is at or before ``now``, earliest first.
+
+        Sends with a pooled coupon take their codes from ``coupons``.
+        """
         out: list[Output] = []
         state = profile.journeys
         self._fire_time_triggers(profile, now)
@@ -342,7 +346,7 @@ class JourneyRuntime:
                             best = rank
             if best is None:
                 break
-            self._step(profile, state.runs[best[2]], out)
+            self._step(profile, state.runs[best[2]], out, coupons)
         self._drop_orphans(state)
         self._prune(profile, now)
         self._refresh_due(profile)
@@ -374,7 +378,9 @@ class JourneyRuntime:
                     profile, journey, None, check, f"{journey.anniversary[0]}@{check:.0f}", {}, None
                 )
 
-    def _step(self, profile: Profile, run: JourneyRun, out: list[Output]) -> None:
+    def _step(
+        self, profile: Profile, run: JourneyRun, out: list[Output], coupons: CouponLedger
+    ) -> None:
         """Advance one run by one move: enter, exit, or execute the step that is due."""
         journey = self.by_id[run.journey_id]
         state = profile.journeys
@@ -403,7 +409,7 @@ class JourneyRuntime:
             run.step += 1
             run.due_at = self._wait_until(profile, step, at, run)
         elif isinstance(step, Send):
-            self._send(profile, journey, run, step, at, out)
+            self._send(profile, journey, run, step, at, out, coupons)
         elif isinstance(step, Branch):
             names = JourneyNames(profile, SimpleNamespace(**run.context))
             run.step = step.goto if step.condition(names) else step.otherwise
@@ -460,6 +466,7 @@ class JourneyRuntime:
         step: Send,
         at: float,
         out: list[Output],
+        coupons: CouponLedger,
     ) -> None:
         index = run.step
         template = step.template
@@ -487,12 +494,22 @@ class JourneyRuntime:
             ident, defers = f"{ident}~{run.deferrals + 1}", ident
         coupon = None
         if status == "sent" and step.coupon is not None:
-            coupon = Coupon(
-                code=_coupon_code(ident),
-                percent=step.coupon.percent,
-                amount=step.coupon.amount,
-                valid_until=at + step.coupon_valid_seconds,
+            pool = step.coupon.pool
+            code = (
+                _coupon_code(ident)
+                if pool is None
+                else coupons.claim(pool, self.policies.coupon_pools[pool])
             )
+            if code is None:
+                status, reason = "suppressed", "coupon_pool_empty"
+            else:
+                coupon = Coupon(
+                    code=code,
+                    percent=step.coupon.percent,
+                    amount=step.coupon.amount,
+                    valid_until=at + step.coupon_valid_seconds,
+                    pool=pool,
+                )
         out.append(
             self._action(
                 profile,

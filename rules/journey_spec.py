@@ -77,6 +77,11 @@ class CouponSpec(_Spec):
     percent: int | None = Field(default=None, ge=1, le=100)
     amount: float | None = Field(default=None, gt=0)
     valid_for: str = Field(description="How long the code stays valid, e.g. 48h.")
+    pool: str | None = Field(
+        default=None,
+        description="A pool from policies.yaml `coupon_pools` to take the code from; "
+        "without one the code is derived from the action id.",
+    )
 
 
 class Send(_Spec):
@@ -229,6 +234,12 @@ class ChannelSpec(_Spec):
     templates: list[str] = Field(default_factory=list)
 
 
+class CouponPoolSpec(_Spec):
+    file: str = Field(
+        description="Codes, one per line (# comments allowed), relative to the rules directory."
+    )
+
+
 class FrequencyCap(_Spec):
     channel: str = Field(description="A channel, or `any` for all customer channels together.")
     max: int = Field(ge=1)
@@ -245,3 +256,7 @@ class PoliciesSpec(_Spec):
     channels: dict[str, ChannelSpec] = Field(default_factory=dict)
     frequency_caps: list[FrequencyCap] = Field(default_factory=list)
     quiet_hours: QuietHours | None = None
+    coupon_pools: dict[str, CouponPoolSpec] = Field(
+        default_factory=dict,
+        description="Named pools of pre-issued coupon codes; each code is handed out once.",
+    )

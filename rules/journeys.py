@@ -13,16 +13,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import types
 import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import msgspec
 
+from rules.coupon_pools import PoolFileError, read_pool
 from rules.durations import parse_duration
 from rules.expressions import Condition, ConditionError, compile_condition
 from rules.journey_spec import (
@@ -144,6 +147,8 @@ class Policies:
     #: (start, end) as minutes after local midnight, and the zone for customers without one.
     quiet_hours: tuple[int, int] | None = None
     default_time_zone: str = "UTC"
+    #: pool name -> its codes in file order
+    coupon_pools: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def default(cls) -> Policies:
@@ -168,7 +173,10 @@ BUILTIN_CHANNELS: dict[str, bool] = {
 }
 
 
-def compile_policies(spec: PoliciesSpec, loc: Sequence[str | int] = ()) -> Policies:
+def compile_policies(
+    spec: PoliciesSpec, loc: Sequence[str | int] = (), base: Path | None = None
+) -> Policies:
+    """Check and compile ``spec``; coupon pool files are read relative to ``base``."""
     channels: dict[str, tuple[bool, frozenset[str]]] = {
         name: (consent, frozenset()) for name, consent in BUILTIN_CHANNELS.items()
     }
@@ -193,7 +201,32 @@ def compile_policies(spec: PoliciesSpec, loc: Sequence[str | int] = ()) -> Polic
             raise JourneyError(
                 [*loc, "quiet_hours", "default_time_zone"], f"unknown time zone {zone!r}"
             )
-    return Policies(channels, tuple(caps), quiet, zone)
+    pools = _coupon_pools(spec, loc, base or Path("."))
+    return Policies(channels, tuple(caps), quiet, zone, pools)
+
+
+def _coupon_pools(
+    spec: PoliciesSpec, loc: Sequence[str | int], base: Path
+) -> dict[str, tuple[str, ...]]:
+    pools: dict[str, tuple[str, ...]] = {}
+    owner: dict[str, str] = {}
+    for name, pool in spec.coupon_pools.items():
+        where = [*loc, "coupon_pools", name, "file"]
+        path = base / pool.file
+        if not path.resolve().is_relative_to(base.resolve()):
+            raise JourneyError(
+                where, f"{pool.file!r} is outside the rules directory; keep coupon files in it"
+            )
+        try:
+            codes = read_pool(path)
+        except PoolFileError as error:
+            raise JourneyError(where, str(error)) from error
+        for code in codes:
+            if code in owner:
+                raise JourneyError(where, f"code {code!r} is also in pool {owner[code]!r}")
+            owner[code] = name
+        pools[name] = codes
+    return pools
 
 
 def _minutes(text: str) -> int:
@@ -505,6 +538,11 @@ def _compile_send(
                 [*loc, "send", "coupon"], "a coupon needs exactly one of percent or amount"
             )
         valid = _duration(coupon.valid_for, [*loc, "send", "coupon", "valid_for"])
+        if coupon.pool is not None and coupon.pool not in policies.coupon_pools:
+            raise JourneyError(
+                [*loc, "send", "coupon", "pool"],
+                _unknown("coupon pool", coupon.pool, policies.coupon_pools),
+            )
     return Send(send.channel, send.template, payload, send.coupon, valid)
 
 

@@ -58,6 +58,7 @@ def load_rules(directory: Path) -> RuleSet:
         except RuleFileError as error:
             problems.extend(error.problems)
     policies = Policies.default()
+    policies_failed = False
     policies_path = directory / POLICIES_FILE
     if policies_path.exists():
         digest.update(policies_path.read_bytes())
@@ -65,9 +66,21 @@ def load_rules(directory: Path) -> RuleSet:
             policies = _load_policies(policies_path)
         except RuleFileError as error:
             problems.extend(error.problems)
+            policies_failed = True
+        for name, codes in sorted(policies.coupon_pools.items()):
+            digest.update(name.encode() + b"\0" + "\n".join(codes).encode() + b"\0")
     journeys: list[Journey] = []
     seen: dict[str, Path] = {}
-    for path in sorted((directory / JOURNEYS_DIR).glob("*.yaml")):
+    journey_files = sorted((directory / JOURNEYS_DIR).glob("*.yaml"))
+    if policies_failed and journey_files:
+        # Journeys name channels, templates and pools of the policies: checking them
+        # against defaults would only report mistakes that are not there.
+        problems.append(
+            f"{directory / JOURNEYS_DIR}: {len(journey_files)} journey file(s) not checked "
+            f"until {POLICIES_FILE} loads"
+        )
+        journey_files = []
+    for path in journey_files:
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
         try:
             journey = _load_journey(path, policies, frozenset(tags.ids))
@@ -112,7 +125,7 @@ def _load_policies(path: Path) -> Policies:
     except ValidationError as error:
         raise RuleFileError(located_errors(doc, error)) from error
     try:
-        return compile_policies(spec)
+        return compile_policies(spec, base=path.parent)
     except JourneyError as error:
         raise RuleFileError([_located(doc, error.loc, str(error))]) from error
 

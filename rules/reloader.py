@@ -15,8 +15,10 @@ from rules.loader import JOURNEYS_DIR, RuleSet, load_rules
 
 
 def _fingerprint(directory: Path) -> str:
+    """Rule files and coupon pool files (any ``*.txt`` below the directory)."""
     digest = hashlib.sha256()
-    for path in sorted([*directory.glob("*.yaml"), *(directory / JOURNEYS_DIR).glob("*.yaml")]):
+    files = [*directory.glob("*.yaml"), *(directory / JOURNEYS_DIR).glob("*.yaml")]
+    for path in sorted([*files, *directory.rglob("*.txt")]):
         digest.update(str(path).encode() + b"\0")
         try:
             digest.update(path.read_bytes())

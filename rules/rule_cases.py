@@ -57,7 +57,8 @@ class CaseSpec(_Spec):
     journeys: list[str] = Field(description="Journeys whose actions the case checks.")
     expect: list[dict[str, Any]] = Field(
         default_factory=list,
-        description="Expected actions: journey, template, channel, status, reason, at, entity.",
+        description="Expected actions: journey, template, channel, status, reason, at, "
+        "entity, kind, coupon (the code), coupon_pool.",
     )
 
 
@@ -77,7 +78,18 @@ class CaseResult:
 
 
 _ENVELOPE = ("at", "type", "customer", "anonymous", "event_id")
-_FIELDS = ("journey", "template", "channel", "status", "reason", "at", "entity", "kind")
+_FIELDS = (
+    "journey",
+    "template",
+    "channel",
+    "status",
+    "reason",
+    "at",
+    "entity",
+    "kind",
+    "coupon",
+    "coupon_pool",
+)
 
 
 def _event(spec: dict[str, Any], ids: itertools.count[int], where: str) -> Event:
@@ -110,6 +122,8 @@ def _view(action: Action) -> dict[str, Any]:
         "at": action.at,
         "entity": action.entity,
         "kind": action.kind,
+        "coupon": action.coupon.code if action.coupon else None,
+        "coupon_pool": action.coupon.pool if action.coupon else None,
     }
 
 

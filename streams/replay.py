@@ -78,6 +78,8 @@ class ReplaySummary:
     rules_reloaded: int = 0
     rules_rejected: int = 0
     journeys: list[dict[str, object]] = field(default_factory=list)
+    #: pool -> [codes left, codes in the pool]
+    coupon_pools: dict[str, list[int]] = field(default_factory=dict)
 
     @property
     def events(self) -> int:
@@ -115,6 +117,8 @@ class ReplaySummary:
         lines += block("Customers by tier", self.tiers)
         lines += block("Customers by tag", self.tags)
         lines += _render_journeys(self.journeys)
+        for pool, (left, size) in self.coupon_pools.items():
+            lines.append(f"Coupon pool {pool}: {left:,} of {size:,} codes left")
         if self.rules_reloaded or self.rules_rejected:
             lines.append(
                 f"Rule reloads: {self.rules_reloaded:,} applied, {self.rules_rejected:,} rejected"
@@ -301,6 +305,7 @@ def _fill_summary(
     summary.lifecycle, summary.tiers, summary.tags = dict(lifecycle), dict(tiers), dict(tags)
     summary.first_event_at = _iso(first) if first != float("inf") else None
     summary.last_event_at = _iso(engine.newest_event_time)
+    summary.coupon_pools = {name: list(counts) for name, counts in engine.coupon_pools().items()}
 
 
 def _write_profiles(engine: Engine, path: Path) -> None:

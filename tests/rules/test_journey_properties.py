@@ -9,6 +9,7 @@ definition, equals the engine's output exactly on a generated stream.
 from __future__ import annotations
 
 import random
+import shutil
 from collections import defaultdict
 from pathlib import Path
 
@@ -223,6 +224,7 @@ def test_sla_escalation_matches_a_plain_computation_from_its_definition(tmp_path
         [(shipped / "journeys" / "sla_escalation.yaml").read_text()],
         policies=(shipped / "policies.yaml").read_text(),
     )
+    shutil.copytree(shipped / "coupons", directory / "coupons")  # the policies name the pools
     actions = _replay(_engine(directory), events)
     got = {
         (a.profile_key, a.entity or "", a.at, str(a.payload["priority"]))
