@@ -5,7 +5,9 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 BUILD := build
 
-.PHONY: demo test lint typecheck unit bench lock schemas clean
+.PHONY: demo test lint typecheck unit bench lock schemas clean redis-server
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 $(INSTALLED): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -22,11 +24,17 @@ demo: $(INSTALLED)
 		--actions $(BUILD)/actions.jsonl
 
 ## test: install, then lint (ruff), types (mypy --strict) and the whole pytest suite
-test: $(INSTALLED)
+## (integration tests start redis-server, installed here from Debian when missing)
+test: $(INSTALLED) redis-server
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/pytest -n 2
+
+redis-server:
+	@command -v redis-server >/dev/null || { \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends redis-server >/dev/null; }
 
 ## bench: replay throughput on a generated 1M-event stream vs. an orjson decode-only loop
 bench: $(INSTALLED)

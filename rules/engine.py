@@ -88,12 +88,15 @@ class Engine:
         #: Events waiting for the watermark, by (event time, event id).
         self._pending: list[tuple[float, str, ev.Event]] = []
         self._newest = float("-inf")
+        #: The latest moment ``advance`` was moved to; events before it are late.
+        self._advanced = float("-inf")
         self._lateness = self.config.allowed_lateness_seconds
 
     @property
     def watermark(self) -> float:
-        """Event time up to which reviews may fire: newest event time minus allowed lateness."""
-        return self._newest - self.config.allowed_lateness_seconds
+        """Event time up to which everything has fired: the newest event time minus the
+        allowed lateness, or a later moment ``advance`` was moved to (a wall-clock tick)."""
+        return max(self._newest - self.config.allowed_lateness_seconds, self._advanced)
 
     @property
     def newest_event_time(self) -> float:
@@ -124,6 +127,8 @@ class Engine:
         if ts > self._newest:
             self._newest = ts
         watermark = self._newest - self._lateness
+        if watermark < self._advanced:
+            watermark = self._advanced
         if ts < watermark:
             stats.late += 1
             outputs = self._apply(event, ts, late=True)
@@ -254,6 +259,8 @@ class Engine:
         reminder falls due cancels it.
         """
         outputs: list[Output] = []
+        if now > self._advanced:
+            self._advanced = now
         timers, pending, store = self._timers, self._pending, self.store
         while True:
             event_at = pending[0][0] if pending else None

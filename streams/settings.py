@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import (
@@ -62,6 +62,37 @@ class EngineSettings(BaseModel):
         return parse_duration(self.max_clock_skew)
 
 
+class WorkerSettings(BaseModel):
+    """``rapport worker``: Faust on Kafka."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    app_id: str = Field(
+        "rapport", description="Faust application id: consumer group and changelog names."
+    )
+    broker: str = Field("kafka://127.0.0.1:9092", description="Kafka bootstrap servers.")
+    topic_prefix: str = Field("rapport.", description="Put before every topic name.")
+    partitions: int = Field(8, ge=1, description="Partitions of the events topic and tables.")
+    clock: Literal["wall", "events"] = Field(
+        "wall",
+        description="`wall`: waits fire as real time passes; `events`: only as event time "
+        "advances (backfills and tests that compare with replay).",
+    )
+    tick_interval: str = Field("1s", description="How often the wall clock advances the engines.")
+    web_port: int = Field(6066, ge=0, le=65535, description="Faust web server port.")
+    data_dir: Path = Field(Path("build/worker"), description="Local table state (RocksDB).")
+
+    @field_validator("tick_interval")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @property
+    def tick_seconds(self) -> float:
+        return parse_duration(self.tick_interval)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="RAPPORT_", env_nested_delimiter="__", extra="forbid", frozen=True
@@ -72,6 +103,7 @@ class Settings(BaseSettings):
     )
     engine: EngineSettings = EngineSettings()
     profile: ProfilePolicy = ProfilePolicy()
+    worker: WorkerSettings = WorkerSettings()
 
     @field_validator("rules_dir")
     @classmethod

