@@ -224,6 +224,31 @@ def generate(
     click.echo(f"generated {count:,} records", err=True)
 
 
+@main.command()
+@click.option(
+    "--loglevel",
+    type=click.Choice(["crit", "error", "warn", "info", "debug"]),
+    default="info",
+    show_default=True,
+)
+def worker(loglevel: str) -> None:
+    """Run the engine on Kafka (Faust). Settings: the `worker:` section, RAPPORT_WORKER__*."""
+    settings = _settings()
+    try:
+        loaded = load_rules(settings.rules_dir)
+    except RuleFileError as error:
+        for problem in error.problems:
+            click.echo(problem, err=True)
+        click.echo("rules rejected; the worker does not start on invalid rules", err=True)
+        sys.exit(EXIT_INVALID)
+    from faust.worker import Worker as FaustWorker
+
+    from streams.worker import Worker
+
+    running = Worker(settings, loaded)
+    FaustWorker(running.app, loglevel=loglevel).execute_from_commandline()
+
+
 @main.group()
 def rules() -> None:
     """Check marketer rule files."""

@@ -79,7 +79,9 @@ class WorkerSettings(BaseModel):
         "advances (backfills and tests that compare with replay).",
     )
     tick_interval: str = Field("1s", description="How often the wall clock advances the engines.")
-    web_port: int = Field(6066, ge=0, le=65535, description="Faust web server port.")
+    web_port: int = Field(
+        6066, ge=0, le=65535, description="HTTP port (health, metrics); 0 turns it off."
+    )
     data_dir: Path = Field(Path("build/worker"), description="Local table state (RocksDB).")
 
     @field_validator("tick_interval")

@@ -1,0 +1,56 @@
+"""``rapport worker`` as a child process, configured through RAPPORT_* variables as in a container."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+RAPPORT = Path(sys.executable).parent / "rapport"
+
+
+class WorkerProcess:
+    def __init__(self, workdir: Path, settings: dict[str, str], name: str = "worker") -> None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.log_path = workdir / f"{name}.log"
+        env = {**os.environ, **settings}
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [str(RAPPORT), "worker", "--loglevel", "info"],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                cwd=workdir,
+            )
+
+    @property
+    def exited(self) -> bool:
+        return self.process.poll() is not None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, hard: bool = False) -> None:
+        """SIGTERM and wait for a clean stop, or SIGKILL (``kill -9``)."""
+        if self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGKILL if hard else signal.SIGTERM)
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
+
+
+def worker_env(bootstrap: str, prefix: str, partitions: int, **extra: str) -> dict[str, str]:
+    env = {
+        "RAPPORT_WORKER__BROKER": f"kafka://{bootstrap}",
+        "RAPPORT_WORKER__TOPIC_PREFIX": prefix,
+        "RAPPORT_WORKER__APP_ID": prefix.rstrip("."),
+        "RAPPORT_WORKER__PARTITIONS": str(partitions),
+        "RAPPORT_WORKER__WEB_PORT": "0",
+    }
+    env.update({f"RAPPORT_{name.upper()}": value for name, value in extra.items()})
+    return env
