@@ -33,7 +33,7 @@ from state.dedup import SeenEvents
 from state.derived import refresh_derived
 from state.identity import merge_profiles
 from state.policy import ProfilePolicy
-from state.profile import DAY, Profile
+from state.profile import DAY, MAX_RECENT_EVENT_IDS, Profile
 from state.reducers import advance_profile_clock, apply_event
 from state.stores.base import ProfileStore
 
@@ -86,7 +86,9 @@ class Engine:
         #: (due, _REVIEW or _JOURNEY, profile key): profile reviews and journey moments.
         self._timers: list[tuple[float, int, str]] = []
         #: Events waiting for the watermark, by (event time, event id).
-        self._pending: list[tuple[float, str, ev.Event]] = []
+        self._pending: list[tuple[float, str, ev.Event, object]] = []
+        #: Positions of events applied or dropped since the last ``drain_done``.
+        self._done: list[object] = []
         self._newest = float("-inf")
         #: The latest moment ``advance`` was moved to; events before it are late.
         self._advanced = float("-inf")
@@ -108,18 +110,23 @@ class Engine:
 
     # --- events -------------------------------------------------------------------------------
 
-    def process(self, event: ev.Event) -> list[Output]:
+    def process(self, event: ev.Event, position: object = None) -> list[Output]:
         """Accept one event; return what became due (profile changes, journey outputs).
 
         Events are applied in event-time order: an event waits until the watermark (the
         newest event time minus the allowed lateness) passes it, so any event that arrives
         up to the allowed lateness out of order is still applied in its place. An event
         older than the watermark is late: it is applied at once and starts no journey.
+
+        ``position`` is the caller's token for where the event came from (a Kafka offset);
+        ``drain_done`` hands it back once the event is applied or dropped as a duplicate.
         """
         ts = event.occurred_at.timestamp()
         stats = self.stats
         if self._seen.check_and_add(event.event_id, ts):
             stats.duplicates += 1
+            if position is not None:
+                self._done.append(position)
             return []
         stats.processed += 1
         by_type, kind = stats.by_type, _KIND[type(event)]
@@ -132,11 +139,35 @@ class Engine:
         if ts < watermark:
             stats.late += 1
             outputs = self._apply(event, ts, late=True)
+            if position is not None:
+                self._done.append(position)
         else:
-            heapq.heappush(self._pending, (ts, event.event_id, event))
+            heapq.heappush(self._pending, (ts, event.event_id, event, position))
             outputs = []
         outputs.extend(self.advance(watermark))
         return outputs
+
+    def drain_done(self) -> list[object]:
+        """Positions of the events applied (or dropped) since the last call, in that order.
+
+        A worker commits an input offset only once its event is done, so an event still
+        waiting for the watermark is read again after a crash rather than lost.
+        """
+        done, self._done = self._done, []
+        return done
+
+    def resume(self) -> None:
+        """Queue the timers of every stored profile: after the store was filled from elsewhere
+        (a worker recovering a partition), reviews and journey moments fire as before."""
+        store = self.store
+        for key in store.sorted_keys():
+            profile = store.get(key)
+            if profile is None:
+                continue
+            if profile.next_review_at is not None:
+                heapq.heappush(self._timers, (profile.next_review_at, _REVIEW, key))
+            if profile.journeys.next_due_at is not None:
+                heapq.heappush(self._timers, (profile.journeys.next_due_at, _JOURNEY, key))
 
     @property
     def pending_events(self) -> int:
@@ -153,6 +184,13 @@ class Engine:
         if cls is ev.ErasureRequested:
             return list(self._erase(event, ts))  # type: ignore[arg-type]
         profile = self._profile_for(event)
+        recent = profile.recent_event_ids
+        if event.event_id in recent:  # applied before a restart, delivered again
+            self.stats.duplicates += 1
+            return []
+        recent.append(event.event_id)
+        if len(recent) > MAX_RECENT_EVENT_IDS:
+            del recent[0]
         due = profile.next_review_at
         changes = self._catch_up(profile, ts) if due is not None and due <= ts else []
         scheduled = profile.next_review_at
@@ -270,8 +308,10 @@ class Engine:
                 and event_at <= now
                 and (timer_at is None or event_at <= timer_at)
             ):
-                ts, _, event = heapq.heappop(pending)
+                ts, _, event, position = heapq.heappop(pending)
                 outputs.extend(self._apply(event, ts))
+                if position is not None:
+                    self._done.append(position)
                 continue
             if timer_at is None or timer_at > now:
                 return outputs

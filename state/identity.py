@@ -22,6 +22,7 @@ from state.journey_runs import (
 from state.profile import (
     DAY,
     MAX_CART_LINES,
+    MAX_RECENT_EVENT_IDS,
     MAX_RECENT_VIEWS,
     Profile,
     Stamped,
@@ -80,6 +81,9 @@ def merge_profiles(target: Profile, source: Profile) -> Profile:
     for tag, days in source.tag_activity.items():
         add_buckets(target.tag_activity.setdefault(tag, {}), days)
     _merge_journeys(target.journeys, source.journeys)
+    seen = set(target.recent_event_ids)
+    merged_ids = [i for i in source.recent_event_ids if i not in seen] + target.recent_event_ids
+    target.recent_event_ids = merged_ids[-MAX_RECENT_EVENT_IDS:]
     advance_profile_clock(target, source.as_of)
     prune_windows(target, int(target.as_of // DAY))
     return target

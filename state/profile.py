@@ -30,6 +30,7 @@ SPEND_MONTHS: Final = 13
 MAX_TICKETS: Final = 20
 MAX_TAGS: Final = 64
 MAX_TAG_WINDOW_DAYS: Final = 366
+MAX_RECENT_EVENT_IDS: Final = 64
 LIMITS: Final = {name: value for name, value in globals().items() if name.startswith("MAX_")}
 
 DAY: Final = 86_400.0
@@ -230,6 +231,9 @@ class Profile(msgspec.Struct):
     next_review_at: float | None = None
     #: Journey runs in progress, entries, goal windows and recent sends.
     journeys: JourneyState = msgspec.field(default_factory=JourneyState)
+    #: Ids of the newest events applied to this profile, oldest first. Stored with the
+    #: profile, so an event redelivered after a worker restart is recognised and skipped.
+    recent_event_ids: list[str] = []
 
     @property
     def open_cart(self) -> Cart | None:
