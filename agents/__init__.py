@@ -2,10 +2,13 @@
 
 ``register(worker)`` adds them to the worker's app:
 
-- ``events``: every input record goes to its partition's engine; outputs are published,
-  invalid records go to the dead-letter topic with the reason in headers.
-- ``clock`` (with ``clock: wall``): moves every engine to the wall clock less the allowed
-  lateness, so waits fire without new events.
+- ``events``: each input record goes to its partition's engine; what comes out is held
+  and, every ``BATCH`` records or ``COMPLETE_SECONDS``, published, stored and acknowledged.
+  A record is acknowledged only once its event is applied (an event waiting for the
+  watermark keeps its offset uncommitted).
+- ``clock``: builds the engines of newly assigned partitions from the recovered table and,
+  with ``clock: wall``, moves every engine to the wall clock less the allowed lateness, so
+  waits fire without new events.
 - ``rules``: swaps in a changed, valid rule set; an invalid change keeps the last good one.
 """
 
@@ -24,28 +27,57 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("rapport.agents")
 RULES_CHECK_SECONDS = 5.0
+#: Publish, store and acknowledge after this many records, or after this long.
+BATCH = 200
+COMPLETE_SECONDS = 0.1
 
 
 def register(worker: Worker) -> None:
     app, engines = worker.app, worker.engines
+    wall_clock = worker.settings.worker.clock == "wall"
 
     @app.agent(worker.events)
     async def events(stream: StreamT[Any]) -> None:
-        async for event in stream.events():
-            message = event.message
-            position = f"{message.topic}/{message.partition}@{message.offset}"
-            handled = engines.handle(message.partition, event.value, position, time.time())
-            if handled.dead_letter is not None:
-                await worker.dead_letter(event.value, event.key, handled.dead_letter)
-            elif handled.outputs:
-                await worker.publish(handled.outputs)
+        # Acks are ours: Faust's batching helpers ack every event they hand out, which
+        # would commit offsets of events still waiting for the watermark.
+        manual: Any = stream.noack()  # type: ignore[attr-defined]
+        async for event in manual.events():
+            async with worker.lock:
+                message = event.message
+                position = (message.partition, message.offset)
+                worker.unacked[position] = (manual, event)
+                source = f"{message.topic}/{message.partition}@{message.offset}"
+                handled = engines.handle(
+                    message.partition, event.value, source, time.time(), position, message.offset
+                )
+                worker.hold(handled.outputs, event, handled.dead_letter)
+                if worker.held >= BATCH:
+                    await worker.complete()
 
-    if worker.settings.worker.clock == "wall":
+    @app.timer(interval=COMPLETE_SECONDS)  # type: ignore[untyped-decorator]
+    async def complete() -> None:
+        if worker.held:
+            async with worker.lock:
+                await worker.complete()
 
-        @app.timer(interval=worker.settings.worker.tick_seconds)  # type: ignore[untyped-decorator]
-        async def clock() -> None:
-            for _, outputs in engines.tick(time.time()):
-                await worker.publish(outputs)
+    @app.timer(interval=worker.settings.worker.tick_seconds)  # type: ignore[untyped-decorator]
+    async def clock() -> None:
+        if not worker.ready:
+            return
+        async with worker.lock:
+            engines.ensure(worker.assigned_partitions())
+            if wall_clock:
+                for _, fired in engines.tick(time.time()):
+                    worker.hold(fired)
+            await worker.complete()
+
+    async def revoked(sender: Any, revoked: set[Any], **_: Any) -> None:
+        gone = sorted(tp.partition for tp in revoked if tp.topic == worker.names.events)
+        if gone:
+            worker.forget(gone)
+            log.info("partitions %s revoked: engines released", gone)
+
+    app.on_partitions_revoked.connect(revoked)  # type: ignore[arg-type]
 
     @app.timer(interval=RULES_CHECK_SECONDS)  # type: ignore[untyped-decorator]
     async def rules() -> None:

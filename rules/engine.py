@@ -86,7 +86,7 @@ class Engine:
         #: (due, _REVIEW or _JOURNEY, profile key): profile reviews and journey moments.
         self._timers: list[tuple[float, int, str]] = []
         #: Events waiting for the watermark, by (event time, event id).
-        self._pending: list[tuple[float, str, ev.Event, object]] = []
+        self._pending: list[tuple[float, str, ev.Event, object, bool]] = []
         #: Positions of events applied or dropped since the last ``drain_done``.
         self._done: list[object] = []
         self._newest = float("-inf")
@@ -110,7 +110,9 @@ class Engine:
 
     # --- events -------------------------------------------------------------------------------
 
-    def process(self, event: ev.Event, position: object = None) -> list[Output]:
+    def process(
+        self, event: ev.Event, position: object = None, replayed: bool = False
+    ) -> list[Output]:
         """Accept one event; return what became due (profile changes, journey outputs).
 
         Events are applied in event-time order: an event waits until the watermark (the
@@ -120,6 +122,8 @@ class Engine:
 
         ``position`` is the caller's token for where the event came from (a Kafka offset);
         ``drain_done`` hands it back once the event is applied or dropped as a duplicate.
+        ``replayed`` says the event was read before a restart and may already be in the
+        stored profiles; it is then skipped if its profile has applied it.
         """
         ts = event.occurred_at.timestamp()
         stats = self.stats
@@ -138,11 +142,11 @@ class Engine:
             watermark = self._advanced
         if ts < watermark:
             stats.late += 1
-            outputs = self._apply(event, ts, late=True)
+            outputs = self._apply(event, ts, late=True, replayed=replayed)
             if position is not None:
                 self._done.append(position)
         else:
-            heapq.heappush(self._pending, (ts, event.event_id, event, position))
+            heapq.heappush(self._pending, (ts, event.event_id, event, position, replayed))
             outputs = []
         outputs.extend(self.advance(watermark))
         return outputs
@@ -155,6 +159,17 @@ class Engine:
         """
         done, self._done = self._done, []
         return done
+
+    @property
+    def clock(self) -> tuple[float, float]:
+        """(newest event time, latest moment advanced to): what ``restore_clock`` takes back."""
+        return self._newest, self._advanced
+
+    def restore_clock(self, newest: float, advanced: float) -> None:
+        """Start from a clock saved before a restart, so events read again are judged late or
+        not as they were the first time."""
+        self._newest = max(self._newest, newest)
+        self._advanced = max(self._advanced, advanced)
 
     def resume(self) -> None:
         """Queue the timers of every stored profile: after the store was filled from elsewhere
@@ -174,7 +189,9 @@ class Engine:
         """Events accepted but not yet applied (waiting for the watermark)."""
         return len(self._pending)
 
-    def _apply(self, event: ev.Event, ts: float, late: bool = False) -> list[Output]:
+    def _apply(
+        self, event: ev.Event, ts: float, late: bool = False, replayed: bool = False
+    ) -> list[Output]:
         """Fold one event into its profile, tags and journeys.
 
         Reviews of this profile that fall due at or before the event's time fire first, at
@@ -184,13 +201,17 @@ class Engine:
         if cls is ev.ErasureRequested:
             return list(self._erase(event, ts))  # type: ignore[arg-type]
         profile = self._profile_for(event)
-        recent = profile.recent_event_ids
-        if event.event_id in recent:  # applied before a restart, delivered again
+        recent, mark = profile.recent_event_ids, (ts, event.event_id)
+        if event.event_id in recent or (
+            replayed and profile.applied_through is not None and mark <= profile.applied_through
+        ):  # applied before a restart, read again
             self.stats.duplicates += 1
             return []
         recent.append(event.event_id)
         if len(recent) > MAX_RECENT_EVENT_IDS:
             del recent[0]
+        if not late and (profile.applied_through is None or mark > profile.applied_through):
+            profile.applied_through = mark
         due = profile.next_review_at
         changes = self._catch_up(profile, ts) if due is not None and due <= ts else []
         scheduled = profile.next_review_at
@@ -308,8 +329,8 @@ class Engine:
                 and event_at <= now
                 and (timer_at is None or event_at <= timer_at)
             ):
-                ts, _, event, position = heapq.heappop(pending)
-                outputs.extend(self._apply(event, ts))
+                ts, _, event, position, replayed = heapq.heappop(pending)
+                outputs.extend(self._apply(event, ts, replayed=replayed))
                 if position is not None:
                     self._done.append(position)
                 continue

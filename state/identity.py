@@ -84,6 +84,10 @@ def merge_profiles(target: Profile, source: Profile) -> Profile:
     seen = set(target.recent_event_ids)
     merged_ids = [i for i in source.recent_event_ids if i not in seen] + target.recent_event_ids
     target.recent_event_ids = merged_ids[-MAX_RECENT_EVENT_IDS:]
+    if source.applied_through is not None and (
+        target.applied_through is None or source.applied_through > target.applied_through
+    ):
+        target.applied_through = source.applied_through
     advance_profile_clock(target, source.as_of)
     prune_windows(target, int(target.as_of // DAY))
     return target

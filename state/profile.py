@@ -234,6 +234,10 @@ class Profile(msgspec.Struct):
     #: Ids of the newest events applied to this profile, oldest first. Stored with the
     #: profile, so an event redelivered after a worker restart is recognised and skipped.
     recent_event_ids: list[str] = []
+    #: (event time, event id) of the newest event applied in event-time order. Events are
+    #: applied in that order, so one read again after a restart and not above this mark
+    #: was applied before.
+    applied_through: tuple[float, str] | None = None
 
     @property
     def open_cart(self) -> Cart | None:

@@ -28,6 +28,7 @@ from schemas.decode import DeadLetter, decode_event, latest_accepted
 from state.policy import ProfilePolicy
 from state.stores import MemoryProfileStore
 from state.stores.base import ProfileStore
+from state.stores.changelog import ChangelogProfileStore, PartitionMeta
 
 
 @dataclass
@@ -53,25 +54,82 @@ class PartitionEngines:
         self.max_clock_skew = timedelta(seconds=max_clock_skew_seconds)
         self._store_factory = store_factory
         self._engines: dict[int, Engine] = {}
+        self._done: list[object] = []
+        #: partition -> highest offset handled, and the same as recovered at take-over
+        self._read_through: dict[int, int] = {}
+        self._recovered_through: dict[int, int] = {}
 
     def engine(self, partition: int) -> Engine:
+        """The partition's engine; made on first use from whatever its store recovered."""
         engine = self._engines.get(partition)
         if engine is None:
             store = self._store_factory(partition)
             engine = Engine(store, self.rules, self.policy, self.config)
+            if isinstance(store, ChangelogProfileStore):
+                meta = store.meta
+                self._recovered_through[partition] = meta.read_through
+                self._read_through[partition] = meta.read_through
+                engine.restore_clock(_time(meta.newest), _time(meta.advanced))
+            engine.resume()
             self._engines[partition] = engine
         return engine
+
+    def ensure(self, partitions: Iterable[int]) -> None:
+        """Have an engine for each of ``partitions``, so their timers fire without new events."""
+        for partition in partitions:
+            self.engine(partition)
 
     def partitions(self) -> list[int]:
         return sorted(self._engines)
 
-    def handle(self, partition: int, raw: bytes, position: str, now: float) -> Handled:
-        """Decode ``raw`` (read at ``position``) and apply it; ``now`` bounds future times."""
+    def handle(
+        self,
+        partition: int,
+        raw: bytes,
+        source: str,
+        now: float,
+        position: object = None,
+        offset: int | None = None,
+    ) -> Handled:
+        """Decode ``raw`` (read at ``source``) and apply it; ``now`` bounds future times.
+
+        ``position`` comes back from ``drain_done`` once the record is dealt with: at once
+        for a dead letter, when its engine has applied it for an event. ``offset`` (the
+        record's place in its partition) tells records read again after a restart.
+        """
+        engine = self.engine(partition)
+        replayed = offset is not None and offset <= self._recovered_through.get(partition, -1)
+        if offset is not None and offset > self._read_through.get(partition, -1):
+            self._read_through[partition] = offset
         latest = latest_accepted(datetime.fromtimestamp(now, UTC), self.max_clock_skew)
-        item = decode_event(raw, source=position, position=0, latest_allowed=latest)
+        item = decode_event(raw, source=source, position=0, latest_allowed=latest)
         if isinstance(item, DeadLetter):
+            if position is not None:
+                self._done.append(position)
             return Handled(dead_letter=item)
-        return Handled(outputs=self.engine(partition).process(item))
+        return Handled(outputs=engine.process(item, position, replayed))
+
+    def drain_done(self) -> list[object]:
+        """Positions of the records dealt with since the last call."""
+        done, self._done = self._done, []
+        for partition in self.partitions():
+            done.extend(self._engines[partition].drain_done())
+        return done
+
+    def flush(self) -> int:
+        """Write changed profiles through to stores that keep them elsewhere (a table)."""
+        writes = 0
+        for partition, engine in self._engines.items():
+            store = engine.store
+            if isinstance(store, ChangelogProfileStore):
+                newest, advanced = engine.clock
+                meta = PartitionMeta(
+                    read_through=self._read_through.get(partition, -1),
+                    newest=newest if newest > float("-inf") else None,
+                    advanced=advanced if advanced > float("-inf") else None,
+                )
+                writes += store.flush(meta if meta != store.meta else None)
+        return writes
 
     def tick(self, now: float) -> list[tuple[int, list[Output]]]:
         """Move every engine to ``now`` less the allowed lateness: waits due by then fire."""
@@ -94,3 +152,9 @@ class PartitionEngines:
         """Forget the engines of partitions this worker no longer owns."""
         for partition in partitions:
             self._engines.pop(partition, None)
+            self._read_through.pop(partition, None)
+            self._recovered_through.pop(partition, None)
+
+
+def _time(value: float | None) -> float:
+    return float("-inf") if value is None else value

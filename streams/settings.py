@@ -83,8 +83,16 @@ class WorkerSettings(BaseModel):
         6066, ge=0, le=65535, description="HTTP port (health, metrics); 0 turns it off."
     )
     data_dir: Path = Field(Path("build/worker"), description="Local table state (RocksDB).")
+    session_timeout: str = Field(
+        "30s",
+        description="A worker that sends no heartbeat for this long is presumed dead and its "
+        "partitions go to the others.",
+    )
+    rebalance_timeout: str = Field(
+        "30s", description="How long a rebalance waits for every worker to rejoin."
+    )
 
-    @field_validator("tick_interval")
+    @field_validator("tick_interval", "session_timeout", "rebalance_timeout")
     @classmethod
     def _duration(cls, value: str) -> str:
         parse_duration(value)
@@ -93,6 +101,14 @@ class WorkerSettings(BaseModel):
     @property
     def tick_seconds(self) -> float:
         return parse_duration(self.tick_interval)
+
+    @property
+    def session_seconds(self) -> float:
+        return parse_duration(self.session_timeout)
+
+    @property
+    def rebalance_seconds(self) -> float:
+        return parse_duration(self.rebalance_timeout)
 
 
 class Settings(BaseSettings):

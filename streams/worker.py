@@ -13,6 +13,7 @@ records in and publish what comes out. Topic names take the configured prefix:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,7 @@ from rules.loader import RuleSet
 from rules.reloader import RulesWatcher
 from schemas.decode import DeadLetter
 from state.changes import ProfileChange
+from state.stores.changelog import ChangelogProfileStore
 from streams.partitions import PartitionEngines
 from streams.settings import Settings
 
@@ -50,7 +52,15 @@ class TopicNames:
 
 
 class Worker:
-    """The Faust app, its topics and the engines, wired once from the settings."""
+    """The Faust app, its topics, the profile table and the engines, wired from the settings.
+
+    Delivery: an input offset is committed only after its event is applied, the outputs
+    that applying it produced are acknowledged by the broker, and the profiles it changed
+    are written to the table's changelog (Faust flushes the producer before it commits).
+    A crash therefore replays input whose effects may be partly stored; profiles
+    remember their recent event ids, so nothing is applied twice, and outputs come again
+    with the same ids (consumers dedup by action id).
+    """
 
     def __init__(self, settings: Settings, rules: RuleSet) -> None:
         self.settings = settings
@@ -67,31 +77,98 @@ class Worker:
             datadir=str(worker.data_dir),
             consumer_auto_offset_reset="earliest",
             producer_acks=-1,
+            broker_session_timeout=worker.session_seconds,
+            broker_heartbeat_interval=max(worker.session_seconds / 10, 0.5),
+            broker_rebalance_timeout=worker.rebalance_seconds,
+        )
+        raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
+        self.events = self.app.topic(self.names.events, partitions=worker.partitions, **raw)
+        self.dead_letters = self.app.topic(self.names.dead_letters, **raw)
+        self.actions = self.app.topic(self.names.actions, **raw)
+        self.changes = self.app.topic(self.names.changes, **raw)
+        self.profiles = self.app.Table(
+            "profiles", partitions=worker.partitions, key_type=bytes, value_type=bytes
         )
         self.engines = PartitionEngines(
             rules,
             settings.profile,
             settings.engine.engine_config(),
             settings.engine.max_clock_skew_seconds,
+            store_factory=self._store_for,
         )
         self.watcher = RulesWatcher(settings.rules_dir, rules)
-        raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
-        self.events = self.app.topic(self.names.events, partitions=worker.partitions, **raw)
-        self.dead_letters = self.app.topic(self.names.dead_letters, **raw)
-        self.actions = self.app.topic(self.names.actions, **raw)
-        self.changes = self.app.topic(self.names.changes, **raw)
+        #: One engine call, its publishing and its table writes at a time.
+        self.lock = asyncio.Lock()
+        #: Input events read but not yet done: (partition, offset) -> (stream, event)
+        self.unacked: dict[tuple[int, int], tuple[Any, Any]] = {}
+        self._outputs: list[Output] = []
+        self._dead: list[tuple[Any, DeadLetter]] = []
+        self._held = 0
 
         from agents import register  # the agents need the app; the app does not need them
 
         register(self)
 
-    async def publish(self, outputs: list[Output]) -> None:
-        """Send profile changes and journey records to their topics, keyed by profile key."""
+    def _store_for(self, partition: int) -> ChangelogProfileStore:
+        table = self.profiles
+
+        def write(key: bytes, value: bytes | None) -> None:
+            table.send_changelog(
+                partition, key, value, key_serializer="raw", value_serializer="raw"
+            )
+
+        return ChangelogProfileStore(partition, table.data, write)
+
+    @property
+    def ready(self) -> bool:
+        """Tables recovered and no rebalance under way: engines may be built and ticked."""
+        app = self.app
+        recovery: Any = app.tables.recovery  # type: ignore[attr-defined]
+        return recovery.completed.is_set() and not app.in_recovery and not app.rebalancing
+
+    def assigned_partitions(self) -> list[int]:
+        return sorted(
+            tp.partition
+            for tp in self.app.assignor.assigned_actives()
+            if tp.topic == self.names.events
+        )
+
+    @property
+    def held(self) -> int:
+        """Records handled (and outputs waiting) since the last ``complete``."""
+        return self._held
+
+    def hold(
+        self, outputs: list[Output], event: Any = None, letter: DeadLetter | None = None
+    ) -> None:
+        """Keep what one record (or a tick) gave until the next ``complete``."""
+        self._outputs.extend(outputs)
+        if letter is not None:
+            self._dead.append((event, letter))
+        self._held += 1
+
+    async def complete(self) -> None:
+        """Publish what is held and wait for the broker, then write profiles, then ack."""
+        outputs, dead = self._outputs, self._dead
+        self._outputs, self._dead, self._held = [], [], 0
+        pending = []
         for item in outputs:
             topic = self.changes if isinstance(item, ProfileChange) else self.actions
-            await topic.send(key=item.profile_key.encode(), value=_ENCODER.encode(item))
+            pending.append(
+                await topic.send(key=item.profile_key.encode(), value=_ENCODER.encode(item))
+            )
+        for event, letter in dead:
+            pending.append(await self._dead_letter(event.value, event.key, letter))
+        if pending:
+            await asyncio.gather(*pending)  # the broker has them all
+        self.engines.flush()
+        for position in self.engines.drain_done():
+            entry = self.unacked.pop(position, None)  # type: ignore[call-overload]
+            if entry is not None:
+                stream, event = entry
+                await stream.ack(event)
 
-    async def dead_letter(self, raw: bytes, key: bytes | None, letter: DeadLetter) -> None:
+    async def _dead_letter(self, raw: bytes, key: bytes | None, letter: DeadLetter) -> Any:
         """Forward an invalid record unchanged, with why it was refused in its headers."""
         headers = {
             "rapport-reason": letter.reason.encode(),
@@ -100,4 +177,11 @@ class Worker:
         }
         if letter.field is not None:
             headers["rapport-field"] = letter.field.encode()
-        await self.dead_letters.send(key=key, value=raw, headers=headers)
+        return await self.dead_letters.send(key=key, value=raw, headers=headers)
+
+    def forget(self, partitions: list[int]) -> None:
+        """Partitions given to another worker: drop their engines and unacked input."""
+        self.engines.release(partitions)
+        gone = set(partitions)
+        for position in [p for p in self.unacked if p[0] in gone]:
+            del self.unacked[position]

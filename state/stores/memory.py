@@ -35,8 +35,12 @@ class MemoryProfileStore:
     def link(self, anonymous_key: str, customer_key: str) -> None:
         self._links[anonymous_key] = customer_key
 
+    def linked_to(self, customer_key: str) -> list[str]:
+        """The anonymous keys routed to ``customer_key``."""
+        return [k for k, v in self._links.items() if v == customer_key]
+
     def unlink_all(self, customer_key: str) -> None:
-        for key in [k for k, v in self._links.items() if v == customer_key]:
+        for key in self.linked_to(customer_key):
             del self._links[key]
 
     def sorted_keys(self) -> Iterator[str]:

@@ -6,6 +6,7 @@ import time
 import uuid
 from collections import Counter
 from pathlib import Path
+from typing import NamedTuple
 
 import msgspec
 import pytest
@@ -24,7 +25,14 @@ PARTITIONS = 4
 _ENCODER = msgspec.json.Encoder()
 
 
-def _oracle(events: list[Record]) -> tuple[Counter[bytes], Counter[bytes], Counter[str]]:
+class Oracle(NamedTuple):
+    actions: Counter[bytes]
+    changes: Counter[bytes]
+    dead: Counter[str]
+    profiles: dict[str, bytes]
+
+
+def _oracle(events: list[Record]) -> Oracle:
     """Replay each partition's records, in offset order, through the same engines."""
     settings = load_settings()
     engines = PartitionEngines(
@@ -43,7 +51,24 @@ def _oracle(events: list[Record]) -> tuple[Counter[bytes], Counter[bytes], Count
         for item in outputs:
             target = changes if isinstance(item, ProfileChange) else actions
             target[_ENCODER.encode(item)] += 1
-    return actions, changes, dead
+    profiles = {}
+    for partition in engines.partitions():
+        store = engines.engine(partition).store
+        for key in store.sorted_keys():
+            profiles[key] = _ENCODER.encode(store.get(key))
+    return Oracle(actions, changes, dead, profiles)
+
+
+def _stored_profiles(bootstrap: str, app_id: str) -> dict[str, bytes]:
+    """The profiles the worker left in its table, read back from the table's changelog."""
+    latest: dict[bytes, bytes | None] = {}
+    for record in read_topic(bootstrap, f"{app_id}-profiles-changelog", until=lambda r: True):
+        latest[record.key or b""] = record.value or None
+    return {
+        key.split(b":p:", 1)[1].decode(): value
+        for key, value in latest.items()
+        if b":p:" in key and value is not None
+    }
 
 
 @pytest.mark.integration
@@ -54,7 +79,7 @@ def test_worker_output_equals_replay_of_the_same_partitions(broker: Server, tmp_
     produced = produce(broker.address, f"{prefix}events", generate_stream(config))
     events = read_topic(broker.address, f"{prefix}events", until=lambda r: len(r) == produced)
     assert len(events) == produced
-    want_actions, want_changes, want_dead = _oracle(events)
+    want_actions, want_changes, want_dead, _ = _oracle(events)
     assert sum(want_actions.values()) > 50, "the stream must exercise the journeys"
 
     env = worker_env(broker.address, prefix, PARTITIONS, worker__clock="events")
@@ -78,3 +103,81 @@ def test_worker_output_equals_replay_of_the_same_partitions(broker: Server, tmp_
     assert Counter(r.value for r in changes) == want_changes
     assert Counter(r.headers["rapport-reason"].decode() for r in dead) == want_dead
     assert all(r.key == msgspec.json.decode(r.value)["profile_key"].encode() for r in actions)
+
+
+class KilledRun(NamedTuple):
+    actions: Counter[bytes]
+    profiles: dict[str, bytes]
+    want: Oracle
+    log: str
+
+
+@pytest.fixture(scope="module")
+def killed_run(broker: Server, tmp_path_factory: pytest.TempPathFactory) -> KilledRun:
+    """Half the stream, the worker killed with SIGKILL, the rest, a new worker to the end."""
+    tmp_path = tmp_path_factory.mktemp("killed")
+    prefix = f"t{uuid.uuid4().hex[:8]}."
+    create_topic(broker.address, f"{prefix}events", PARTITIONS)
+    config = GeneratorConfig(customers=150, days=30, seed=8, anonymous_share=0.0)
+    lines = list(generate_stream(config))
+    half = len(lines) // 2
+    produce(broker.address, f"{prefix}events", lines[:half])
+    env = worker_env(broker.address, prefix, PARTITIONS, worker__clock="events")
+    first = WorkerProcess(tmp_path, env, name="first")
+    try:
+        seen = read_topic(
+            broker.address,
+            f"{prefix}actions",
+            until=lambda r: len(r) >= 20 or first.exited,
+            settle=0,
+        )
+        assert len(seen) >= 20, first.log()[-3000:]
+    finally:
+        first.stop(hard=True)  # kill -9: no commit, no flush, no goodbye
+    produce(broker.address, f"{prefix}events", lines[half:])
+    events = read_topic(broker.address, f"{prefix}events", until=lambda r: len(r) == len(lines))
+    want = _oracle(events)
+    second = WorkerProcess(tmp_path, env, name="second")
+    try:
+        actions = read_topic(
+            broker.address,
+            f"{prefix}actions",
+            until=lambda r: set(want.actions) <= {x.value for x in r} or second.exited,
+            timeout=120,
+            settle=3,
+        )
+    finally:
+        second.stop()
+    stored = _stored_profiles(broker.address, prefix.rstrip("."))
+    return KilledRun(Counter(r.value for r in actions), stored, want, second.log())
+
+
+@pytest.mark.integration
+def test_a_worker_killed_mid_stream_loses_no_action_and_makes_none_up(
+    killed_run: KilledRun,
+) -> None:
+    got, want = set(killed_run.actions), set(killed_run.want.actions)
+    missing = sorted(want - got)[:5]
+    extra = sorted(got - want)[:5]
+    assert (missing, extra) == ([], []), f"{len(want - got)} missing, {len(got - want)} extra"
+
+
+@pytest.mark.integration
+def test_a_worker_killed_mid_stream_leaves_the_profiles_replay_computes(
+    killed_run: KilledRun,
+) -> None:
+    differences = _differences(killed_run.profiles, killed_run.want.profiles)
+    assert not differences, "\n".join(line[:400] for line in differences)
+
+
+def _differences(got: dict[str, bytes], want: dict[str, bytes]) -> list[str]:
+    """Field by field, where two sets of encoded profiles part: readable when a test fails."""
+    found = [f"{key}: only in {'worker' if key in got else 'replay'}" for key in got.keys() ^ want]
+    for key in sorted(got.keys() & want.keys()):
+        mine, theirs = msgspec.json.decode(got[key]), msgspec.json.decode(want[key])
+        found += [
+            f"{key}.{field}: worker {mine.get(field)!r} != replay {theirs.get(field)!r}"
+            for field in sorted(mine.keys() | theirs.keys())
+            if mine.get(field) != theirs.get(field)
+        ]
+    return found

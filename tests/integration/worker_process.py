@@ -51,6 +51,9 @@ def worker_env(bootstrap: str, prefix: str, partitions: int, **extra: str) -> di
         "RAPPORT_WORKER__APP_ID": prefix.rstrip("."),
         "RAPPORT_WORKER__PARTITIONS": str(partitions),
         "RAPPORT_WORKER__WEB_PORT": "0",
+        # A killed worker's partitions move on quickly: tests do not wait out 30 s twice.
+        "RAPPORT_WORKER__SESSION_TIMEOUT": "6s",
+        "RAPPORT_WORKER__REBALANCE_TIMEOUT": "6s",
     }
     env.update({f"RAPPORT_{name.upper()}": value for name, value in extra.items()})
     return env

@@ -1,0 +1,152 @@
+"""A partition's profiles kept in memory and written through to a changelogged key-value table.
+
+The worker gives each partition one of these over its Faust table (the table and the
+changelog writer are passed in, so this module needs no Kafka). Profiles are decoded
+once, when a partition is taken over, and the engine works on them in memory. ``flush``
+encodes the profiles touched since the last flush and writes those that changed, links
+included, so a new owner of the partition recovers exactly this state.
+
+Keys carry the partition, because one worker's table holds several partitions:
+``<partition>:p:<profile key>`` for profiles, ``<partition>:l:<anonymous key>`` for
+links and ``<partition>:m`` for the partition's bookkeeping (how far input was read, the
+engine's clock), which ``flush`` writes last.
+
+>>> from state.profile import Profile
+>>> table: dict[bytes, bytes] = {}
+>>> writes = []
+>>> store = ChangelogProfileStore(3, table, lambda k, v: writes.append((k, v)))
+>>> store.put(Profile(key="c1")); store.link("anon:a1", "c1")
+>>> store.flush(), sorted(table)
+(2, [b'3:l:anon:a1', b'3:p:c1'])
+>>> again = ChangelogProfileStore(3, table, lambda k, v: None)
+>>> again.get("c1").key, again.resolve("anon:a1"), store.flush()
+('c1', 'c1', 0)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, MutableMapping
+
+import msgspec
+
+from state.profile import Profile
+from state.stores.memory import MemoryProfileStore
+
+#: Called for every write: (table key, encoded value, or None to delete).
+ChangelogWriter = Callable[[bytes, bytes | None], None]
+
+
+class PartitionMeta(msgspec.Struct, frozen=True):
+    """Where a partition's stored state stands."""
+
+    #: The highest input offset whose record was handled; records at or below it that are
+    #: read again after a restart may already be in the stored profiles.
+    read_through: int = -1
+    #: The engine's clock: newest event time and the latest moment it was advanced to.
+    newest: float | None = None
+    advanced: float | None = None
+
+
+_ENCODER = msgspec.json.Encoder()
+_DECODER = msgspec.json.Decoder(Profile)
+_META = msgspec.json.Decoder(PartitionMeta)
+
+
+class ChangelogProfileStore:
+    def __init__(
+        self, partition: int, table: MutableMapping[bytes, bytes], write: ChangelogWriter
+    ) -> None:
+        self.partition = partition
+        self._table = table
+        self._write = write
+        self._memory = MemoryProfileStore()
+        self._profile_prefix = f"{partition}:p:".encode()
+        self._link_prefix = f"{partition}:l:".encode()
+        #: table key -> the bytes last written (or recovered) under it
+        self._written: dict[bytes, bytes] = {}
+        self._touched: set[str] = set()
+        self._links_touched: set[str] = set()
+        self._meta_key = f"{partition}:m".encode()
+        #: The partition's bookkeeping as last written or recovered.
+        self.meta: PartitionMeta = PartitionMeta()
+        self._load()
+
+    def _load(self) -> None:
+        for raw_key, value in list(self._table.items()):
+            key = raw_key if isinstance(raw_key, bytes) else str(raw_key).encode()
+            if key.startswith(self._profile_prefix):
+                self._memory.put(_DECODER.decode(value))
+                self._written[key] = value
+            elif key.startswith(self._link_prefix):
+                self._memory.link(key[len(self._link_prefix) :].decode(), value.decode())
+                self._written[key] = value
+            elif key == self._meta_key:
+                self.meta = _META.decode(value)
+                self._written[key] = value
+
+    # --- the ProfileStore protocol --------------------------------------------------------
+
+    def get(self, key: str) -> Profile | None:
+        self._touched.add(key)  # the engine changes profiles in place
+        return self._memory.get(key)
+
+    def put(self, profile: Profile) -> None:
+        self._touched.add(profile.key)
+        self._memory.put(profile)
+
+    def delete(self, key: str) -> None:
+        self._touched.add(key)
+        self._memory.delete(key)
+
+    def resolve(self, key: str) -> str:
+        return self._memory.resolve(key)
+
+    def link(self, anonymous_key: str, customer_key: str) -> None:
+        self._links_touched.add(anonymous_key)
+        self._memory.link(anonymous_key, customer_key)
+
+    def unlink_all(self, customer_key: str) -> None:
+        for anonymous_key in self._memory.linked_to(customer_key):
+            self._links_touched.add(anonymous_key)
+        self._memory.unlink_all(customer_key)
+
+    def sorted_keys(self) -> Iterator[str]:
+        return self._memory.sorted_keys()
+
+    def __len__(self) -> int:
+        return len(self._memory)
+
+    # --- writing through ------------------------------------------------------------------
+
+    def flush(self, meta: PartitionMeta | None = None) -> int:
+        """Write every touched profile and link that changed, then ``meta``; return how many
+        writes. The bookkeeping goes last, on the same changelog partition: when it is
+        stored, so are the profiles it speaks for. If a crash loses it, the events read
+        since the previous one count as new, and profiles know them by their recent ids."""
+        writes = 0
+        for key in self._touched:
+            profile = self._memory.get(key)
+            value = None if profile is None else _ENCODER.encode(profile)
+            writes += self._put(self._profile_prefix + key.encode(), value)
+        for anonymous_key in self._links_touched:
+            target = self._memory.resolve(anonymous_key)
+            value = None if target == anonymous_key else target.encode()
+            writes += self._put(self._link_prefix + anonymous_key.encode(), value)
+        self._touched.clear()
+        self._links_touched.clear()
+        if meta is not None:
+            self.meta = meta
+            writes += self._put(self._meta_key, _ENCODER.encode(meta))
+        return writes
+
+    def _put(self, table_key: bytes, value: bytes | None) -> int:
+        if self._written.get(table_key) == value:
+            return 0
+        if value is None:
+            self._written.pop(table_key, None)
+            self._table.pop(table_key, None)
+        else:
+            self._written[table_key] = value
+            self._table[table_key] = value
+        self._write(table_key, value)
+        return 1
