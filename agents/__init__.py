@@ -45,7 +45,7 @@ def register(worker: Worker) -> None:
             async with worker.lock:
                 message = event.message
                 position = (message.partition, message.offset)
-                worker.unacked[position] = (manual, event)
+                worker.track(position, manual, event)
                 source = f"{message.topic}/{message.partition}@{message.offset}"
                 handled = engines.handle(
                     message.partition, event.value, source, time.time(), position, message.offset

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,6 +81,9 @@ class Worker:
             broker_session_timeout=worker.session_seconds,
             broker_heartbeat_interval=max(worker.session_seconds / 10, 0.5),
             broker_rebalance_timeout=worker.rebalance_seconds,
+            # Events waiting for the watermark stay unacked on purpose; a rebalance must not
+            # wait for them (the next owner reads them again from the committed offset).
+            stream_wait_empty=False,
         )
         raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
         self.events = self.app.topic(self.names.events, partitions=worker.partitions, **raw)
@@ -104,6 +108,9 @@ class Worker:
         self._outputs: list[Output] = []
         self._dead: list[tuple[Any, DeadLetter]] = []
         self._held = 0
+        #: Per partition, the offsets read and not yet acked, in order; and those done.
+        self._read: dict[int, deque[int]] = {}
+        self._done: set[tuple[int, int]] = set()
 
         from agents import register  # the agents need the app; the app does not need them
 
@@ -163,9 +170,22 @@ class Worker:
             await asyncio.gather(*pending)  # the broker has them all
         self.engines.flush()
         for position in self.engines.drain_done():
-            entry = self.unacked.pop(position, None)  # type: ignore[call-overload]
-            if entry is not None:
-                stream, event = entry
+            if position in self.unacked:
+                self._done.add(position)
+        await self._ack_in_order()
+
+    async def _ack_in_order(self) -> None:
+        """Ack each partition's done records up to the first one not done, in offset order.
+
+        Faust commits the first run of consecutive acked offsets, and may step over a
+        record acked later (faust-streaming 0.15: no gap check from offset 0, and a gap of
+        one offset passes); acking only in order keeps an unapplied event uncommitted.
+        """
+        for partition, offsets in self._read.items():
+            while offsets and (partition, offsets[0]) in self._done:
+                position = (partition, offsets.popleft())
+                self._done.discard(position)
+                stream, event = self.unacked.pop(position)
                 await stream.ack(event)
 
     async def _dead_letter(self, raw: bytes, key: bytes | None, letter: DeadLetter) -> Any:
@@ -179,9 +199,17 @@ class Worker:
             headers["rapport-field"] = letter.field.encode()
         return await self.dead_letters.send(key=key, value=raw, headers=headers)
 
+    def track(self, position: tuple[int, int], stream: Any, event: Any) -> None:
+        """Remember a record read, to ack it (in offset order) once it is done."""
+        self.unacked[position] = (stream, event)
+        self._read.setdefault(position[0], deque()).append(position[1])
+
     def forget(self, partitions: list[int]) -> None:
         """Partitions given to another worker: drop their engines and unacked input."""
         self.engines.release(partitions)
         gone = set(partitions)
         for position in [p for p in self.unacked if p[0] in gone]:
             del self.unacked[position]
+        self._done = {p for p in self._done if p[0] not in gone}
+        for partition in gone:
+            self._read.pop(partition, None)

@@ -181,3 +181,47 @@ def _differences(got: dict[str, bytes], want: dict[str, bytes]) -> list[str]:
             if mine.get(field) != theirs.get(field)
         ]
     return found
+
+
+@pytest.mark.integration
+def test_two_workers_share_the_partitions_and_one_takes_over_when_the_other_stops(
+    broker: Server, tmp_path: Path
+) -> None:
+    prefix = f"t{uuid.uuid4().hex[:8]}."
+    partitions = 8
+    create_topic(broker.address, f"{prefix}events", partitions)
+    config = GeneratorConfig(customers=150, days=30, seed=9, anonymous_share=0.0)
+    lines = list(generate_stream(config))
+    half = len(lines) // 2
+    produce(broker.address, f"{prefix}events", lines[:half])
+    env = worker_env(broker.address, prefix, partitions, worker__clock="events")
+    staying = WorkerProcess(tmp_path, env, name="staying")
+    leaving = WorkerProcess(tmp_path, env, name="leaving")
+    try:
+        seen = read_topic(
+            broker.address,
+            f"{prefix}actions",
+            until=lambda r: len(r) >= 200 or staying.exited or leaving.exited,
+            settle=0,
+        )
+        assert len(seen) >= 200, leaving.log()[-3000:]  # both have been at work
+        leaving.stop()  # a clean stop: its partitions move to the other worker
+        produce(broker.address, f"{prefix}events", lines[half:])
+        events = read_topic(broker.address, f"{prefix}events", until=lambda r: len(r) == len(lines))
+        want = _oracle(events)
+        actions = read_topic(
+            broker.address,
+            f"{prefix}actions",
+            until=lambda r: set(want.actions) <= {x.value for x in r} or staying.exited,
+            timeout=150,
+            settle=3,
+        )
+    finally:
+        leaving.stop()
+        staying.stop()
+    assert "assigned" in leaving.log().lower()
+    got = {r.value for r in actions}
+    assert (len(set(want.actions) - got), len(got - set(want.actions))) == (0, 0)
+    stored = _stored_profiles(broker.address, prefix.rstrip("."))
+    differences = _differences(stored, want.profiles)
+    assert not differences, "\n".join(line[:400] for line in differences)
