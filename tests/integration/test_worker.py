@@ -225,3 +225,59 @@ def test_two_workers_share_the_partitions_and_one_takes_over_when_the_other_stop
     stored = _stored_profiles(broker.address, prefix.rstrip("."))
     differences = _differences(stored, want.profiles)
     assert not differences, "\n".join(line[:400] for line in differences)
+
+
+WAIT_TWO_SECONDS = """
+id: nudge
+trigger: {event: cart.item_added}
+steps:
+  - wait: 2s
+  - send: {channel: email, template: hello}
+"""
+
+
+@pytest.mark.integration
+def test_on_the_wall_clock_a_wait_fires_without_any_later_event(
+    broker: Server, tmp_path: Path
+) -> None:
+    from tests.rules.journey_builders import rules_dir
+
+    directory = rules_dir(
+        tmp_path, [WAIT_TWO_SECONDS], policies="channels: {email: {templates: [hello]}}\n"
+    )
+    prefix = f"t{uuid.uuid4().hex[:8]}."
+    create_topic(broker.address, f"{prefix}events", PARTITIONS)
+    env = worker_env(
+        broker.address,
+        prefix,
+        PARTITIONS,
+        rules_dir=str(directory),
+        engine__allowed_lateness="1s",
+        worker__clock="wall",
+        worker__tick_interval="1s",
+    )
+    worker = WorkerProcess(tmp_path, env)
+    try:
+        now = time.time()
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + "Z"
+        lines = [
+            b'{"type":"consent.updated","event_id":"w1","customer_id":"c1","occurred_at":"%s",'
+            b'"properties":{"channel":"email","granted":true}}' % stamp.encode(),
+            b'{"type":"cart.item_added","event_id":"w2","customer_id":"c1","occurred_at":"%s",'
+            b'"properties":{"cart_id":"k1","product_id":"p1","price":30}}' % stamp.encode(),
+        ]
+        produce(broker.address, f"{prefix}events", lines)
+        records = read_topic(
+            broker.address,
+            f"{prefix}actions",
+            until=lambda r: any(b'"record":"action"' in x.value for x in r) or worker.exited,
+            timeout=60,
+            settle=0,
+        )
+    finally:
+        worker.stop()
+    sends = [msgspec.json.decode(r.value) for r in records if b'"record":"action"' in r.value]
+    assert [(s["template"], s["status"]) for s in sends] == [("hello", "sent")], worker.log()[
+        -2000:
+    ]
+    assert sends[0]["at"] == pytest.approx(int(now) + 2, abs=1)
