@@ -103,7 +103,7 @@ def _lower(node: ast.AST, evaluator: simpleeval.SimpleEval, source: str) -> Prog
         return lookup
     if isinstance(node, ast.BoolOp):
         parts = tuple(_lower(value, evaluator, source) for value in node.values)
-        return _and(parts) if isinstance(node.op, ast.And) else _or(parts)
+        return _boolean(parts, isinstance(node.op, ast.And))
     if isinstance(node, ast.UnaryOp) and type(node.op) in operators:
         unary = operators[type(node.op)]
         operand = _lower(node.operand, evaluator, source)
@@ -117,36 +117,23 @@ def _lower(node: ast.AST, evaluator: simpleeval.SimpleEval, source: str) -> Prog
     return lambda names: evaluator.eval(source, previously_parsed=node)
 
 
-def _and(parts: tuple[Program, ...]) -> Program:
+def _boolean(parts: tuple[Program, ...], is_and: bool) -> Program:
+    """``and`` (stops at the first false part) or ``or`` (at the first true one)."""
     if len(parts) == 2:
         first, second = parts
-        return lambda names: first(names) and second(names)
-
-    def every(names: Mapping[str, Any]) -> Any:
-        result: Any = False
-        for part in parts:
-            result = part(names)
-            if not result:
-                break
-        return result
-
-    return every
-
-
-def _or(parts: tuple[Program, ...]) -> Program:
-    if len(parts) == 2:
-        first, second = parts
+        if is_and:
+            return lambda names: first(names) and second(names)
         return lambda names: first(names) or second(names)
 
-    def some(names: Mapping[str, Any]) -> Any:
+    def run(names: Mapping[str, Any]) -> Any:
         result: Any = False
         for part in parts:
             result = part(names)
-            if result:
+            if bool(result) is not is_and:
                 break
         return result
 
-    return some
+    return run
 
 
 def _compare(node: ast.Compare, evaluator: simpleeval.SimpleEval, source: str) -> Program:
