@@ -44,6 +44,10 @@ def register(worker: Worker) -> None:
         async for event in manual.events():
             async with worker.lock:
                 message = event.message
+                if not worker.owns(message.partition):
+                    # Read before a rebalance took the partition away: not ours to apply.
+                    # Unacked, it is read again from the committed offset by its owner.
+                    continue
                 position = (message.partition, message.offset)
                 worker.track(position, manual, event)
                 source = f"{message.topic}/{message.partition}@{message.offset}"

@@ -133,6 +133,12 @@ class Worker:
         recovery: Any = app.tables.recovery  # type: ignore[attr-defined]
         return recovery.completed.is_set() and not app.in_recovery and not app.rebalancing
 
+    def owns(self, partition: int) -> bool:
+        """Whether records of ``partition`` may be applied now: no rebalance under way, and
+        the partition assigned here. An engine made during a rebalance would start from a
+        half-recovered table and see records out of order."""
+        return self.ready and partition in self.assigned_partitions()
+
     def assigned_partitions(self) -> list[int]:
         return sorted(
             tp.partition

@@ -202,11 +202,6 @@ def _differences(got: dict[str, bytes], want: dict[str, bytes]) -> list[str]:
 
 
 @pytest.mark.integration
-@pytest.mark.xfail(
-    strict=False,
-    reason="known gap, under investigation: about one run in four, the takeover ends with "
-    "a few journey records that differ from replay (docs/operations.md)",
-)
 def test_two_workers_share_the_partitions_and_one_takes_over_when_the_other_stops(
     broker: Server, tmp_path: Path
 ) -> None:
