@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import cast
+from typing import NoReturn, cast
 
 import click
 import orjson
@@ -34,6 +34,15 @@ def _settings() -> Settings:
         raise click.ClickException(
             f"invalid settings (config/*.yaml or RAPPORT_* variables):\n{error}"
         ) from error
+
+
+def _reject(error: RuleFileError, verdict: str | None = None) -> NoReturn:
+    """Print every problem of invalid rules (and a verdict) to stderr; exit 1."""
+    for problem in error.problems:
+        click.echo(problem, err=True)
+    if verdict is not None:
+        click.echo(verdict, err=True)
+    sys.exit(EXIT_INVALID)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -237,10 +246,7 @@ def worker(loglevel: str) -> None:
     try:
         loaded = load_rules(settings.rules_dir)
     except RuleFileError as error:
-        for problem in error.problems:
-            click.echo(problem, err=True)
-        click.echo("rules rejected; the worker does not start on invalid rules", err=True)
-        sys.exit(EXIT_INVALID)
+        _reject(error, "rules rejected; the worker does not start on invalid rules")
     from faust.worker import Worker as FaustWorker
 
     from streams.worker import Worker
@@ -262,10 +268,7 @@ def rules_validate(directory: Path | None) -> None:
     try:
         loaded = load_rules(directory)
     except RuleFileError as error:
-        for problem in error.problems:
-            click.echo(problem, err=True)
-        click.echo(f"{len(error.problems)} problem(s); rules rejected", err=True)
-        sys.exit(EXIT_INVALID)
+        _reject(error, f"{len(error.problems)} problem(s); rules rejected")
     journeys = ", ".join(j.id for j in loaded.journeys.journeys) or "none"
     click.echo(
         f"{directory}: OK, {len(loaded.tags.ids)} tags, "
@@ -294,9 +297,7 @@ def rules_test(directory: Path | None) -> None:
     try:
         results = run_cases(directory)
     except RuleFileError as error:
-        for problem in error.problems:
-            click.echo(problem, err=True)
-        sys.exit(EXIT_INVALID)
+        _reject(error)
     for result in results:
         click.echo(f"{'ok  ' if result.passed else 'FAIL'} {result.file}: {result.name}")
         for problem in result.problems:

@@ -137,7 +137,13 @@ class Worker:
         """Whether records of ``partition`` may be applied now: no rebalance under way, and
         the partition assigned here. An engine made during a rebalance would start from a
         half-recovered table and see records out of order."""
-        return self.ready and partition in self.assigned_partitions()
+        if not self.ready:
+            return False
+        topic = self.names.events
+        return any(
+            tp.partition == partition and tp.topic == topic
+            for tp in self.app.assignor.assigned_actives()
+        )
 
     def assigned_partitions(self) -> list[int]:
         return sorted(

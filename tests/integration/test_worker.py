@@ -105,6 +105,23 @@ def test_worker_output_equals_replay_of_the_same_partitions(broker: Server, tmp_
     assert all(r.key == msgspec.json.decode(r.value)["profile_key"].encode() for r in actions)
 
 
+def _run_to_the_end(
+    broker: Server, prefix: str, produced: int, worker: WorkerProcess
+) -> tuple[Oracle, list[Record]]:
+    """Replay's answer for all ``produced`` events, and the worker's actions once they hold
+    every one of replay's (or the worker died, or time ran out)."""
+    events = read_topic(broker.address, f"{prefix}events", until=lambda r: len(r) == produced)
+    want = _oracle(events)
+    actions = read_topic(
+        broker.address,
+        f"{prefix}actions",
+        until=lambda r: set(want.actions) <= {x.value for x in r} or worker.exited,
+        timeout=150,
+        settle=3,
+    )
+    return want, actions
+
+
 class KilledRun(NamedTuple):
     actions: Counter[bytes]
     profiles: dict[str, bytes]
@@ -135,17 +152,9 @@ def killed_run(broker: Server, tmp_path_factory: pytest.TempPathFactory) -> Kill
     finally:
         first.stop(hard=True)  # kill -9: no commit, no flush, no goodbye
     produce(broker.address, f"{prefix}events", lines[half:])
-    events = read_topic(broker.address, f"{prefix}events", until=lambda r: len(r) == len(lines))
-    want = _oracle(events)
     second = WorkerProcess(tmp_path, env, name="second")
     try:
-        actions = read_topic(
-            broker.address,
-            f"{prefix}actions",
-            until=lambda r: set(want.actions) <= {x.value for x in r} or second.exited,
-            timeout=120,
-            settle=3,
-        )
+        want, actions = _run_to_the_end(broker, prefix, len(lines), second)
     finally:
         second.stop()
     stored = _stored_profiles(broker.address, prefix.rstrip("."))
@@ -225,15 +234,7 @@ def test_two_workers_share_the_partitions_and_one_takes_over_when_the_other_stop
         assert len(seen) >= 200, leaving.log()[-3000:]  # both have been at work
         leaving.stop()  # a clean stop: its partitions move to the other worker
         produce(broker.address, f"{prefix}events", lines[half:])
-        events = read_topic(broker.address, f"{prefix}events", until=lambda r: len(r) == len(lines))
-        want = _oracle(events)
-        actions = read_topic(
-            broker.address,
-            f"{prefix}actions",
-            until=lambda r: set(want.actions) <= {x.value for x in r} or staying.exited,
-            timeout=150,
-            settle=3,
-        )
+        want, actions = _run_to_the_end(broker, prefix, len(lines), staying)
     finally:
         leaving.stop()
         staying.stop()
