@@ -26,6 +26,7 @@ from rules.engine import Engine, EngineConfig, Output
 from rules.loader import RuleSet
 from schemas.decode import DeadLetter, decode_event, latest_accepted
 from state.policy import ProfilePolicy
+from state.profile import Profile
 from state.stores import MemoryProfileStore
 from state.stores.base import ProfileStore
 from state.stores.changelog import ChangelogProfileStore, PartitionMeta
@@ -115,6 +116,16 @@ class PartitionEngines:
         for partition in self.partitions():
             done.extend(self._engines[partition].drain_done())
         return done
+
+    def stage(self) -> list[tuple[str, Profile | None]]:
+        """Profiles changed since the last call, not yet written to their table (None for
+        one deleted): what the read model must be told before the table is written."""
+        staged: list[tuple[str, Profile | None]] = []
+        for engine in self._engines.values():
+            store = engine.store
+            if isinstance(store, ChangelogProfileStore):
+                staged.extend(store.stage())
+        return staged
 
     def flush(self) -> int:
         """Write changed profiles through to stores that keep them elsewhere (a table)."""

@@ -111,6 +111,48 @@ class WorkerSettings(BaseModel):
         return parse_duration(self.rebalance_timeout)
 
 
+class RedisSettings(BaseModel):
+    """The worker's Redis: action dedup claims and the profile read model."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str = Field(
+        "redis://127.0.0.1:6379/0",
+        description="Redis to claim action ids in and write the read model to; empty turns "
+        "both off (development only: a restart may then publish an action twice).",
+    )
+    key_prefix: str = Field("rapport:", description="Put before every Redis key.")
+    claim_ttl: str = Field(
+        "7d",
+        description="How long a claimed action id is remembered; longer than any "
+        "redelivery (a restart re-reads at most the uncommitted input).",
+    )
+    profile_ttl: str = Field(
+        "400d",
+        description="A read-model profile not written for this long expires; every "
+        "change renews it.",
+    )
+    timeout: str = Field("2s", description="Connect and reply timeout of one Redis call.")
+
+    @field_validator("claim_ttl", "profile_ttl", "timeout")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @property
+    def claim_seconds(self) -> int:
+        return max(1, int(parse_duration(self.claim_ttl)))
+
+    @property
+    def profile_seconds(self) -> int:
+        return max(1, int(parse_duration(self.profile_ttl)))
+
+    @property
+    def timeout_seconds(self) -> float:
+        return parse_duration(self.timeout)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="RAPPORT_", env_nested_delimiter="__", extra="forbid", frozen=True
@@ -122,6 +164,7 @@ class Settings(BaseSettings):
     engine: EngineSettings = EngineSettings()
     profile: ProfilePolicy = ProfilePolicy()
     worker: WorkerSettings = WorkerSettings()
+    redis: RedisSettings = RedisSettings()
 
     @field_validator("rules_dir")
     @classmethod

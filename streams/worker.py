@@ -22,6 +22,7 @@ from typing import Any
 import faust
 import msgspec
 
+from rules.actions import Action
 from rules.engine import Output
 from rules.loader import RuleSet
 from rules.reloader import RulesWatcher
@@ -29,6 +30,7 @@ from schemas.decode import DeadLetter
 from state.changes import ProfileChange
 from state.stores.changelog import ChangelogProfileStore
 from streams.partitions import PartitionEngines
+from streams.redis_io import RedisIO, holding
 from streams.settings import Settings
 
 log = logging.getLogger("rapport.worker")
@@ -101,6 +103,12 @@ class Worker:
             store_factory=self._store_for,
         )
         self.watcher = RulesWatcher(settings.rules_dir, rules)
+        #: Action claims and the read model; None when ``redis.url`` is empty.
+        self.redis = RedisIO(settings.redis) if settings.redis.url else None
+        if self.redis is None:
+            log.warning("redis.url is empty: no action dedup claims, no read model")
+        #: Actions not published because their id was claimed and sent before.
+        self.skipped_actions = 0
         #: One engine call, its publishing and its table writes at a time.
         self.lock = asyncio.Lock()
         #: Input events read but not yet done: (partition, offset) -> (stream, event)
@@ -167,9 +175,26 @@ class Worker:
         self._held += 1
 
     async def complete(self) -> None:
-        """Publish what is held and wait for the broker, then write profiles, then ack."""
+        """Claim the actions held, publish what is held and wait for the broker, confirm the
+        claims, write the read model, then the table, then ack the input.
+
+        With Redis unreachable this waits (retrying) with everything held: no input is
+        acked, so the events agent stops reading and the backlog stays in Kafka.
+        """
         outputs, dead = self._outputs, self._dead
         self._outputs, self._dead, self._held = [], [], 0
+        redis = self.redis
+        actions = [item for item in outputs if isinstance(item, Action)]
+        if redis is not None and actions:
+            note = holding(len(actions), 0, len(self.unacked))
+            allowed = await redis.claim([a.action_id for a in actions], note)
+            skip = {a.action_id for a, ok in zip(actions, allowed, strict=True) if not ok}
+            if skip:
+                self.skipped_actions += len(skip)
+                outputs = [
+                    o for o in outputs if not (isinstance(o, Action) and o.action_id in skip)
+                ]
+                actions = [a for a in actions if a.action_id not in skip]
         pending = []
         for item in outputs:
             topic = self.changes if isinstance(item, ProfileChange) else self.actions
@@ -180,6 +205,11 @@ class Worker:
             pending.append(await self._dead_letter(event.value, event.key, letter))
         if pending:
             await asyncio.gather(*pending)  # the broker has them all
+        staged = self.engines.stage()
+        if redis is not None:
+            note = holding(0, len(staged), len(self.unacked))
+            await redis.confirm([a.action_id for a in actions], note)
+            await redis.write_profiles(staged, note)
         self.engines.flush()
         for position in self.engines.drain_done():
             if position in self.unacked:

@@ -61,13 +61,15 @@ class Server:
 
 
 @contextlib.contextmanager
-def redis_server(workdir: Path) -> Iterator[Server]:
-    """A throwaway ``redis-server`` with no persistence, on a free port."""
+def redis_server(workdir: Path, port: int | None = None, durable: bool = False) -> Iterator[Server]:
+    """A throwaway ``redis-server`` on a free port (or ``port``). ``durable``: every write
+    goes to the append-only file before Redis answers, as a production Redis that keeps
+    dedup claims must (a restart in the same ``workdir`` finds them again)."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise ServerUnavailable("redis-server not found: apt-get install redis-server")
     workdir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     log = workdir / "redis.log"
     command = [
         binary,
@@ -78,7 +80,9 @@ def redis_server(workdir: Path) -> Iterator[Server]:
         "--save",
         "",
         "--appendonly",
-        "no",
+        "yes" if durable else "no",
+        "--appendfsync",
+        "always",
         "--dir",
         str(workdir),
         "--logfile",

@@ -65,6 +65,8 @@ class ChangelogProfileStore:
         #: table key -> the bytes last written (or recovered) under it
         self._written: dict[bytes, bytes] = {}
         self._touched: set[str] = set()
+        #: table key -> encoded profile (None: deleted) staged for the next flush
+        self._staged: dict[bytes, bytes | None] = {}
         self._links_touched: set[str] = set()
         self._meta_key = f"{partition}:m".encode()
         #: The partition's bookkeeping as last written or recovered.
@@ -118,21 +120,35 @@ class ChangelogProfileStore:
 
     # --- writing through ------------------------------------------------------------------
 
+    def stage(self) -> list[tuple[str, Profile | None]]:
+        """Encode the profiles touched since the last call and keep those that changed for
+        the next ``flush``; return them (None for a deleted one) so other stores can be
+        written first. Nothing is written to the table here."""
+        changed: list[tuple[str, Profile | None]] = []
+        for key in self._touched:
+            profile = self._memory.get(key)
+            value = None if profile is None else _ENCODER.encode(profile)
+            table_key = self._profile_prefix + key.encode()
+            if self._staged.get(table_key, self._written.get(table_key)) != value:
+                self._staged[table_key] = value
+                changed.append((key, profile))
+        self._touched.clear()
+        return changed
+
     def flush(self, meta: PartitionMeta | None = None) -> int:
         """Write every touched profile and link that changed, then ``meta``; return how many
         writes. The bookkeeping goes last, on the same changelog partition: when it is
         stored, so are the profiles it speaks for. If a crash loses it, the events read
         since the previous one count as new, and profiles know them by their recent ids."""
+        self.stage()
         writes = 0
-        for key in self._touched:
-            profile = self._memory.get(key)
-            value = None if profile is None else _ENCODER.encode(profile)
-            writes += self._put(self._profile_prefix + key.encode(), value)
+        for table_key, value in self._staged.items():
+            writes += self._put(table_key, value)
+        self._staged.clear()
         for anonymous_key in self._links_touched:
             target = self._memory.resolve(anonymous_key)
             value = None if target == anonymous_key else target.encode()
             writes += self._put(self._link_prefix + anonymous_key.encode(), value)
-        self._touched.clear()
         self._links_touched.clear()
         if meta is not None:
             self.meta = meta

@@ -10,10 +10,13 @@ from typing import NamedTuple
 
 import msgspec
 import pytest
+from redis import Redis
 
 from rules.engine import Output
 from rules.loader import load_rules
 from state.changes import ProfileChange
+from state.profile import Profile
+from state.read_model import read_model_fields
 from streams.generator import GeneratorConfig, generate_stream
 from streams.partitions import PartitionEngines
 from streams.settings import load_settings
@@ -72,17 +75,19 @@ def _stored_profiles(bootstrap: str, app_id: str) -> dict[str, bytes]:
 
 
 @pytest.mark.integration
-def test_worker_output_equals_replay_of_the_same_partitions(broker: Server, tmp_path: Path) -> None:
+def test_worker_output_equals_replay_of_the_same_partitions(
+    broker: Server, redis: Server, tmp_path: Path
+) -> None:
     prefix = f"t{uuid.uuid4().hex[:8]}."
     create_topic(broker.address, f"{prefix}events", PARTITIONS)
     config = GeneratorConfig(customers=80, days=21, seed=7, malformed=0.02, anonymous_share=0.0)
     produced = produce(broker.address, f"{prefix}events", generate_stream(config))
     events = read_topic(broker.address, f"{prefix}events", until=lambda r: len(r) == produced)
     assert len(events) == produced
-    want_actions, want_changes, want_dead, _ = _oracle(events)
+    want_actions, want_changes, want_dead, want_profiles = _oracle(events)
     assert sum(want_actions.values()) > 50, "the stream must exercise the journeys"
 
-    env = worker_env(broker.address, prefix, PARTITIONS, worker__clock="events")
+    env = worker_env(broker.address, redis.address, prefix, PARTITIONS, worker__clock="events")
     worker = WorkerProcess(tmp_path, env)
     try:
         actions = read_topic(
@@ -103,6 +108,24 @@ def test_worker_output_equals_replay_of_the_same_partitions(broker: Server, tmp_
     assert Counter(r.value for r in changes) == want_changes
     assert Counter(r.headers["rapport-reason"].decode() for r in dead) == want_dead
     assert all(r.key == msgspec.json.decode(r.value)["profile_key"].encode() for r in actions)
+    assert _read_model(redis, prefix) == _projected(want_profiles)
+
+
+def _read_model(redis: Server, prefix: str) -> dict[str, dict[str, str]]:
+    """Every profile hash the worker wrote to Redis under ``prefix``."""
+    client = Redis(host="127.0.0.1", port=redis.port, decode_responses=True)
+    found: dict[str, dict[str, str]] = {}
+    for key in client.keys(f"{prefix}profile:*"):
+        fields = client.hgetall(key)
+        found[str(key).removeprefix(f"{prefix}profile:")] = {
+            str(k): str(v) for k, v in fields.items()
+        }
+    return found
+
+
+def _projected(profiles: dict[str, bytes]) -> dict[str, dict[str, str]]:
+    decoder = msgspec.json.Decoder(Profile)
+    return {key: read_model_fields(decoder.decode(value)) for key, value in profiles.items()}
 
 
 def _run_to_the_end(
@@ -130,7 +153,9 @@ class KilledRun(NamedTuple):
 
 
 @pytest.fixture(scope="module")
-def killed_run(broker: Server, tmp_path_factory: pytest.TempPathFactory) -> KilledRun:
+def killed_run(
+    broker: Server, redis: Server, tmp_path_factory: pytest.TempPathFactory
+) -> KilledRun:
     """Half the stream, the worker killed with SIGKILL, the rest, a new worker to the end."""
     tmp_path = tmp_path_factory.mktemp("killed")
     prefix = f"t{uuid.uuid4().hex[:8]}."
@@ -139,7 +164,7 @@ def killed_run(broker: Server, tmp_path_factory: pytest.TempPathFactory) -> Kill
     lines = list(generate_stream(config))
     half = len(lines) // 2
     produce(broker.address, f"{prefix}events", lines[:half])
-    env = worker_env(broker.address, prefix, PARTITIONS, worker__clock="events")
+    env = worker_env(broker.address, redis.address, prefix, PARTITIONS, worker__clock="events")
     first = WorkerProcess(tmp_path, env, name="first")
     try:
         seen = read_topic(
@@ -212,7 +237,7 @@ def _differences(got: dict[str, bytes], want: dict[str, bytes]) -> list[str]:
 
 @pytest.mark.integration
 def test_two_workers_share_the_partitions_and_one_takes_over_when_the_other_stops(
-    broker: Server, tmp_path: Path
+    broker: Server, redis: Server, tmp_path: Path
 ) -> None:
     prefix = f"t{uuid.uuid4().hex[:8]}."
     partitions = 8
@@ -221,7 +246,7 @@ def test_two_workers_share_the_partitions_and_one_takes_over_when_the_other_stop
     lines = list(generate_stream(config))
     half = len(lines) // 2
     produce(broker.address, f"{prefix}events", lines[:half])
-    env = worker_env(broker.address, prefix, partitions, worker__clock="events")
+    env = worker_env(broker.address, redis.address, prefix, partitions, worker__clock="events")
     staying = WorkerProcess(tmp_path, env, name="staying")
     leaving = WorkerProcess(tmp_path, env, name="leaving")
     try:
@@ -256,7 +281,7 @@ steps:
 
 @pytest.mark.integration
 def test_on_the_wall_clock_a_wait_fires_without_any_later_event(
-    broker: Server, tmp_path: Path
+    broker: Server, redis: Server, tmp_path: Path
 ) -> None:
     from tests.rules.journey_builders import rules_dir
 
@@ -267,6 +292,7 @@ def test_on_the_wall_clock_a_wait_fires_without_any_later_event(
     create_topic(broker.address, f"{prefix}events", PARTITIONS)
     env = worker_env(
         broker.address,
+        redis.address,
         prefix,
         PARTITIONS,
         rules_dir=str(directory),

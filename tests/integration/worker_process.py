@@ -44,8 +44,14 @@ class WorkerProcess:
             self.process.wait(10)
 
 
-def worker_env(bootstrap: str, prefix: str, partitions: int, **extra: str) -> dict[str, str]:
+def worker_env(
+    bootstrap: str, redis: str, prefix: str, partitions: int, **extra: str
+) -> dict[str, str]:
+    """Settings for a worker on ``bootstrap`` and ``redis`` whose topics, consumer group and
+    Redis keys all start with ``prefix``: tests sharing servers do not meet."""
     env = {
+        "RAPPORT_REDIS__URL": f"redis://{redis}/0",
+        "RAPPORT_REDIS__KEY_PREFIX": prefix,
         "RAPPORT_WORKER__BROKER": f"kafka://{bootstrap}",
         "RAPPORT_WORKER__TOPIC_PREFIX": prefix,
         "RAPPORT_WORKER__APP_ID": prefix.rstrip("."),

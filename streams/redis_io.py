@@ -1,0 +1,190 @@
+"""The worker's Redis: action dedup claims and the profile read model.
+
+Keys (``<p>`` is ``redis.key_prefix``, ``rapport:`` by default):
+
+=============================  =============================================================
+``<p>action:<action id>``      ``pending`` once claimed, ``sent`` once the broker has it;
+                               expires after ``redis.claim_ttl``
+``<p>delivery:<action id>``    the same two states for the delivery stage (``delivering``,
+                               ``delivered``); expires after ``redis.claim_ttl``
+``<p>profile:<profile key>``   a hash of ``state.read_model.READ_MODEL_FIELDS``; renewed on
+                               every change, expires after ``redis.profile_ttl``; deleted
+                               when the profile is (merged into a customer, erased)
+=============================  =============================================================
+
+While Redis cannot be reached, every call here retries with capped exponential backoff
+and never gives up: the caller holds its actions and does not acknowledge its input, so
+nothing is dropped and nothing is published twice, and the work catches up once Redis is
+back. Each failed attempt is logged with what is held; the outage's length is logged when
+it ends.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
+
+import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
+
+from state.profile import Profile
+from state.read_model import read_model_fields
+from streams.settings import RedisSettings
+
+log = logging.getLogger("rapport.redis")
+T = TypeVar("T")
+
+#: What "Redis cannot be reached" looks like to the client.
+UNREACHABLE = (RedisConnectionError, RedisTimeoutError, OSError)
+PENDING, SENT = b"pending", b"sent"
+DELIVERING, DELIVERED = b"delivering", b"delivered"
+
+
+class RedisIO:
+    def __init__(self, settings: RedisSettings) -> None:
+        self.settings = settings
+        prefix = settings.key_prefix
+        self._action_prefix = f"{prefix}action:"
+        self._delivery_prefix = f"{prefix}delivery:"
+        self._profile_prefix = f"{prefix}profile:"
+        self.client = aioredis.from_url(
+            settings.url,
+            socket_timeout=settings.timeout_seconds,
+            socket_connect_timeout=settings.timeout_seconds,
+        )
+        #: When the current outage began (None: Redis answers), and counts for metrics.
+        self.down_since: float | None = None
+        self.failed_calls = 0
+        self.outages = 0
+
+    def profile_key(self, profile_key: str) -> str:
+        return self._profile_prefix + profile_key
+
+    # --- action claims ----------------------------------------------------------------------
+
+    async def claim(self, action_ids: Sequence[str], holding: str = "") -> list[bool]:
+        """Claim each id (``SET NX``); True where it may be published: newly claimed, or
+        claimed by an attempt that never confirmed (it stopped before the broker acked)."""
+        return await self._claim(self._action_prefix, action_ids, PENDING, SENT, holding)
+
+    async def confirm(self, action_ids: Sequence[str], holding: str = "") -> None:
+        """The broker has these: a later claim of the same id must not publish it again."""
+        await self._confirm(self._action_prefix, action_ids, SENT, holding)
+
+    async def claim_delivery(self, action_id: str) -> bool:
+        """Claim one delivery; False when this action was delivered already."""
+        (ok,) = await self._claim(
+            self._delivery_prefix, [action_id], DELIVERING, DELIVERED, "1 delivery"
+        )
+        return ok
+
+    async def confirm_delivery(self, action_id: str) -> None:
+        await self._confirm(self._delivery_prefix, [action_id], DELIVERED, "1 delivery")
+
+    async def _claim(
+        self, prefix: str, ids: Sequence[str], pending: bytes, done: bytes, holding: str
+    ) -> list[bool]:
+        if not ids:
+            return []
+        ttl = self.settings.claim_seconds
+
+        async def call() -> list[bool]:
+            pipe = self.client.pipeline(transaction=False)
+            for action_id in ids:
+                pipe.set(prefix + action_id, pending, nx=True, get=True, ex=ttl)
+            before = await pipe.execute()
+            return [value != done for value in before]
+
+        return await self._retrying(f"claiming {len(ids)} ids", holding, call)
+
+    async def _confirm(self, prefix: str, ids: Sequence[str], done: bytes, holding: str) -> None:
+        if not ids:
+            return
+        ttl = self.settings.claim_seconds
+
+        async def call() -> None:
+            pipe = self.client.pipeline(transaction=False)
+            for action_id in ids:
+                pipe.set(prefix + action_id, done, ex=ttl)
+            await pipe.execute()
+
+        await self._retrying(f"confirming {len(ids)} ids", holding, call)
+
+    # --- the read model ---------------------------------------------------------------------
+
+    async def write_profiles(
+        self, changed: Sequence[tuple[str, Profile | None]], holding: str = ""
+    ) -> None:
+        """Write each changed profile's read-model hash (replacing the old one), or delete it."""
+        if not changed:
+            return
+        ttl = self.settings.profile_seconds
+        hashes = [
+            (self.profile_key(key), None if p is None else read_model_fields(p))
+            for key, p in changed
+        ]
+
+        async def call() -> None:
+            pipe = self.client.pipeline(transaction=True)
+            for key, fields in hashes:
+                pipe.delete(key)
+                if fields is not None:
+                    pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
+                    pipe.expire(key, ttl)
+            await pipe.execute()
+
+        await self._retrying(f"writing {len(hashes)} profiles", holding, call)
+
+    async def read_profile(self, profile_key: str) -> dict[str, str]:
+        """The read-model hash of one profile; empty when there is none."""
+        raw = await self.client.hgetall(self.profile_key(profile_key))
+        return {_text(k): _text(v) for k, v in raw.items()}
+
+    # --- retrying ---------------------------------------------------------------------------
+
+    async def _retrying(self, what: str, holding: str, call: Callable[[], Awaitable[T]]) -> T:
+        def before_sleep(state: RetryCallState) -> None:
+            self.failed_calls += 1
+            if self.down_since is None:
+                self.down_since = time.monotonic()
+                self.outages += 1
+            error = state.outcome.exception() if state.outcome else None
+            wait = state.next_action.sleep if state.next_action else 0.0
+            log.warning(
+                "redis unreachable while %s (%s); holding %s; attempt %d, retrying in %.1fs",
+                what,
+                error,
+                holding or "nothing",
+                state.attempt_number,
+                wait,
+            )
+
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(UNREACHABLE),
+            wait=wait_exponential(multiplier=0.05, min=0.05, max=5.0),
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        result: T = await retrying(call)
+        if self.down_since is not None:
+            log.warning(
+                "redis reachable again after %.1fs; catching up",
+                time.monotonic() - self.down_since,
+            )
+            self.down_since = None
+        return result
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+def holding(actions: int, profiles: int, records: int) -> str:
+    return f"{actions} actions, {profiles} profile changes, {records} input records unacked"
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
