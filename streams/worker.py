@@ -207,7 +207,7 @@ class Worker:
             await asyncio.gather(*pending)  # the broker has them all
         staged = self.engines.stage()
         if redis is not None:
-            note = holding(0, len(staged), len(self.unacked))
+            note = holding(len(actions), len(staged), len(self.unacked))
             await redis.confirm([a.action_id for a in actions], note)
             await redis.write_profiles(staged, note)
         self.engines.flush()

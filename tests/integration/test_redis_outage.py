@@ -1,0 +1,77 @@
+"""Redis stopped for ten seconds mid-stream: the worker holds its actions and catches up."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from streams.generator import GeneratorConfig, generate_stream
+from tests.integration.kafka_io import create_topic, produce, read_topic
+from tests.integration.test_worker import (
+    PARTITIONS,
+    _differences,
+    _projected,
+    _read_model,
+    _run_to_the_end,
+    _stored_profiles,
+)
+from tests.integration.worker_process import WorkerProcess, worker_env
+from tests.servers import Server, redis_server
+
+OUTAGE_SECONDS = 10
+
+
+@pytest.mark.integration
+def test_redis_down_for_ten_seconds_loses_nothing_and_sends_nothing_twice(
+    broker: Server, tmp_path: Path
+) -> None:
+    prefix = f"t{uuid.uuid4().hex[:8]}."
+    create_topic(broker.address, f"{prefix}events", PARTITIONS)
+    lines = list(
+        generate_stream(GeneratorConfig(customers=150, days=30, seed=10, anonymous_share=0.0))
+    )
+    half = len(lines) // 2
+    produce(broker.address, f"{prefix}events", lines[:half])
+    redis_dir = tmp_path / "redis"
+    with redis_server(redis_dir, durable=True) as before:
+        env = worker_env(broker.address, before.address, prefix, PARTITIONS, worker__clock="events")
+        worker = WorkerProcess(tmp_path, env)
+        try:
+            seen = read_topic(
+                broker.address,
+                f"{prefix}actions",
+                until=lambda r: len(r) >= 20 or worker.exited,
+                settle=0,
+            )
+            assert len(seen) >= 20, worker.log()[-3000:]
+            before.process.terminate()  # a clean stop: the claims are in the append-only file
+            before.process.wait(10)
+            stopped = time.monotonic()
+            produce(broker.address, f"{prefix}events", lines[half:])
+            time.sleep(max(0.0, OUTAGE_SECONDS - (time.monotonic() - stopped)))
+            assert not worker.exited, worker.log()[-3000:]
+            during = len(read_topic(broker.address, f"{prefix}actions", until=lambda r: True))
+            with redis_server(redis_dir, port=before.port, durable=True) as after:
+                want, records = _run_to_the_end(broker, prefix, len(lines), worker)
+                read_model = _read_model(after, prefix)
+        finally:
+            worker.stop()
+    log = worker.log()
+    assert "redis unreachable" in log
+    assert "redis reachable again" in log
+    assert during < len(records), "actions were held while Redis was down, then published"
+    ids = Counter(
+        msgspec.json.decode(r.value)["action_id"]
+        for r in records
+        if b'"record":"action"' in r.value
+    )
+    assert [i for i, n in ids.items() if n > 1] == [], "an action id was published twice"
+    assert {r.value for r in records} == set(want.actions)
+    stored = _stored_profiles(broker.address, prefix.rstrip("."))
+    assert _differences(stored, want.profiles) == []
+    assert read_model == _projected(want.profiles)
