@@ -10,6 +10,8 @@
   with ``clock: wall``, moves every engine to the wall clock less the allowed lateness, so
   waits fire without new events.
 - ``rules``: swaps in a changed, valid rule set; an invalid change keeps the last good one.
+- ``deliver`` (when ``delivery.enabled``): hands each sent action on the actions topic to
+  its channel's adapter, once (``streams/delivery.py``).
 """
 
 from __future__ import annotations
@@ -74,6 +76,15 @@ def register(worker: Worker) -> None:
                 for _, fired in engines.tick(time.time()):
                     worker.hold(fired)
             await worker.complete()
+
+    delivery = worker.delivery
+    if delivery is not None:
+
+        @app.agent(worker.actions)
+        async def deliver(stream: StreamT[Any]) -> None:
+            # One action at a time, acked when it is delivered or dead-lettered.
+            async for event in stream.events():
+                await delivery.handle(event.value, worker.dead_letter_action)
 
     async def revoked(sender: Any, revoked: set[Any], **_: Any) -> None:
         gone = sorted(tp.partition for tp in revoked if tp.topic == worker.names.events)

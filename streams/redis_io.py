@@ -69,35 +69,36 @@ class RedisIO:
     async def claim(self, action_ids: Sequence[str], holding: str = "") -> list[bool]:
         """Claim each id (``SET NX``); True where it may be published: newly claimed, or
         claimed by an attempt that never confirmed (it stopped before the broker acked)."""
-        return await self._claim(self._action_prefix, action_ids, PENDING, SENT, holding)
+        before = await self._claim(self._action_prefix, action_ids, PENDING, holding)
+        return [value != SENT for value in before]
 
     async def confirm(self, action_ids: Sequence[str], holding: str = "") -> None:
         """The broker has these: a later claim of the same id must not publish it again."""
         await self._confirm(self._action_prefix, action_ids, SENT, holding)
 
-    async def claim_delivery(self, action_id: str) -> bool:
-        """Claim one delivery; False when this action was delivered already."""
-        (ok,) = await self._claim(
-            self._delivery_prefix, [action_id], DELIVERING, DELIVERED, "1 delivery"
-        )
-        return ok
+    async def claim_delivery(self, action_id: str) -> bytes | None:
+        """Claim one delivery. What was there before: None (new), ``DELIVERING`` (an attempt
+        stopped before it confirmed: it may or may not have reached the receiver) or
+        ``DELIVERED``."""
+        (before,) = await self._claim(self._delivery_prefix, [action_id], DELIVERING, "1 action")
+        return before
 
     async def confirm_delivery(self, action_id: str) -> None:
-        await self._confirm(self._delivery_prefix, [action_id], DELIVERED, "1 delivery")
+        await self._confirm(self._delivery_prefix, [action_id], DELIVERED, "1 action")
 
     async def _claim(
-        self, prefix: str, ids: Sequence[str], pending: bytes, done: bytes, holding: str
-    ) -> list[bool]:
+        self, prefix: str, ids: Sequence[str], pending: bytes, holding: str
+    ) -> list[bytes | None]:
         if not ids:
             return []
         ttl = self.settings.claim_seconds
 
-        async def call() -> list[bool]:
+        async def call() -> list[bytes | None]:
             pipe = self.client.pipeline(transaction=False)
             for action_id in ids:
                 pipe.set(prefix + action_id, pending, nx=True, get=True, ex=ttl)
-            before = await pipe.execute()
-            return [value != done for value in before]
+            before: list[bytes | None] = await pipe.execute()
+            return before
 
         return await self._retrying(f"claiming {len(ids)} ids", holding, call)
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -153,6 +153,95 @@ class RedisSettings(BaseModel):
         return parse_duration(self.timeout)
 
 
+class LogAdapter(BaseModel):
+    """Append each delivered action to a JSON-lines file (``-``: standard output)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["log"] = "log"
+    path: str = Field("build/deliveries.jsonl", description="File to append to; `-` for stdout.")
+
+
+class WebhookAdapter(BaseModel):
+    """POST each action as JSON, HMAC-SHA256 signed, to ``url``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["webhook"] = "webhook"
+    url: str = Field(description="Endpoint that receives the POST.")
+    secret_env: str = Field(
+        description="Environment variable holding the signing secret (never the secret itself)."
+    )
+    timeout: str = Field("5s", description="Give up on one attempt after this long.")
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
+        return value
+
+    @field_validator("timeout")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @property
+    def timeout_seconds(self) -> float:
+        return parse_duration(self.timeout)
+
+
+Adapter = Annotated[LogAdapter | WebhookAdapter, Field(discriminator="type")]
+
+
+def _default_adapters() -> dict[str, LogAdapter | WebhookAdapter]:
+    return {"log": LogAdapter()}
+
+
+class DeliverySettings(BaseModel):
+    """The delivery stage: reads the actions topic and hands each sent action to an adapter."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = Field(True, description="Run the delivery stage in this worker.")
+    adapters: dict[str, Adapter] = Field(
+        default_factory=lambda: _default_adapters(),
+        description="Adapters by name: `type: log` or `type: webhook`.",
+    )
+    channels: dict[str, str] = Field(
+        default_factory=dict,
+        description="Channel (email, sms, ..., `emit` for emitted events) -> adapter name.",
+    )
+    default_adapter: str = Field("log", description="Adapter for channels not listed.")
+    max_attempts: int = Field(5, ge=1, description="Tries per action before its dead letter.")
+    backoff_initial: str = Field("1s", description="Wait after the first failed try.")
+    backoff_max: str = Field("30s", description="Longest wait between tries (doubling).")
+
+    @field_validator("backoff_initial", "backoff_max")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @model_validator(mode="after")
+    def _adapters_exist(self) -> DeliverySettings:
+        names = sorted(self.adapters)
+        wanted = [("default_adapter", self.default_adapter)]
+        wanted += [(f"channels.{channel}", name) for channel, name in self.channels.items()]
+        for where, name in wanted:
+            if name not in self.adapters:
+                raise ValueError(f"{where}: no adapter named {name!r}; adapters are {names}")
+        return self
+
+    def adapter_for(self, channel: str) -> str:
+        return self.channels.get(channel, self.default_adapter)
+
+    @property
+    def backoff_seconds(self) -> tuple[float, float]:
+        return parse_duration(self.backoff_initial), parse_duration(self.backoff_max)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="RAPPORT_", env_nested_delimiter="__", extra="forbid", frozen=True
@@ -165,6 +254,7 @@ class Settings(BaseSettings):
     profile: ProfilePolicy = ProfilePolicy()
     worker: WorkerSettings = WorkerSettings()
     redis: RedisSettings = RedisSettings()
+    delivery: DeliverySettings = DeliverySettings()
 
     @field_validator("rules_dir")
     @classmethod

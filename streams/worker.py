@@ -7,6 +7,7 @@ records in and publish what comes out. Topic names take the configured prefix:
 ``<prefix>events``     input, keyed by customer id (or anonymous id)
 ``<prefix>events.dlq`` input records that are not valid events, reason in headers
 ``<prefix>actions``    journey actions and run milestones, keyed by profile key
+``<prefix>actions.dlq`` actions the delivery stage gave up on, reason in headers
 ``<prefix>changes``    profile changes (tier, lifecycle, tags, ...), keyed by profile key
 =====================  ==========================================================
 """
@@ -29,6 +30,7 @@ from rules.reloader import RulesWatcher
 from schemas.decode import DeadLetter
 from state.changes import ProfileChange
 from state.stores.changelog import ChangelogProfileStore
+from streams.delivery import Delivery
 from streams.partitions import PartitionEngines
 from streams.redis_io import RedisIO, holding
 from streams.settings import Settings
@@ -42,6 +44,7 @@ class TopicNames:
     events: str
     dead_letters: str
     actions: str
+    action_dead_letters: str
     changes: str
 
     @classmethod
@@ -50,6 +53,7 @@ class TopicNames:
             events=f"{prefix}events",
             dead_letters=f"{prefix}events.dlq",
             actions=f"{prefix}actions",
+            action_dead_letters=f"{prefix}actions.dlq",
             changes=f"{prefix}changes",
         )
 
@@ -92,6 +96,7 @@ class Worker:
         self.dead_letters = self.app.topic(self.names.dead_letters, **raw)
         self.actions = self.app.topic(self.names.actions, **raw)
         self.changes = self.app.topic(self.names.changes, **raw)
+        self.action_dead_letters = self.app.topic(self.names.action_dead_letters, **raw)
         self.profiles = self.app.Table(
             "profiles", partitions=worker.partitions, key_type=bytes, value_type=bytes
         )
@@ -109,6 +114,9 @@ class Worker:
             log.warning("redis.url is empty: no action dedup claims, no read model")
         #: Actions not published because their id was claimed and sent before.
         self.skipped_actions = 0
+        self.delivery = (
+            Delivery(settings.delivery, self.redis) if settings.delivery.enabled else None
+        )
         #: One engine call, its publishing and its table writes at a time.
         self.lock = asyncio.Lock()
         #: Input events read but not yet done: (partition, offset) -> (stream, event)
@@ -240,6 +248,16 @@ class Worker:
         if letter.field is not None:
             headers["rapport-field"] = letter.field.encode()
         return await self.dead_letters.send(key=key, value=raw, headers=headers)
+
+    async def dead_letter_action(self, raw: bytes, reason: str, detail: str, attempts: int) -> None:
+        """An action the delivery stage gave up on, unchanged, with why in its headers."""
+        headers = {
+            "rapport-reason": reason.encode(),
+            "rapport-detail": detail.encode(),
+            "rapport-attempts": str(attempts).encode(),
+        }
+        sent = await self.action_dead_letters.send(value=raw, headers=headers)
+        await sent
 
     def track(self, position: tuple[int, int], stream: Any, event: Any) -> None:
         """Remember a record read, to ack it (in offset order) once it is done."""

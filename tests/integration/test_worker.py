@@ -150,6 +150,7 @@ class KilledRun(NamedTuple):
     profiles: dict[str, bytes]
     want: Oracle
     log: str
+    delivered: Counter[str]
 
 
 @pytest.fixture(scope="module")
@@ -178,12 +179,28 @@ def killed_run(
         first.stop(hard=True)  # kill -9: no commit, no flush, no goodbye
     produce(broker.address, f"{prefix}events", lines[half:])
     second = WorkerProcess(tmp_path, env, name="second")
+    sink = tmp_path / "build" / "deliveries.jsonl"
     try:
         want, actions = _run_to_the_end(broker, prefix, len(lines), second)
+        deadline = time.monotonic() + 30
+        while not _sent_ids(want.actions) <= set(_delivered(sink)) and time.monotonic() < deadline:
+            time.sleep(0.2)  # the delivery stage follows the actions topic
     finally:
         second.stop()
     stored = _stored_profiles(broker.address, prefix.rstrip("."))
-    return KilledRun(Counter(r.value for r in actions), stored, want, second.log())
+    delivered = _delivered(sink)
+    return KilledRun(Counter(r.value for r in actions), stored, want, second.log(), delivered)
+
+
+def _delivered(log_sink: Path) -> Counter[str]:
+    """Action ids the log adapter delivered, with how often."""
+    lines = log_sink.read_bytes().splitlines() if log_sink.exists() else []
+    return Counter(msgspec.json.decode(line)["action_id"] for line in lines)
+
+
+def _sent_ids(actions: Counter[bytes]) -> set[str]:
+    decoded = (msgspec.json.decode(record) for record in actions)
+    return {a["action_id"] for a in decoded if a["record"] == "action" and a["status"] == "sent"}
 
 
 @pytest.mark.integration
@@ -194,6 +211,15 @@ def test_a_worker_killed_mid_stream_loses_no_action_and_makes_none_up(
     missing = sorted(want - got)[:5]
     extra = sorted(got - want)[:5]
     assert (missing, extra) == ([], []), f"{len(want - got)} missing, {len(got - want)} extra"
+
+
+@pytest.mark.integration
+def test_a_worker_killed_mid_stream_delivers_every_sent_action_exactly_once(
+    killed_run: KilledRun,
+) -> None:
+    delivered, want = killed_run.delivered, _sent_ids(killed_run.want.actions)
+    assert [i for i, n in delivered.items() if n > 1] == [], "delivered twice"
+    assert set(delivered) == want, f"{len(want - set(delivered))} missing"
 
 
 @pytest.mark.integration

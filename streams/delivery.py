@@ -1,0 +1,287 @@
+"""The delivery stage: sent actions from the actions topic to the adapters that deliver them.
+
+Each channel (``email``, ``sms``, ... and ``emit`` for emitted events) goes to the adapter
+named for it in ``delivery.channels`` (else ``delivery.default_adapter``):
+
+- ``log``: appends the action, one JSON line, to a file (or standard output);
+- ``webhook``: POSTs the action as JSON with ``Idempotency-Key: <action id>``,
+  ``X-Rapport-Timestamp`` and ``X-Rapport-Signature: v1=<hex HMAC-SHA256 of
+  "<timestamp>.<body>">`` (see ``signature``). A 2xx answer is delivered; 408, 429, 5xx,
+  a timeout or a refused connection are tried again with doubling waits; any other answer,
+  or ``delivery.max_attempts`` failed tries, sends the action to the actions dead-letter
+  topic with the reason.
+
+Every action is claimed in Redis before it is delivered and confirmed after, so an action
+read twice (a redelivered input, a restart) is delivered once. The one window left is a
+stop between the receiver's answer and the confirm: the next attempt finds the claim
+unfinished, asks the adapter whether the action arrived (the log sink looks in its file)
+and a webhook receiver gets the same ``Idempotency-Key`` again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+import sys
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Protocol
+
+import aiohttp
+import msgspec
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential,
+)
+
+from streams.redis_io import DELIVERED, DELIVERING, RedisIO
+from streams.settings import DeliverySettings, LogAdapter, WebhookAdapter
+
+log = logging.getLogger("rapport.delivery")
+
+#: Answers worth trying again: the receiver may take it later.
+RETRYABLE_STATUS = frozenset({408, 425, 429})
+
+
+class DeliveryFailed(Exception):
+    """One try failed; ``permanent`` when trying again cannot help (a 4xx answer)."""
+
+    def __init__(self, detail: str, permanent: bool = False) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.permanent = permanent
+        #: Tries made when the stage gave up.
+        self.attempts = 1
+
+
+class Sink(Protocol):
+    async def deliver(self, action_id: str, body: bytes) -> None: ...
+
+    def delivered_before(self, action_id: str) -> bool:
+        """Whether an attempt cut short may have delivered ``action_id`` after all."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class LogSink:
+    def __init__(self, settings: LogAdapter) -> None:
+        self.path = None if settings.path == "-" else Path(settings.path)
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    async def deliver(self, action_id: str, body: bytes) -> None:
+        line = body.rstrip(b"\n") + b"\n"
+        if self.path is None:
+            sys.stdout.buffer.write(line)
+            sys.stdout.buffer.flush()
+            return
+        with self.path.open("ab") as out:  # one write per line: a crash cannot split it
+            out.write(line)
+
+    def delivered_before(self, action_id: str) -> bool:
+        if self.path is None or not self.path.exists():
+            return False
+        needle = f'"action_id":"{action_id}"'.encode()
+        with self.path.open("rb") as lines:
+            return any(needle in line for line in lines)
+
+    async def close(self) -> None:
+        return None
+
+
+def signature(secret: bytes, timestamp: str, body: bytes) -> str:
+    """``v1=`` and the hex HMAC-SHA256 of ``<timestamp>.<body>``: what receivers check.
+
+    >>> signature(b"s3cret", "1700000000", b'{"a":1}')[:15]
+    'v1=1698a50bc74d'
+    """
+    mac = hmac.new(secret, timestamp.encode() + b"." + body, hashlib.sha256)
+    return "v1=" + mac.hexdigest()
+
+
+class WebhookSink:
+    def __init__(self, name: str, settings: WebhookAdapter, secret: bytes) -> None:
+        self.name = name
+        self.settings = settings
+        self._secret = secret
+        self._session: aiohttp.ClientSession | None = None
+
+    async def deliver(self, action_id: str, body: bytes) -> None:
+        if self._session is None:
+            timeout = aiohttp.ClientTimeout(total=self.settings.timeout_seconds)
+            self._session = aiohttp.ClientSession(timeout=timeout)
+        timestamp = str(int(time.time()))
+        headers = {
+            "Content-Type": "application/json",
+            "Idempotency-Key": action_id,
+            "X-Rapport-Timestamp": timestamp,
+            "X-Rapport-Signature": signature(self._secret, timestamp, body),
+        }
+        try:
+            async with self._session.post(self.settings.url, data=body, headers=headers) as reply:
+                if 200 <= reply.status < 300:
+                    return
+                text = (await reply.text())[:200]
+                retryable = reply.status >= 500 or reply.status in RETRYABLE_STATUS
+                raise DeliveryFailed(f"HTTP {reply.status}: {text}", permanent=not retryable)
+        except (aiohttp.ClientError, TimeoutError) as error:
+            raise DeliveryFailed(f"{type(error).__name__}: {error}") from error
+
+    def delivered_before(self, action_id: str) -> bool:
+        return False  # the receiver recognises the Idempotency-Key
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+
+Status = Literal["delivered", "duplicate", "failed", "skipped"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: Status
+    action_id: str | None = None
+    adapter: str | None = None
+    attempts: int = 0
+    detail: str = ""
+
+
+#: Publishes a dead letter: (raw action, reason, detail, attempts).
+DeadLetterAction = Callable[[bytes, str, str, int], Awaitable[None]]
+
+
+class _Envelope(msgspec.Struct):
+    record: str
+    action_id: str | None = None
+    status: str | None = None
+    channel: str | None = None
+    kind: str | None = None
+
+
+_ENVELOPE = msgspec.json.Decoder(_Envelope)
+
+
+def build_sinks(settings: DeliverySettings, environ: Mapping[str, str]) -> dict[str, Sink]:
+    """One sink per configured adapter; a webhook whose secret variable is unset is an error."""
+    sinks: dict[str, Sink] = {}
+    for name, adapter in settings.adapters.items():
+        if isinstance(adapter, LogAdapter):
+            sinks[name] = LogSink(adapter)
+            continue
+        secret = environ.get(adapter.secret_env)
+        if not secret:
+            raise ValueError(
+                f"delivery.adapters.{name}.secret_env: environment variable "
+                f"{adapter.secret_env} is not set (it must hold the webhook signing secret)"
+            )
+        sinks[name] = WebhookSink(name, adapter, secret.encode())
+    return sinks
+
+
+class Delivery:
+    def __init__(
+        self,
+        settings: DeliverySettings,
+        claims: RedisIO | None,
+        environ: Mapping[str, str] = os.environ,
+    ) -> None:
+        self.settings = settings
+        self.claims = claims
+        self.sinks = build_sinks(settings, environ)
+        self.backoff = settings.backoff_seconds
+        #: Counts for metrics: outcome -> how many, and tries that failed and were retried.
+        self.counts: dict[Status, int] = dict.fromkeys(
+            ("delivered", "duplicate", "failed", "skipped"), 0
+        )
+        self.retries = 0
+
+    async def handle(self, raw: bytes, dead_letter: DeadLetterAction) -> Outcome:
+        """Deliver one record of the actions topic, once; milestones and actions that were
+        suppressed or deferred are skipped."""
+        outcome = await self._handle(raw, dead_letter)
+        self.counts[outcome.status] += 1
+        return outcome
+
+    async def _handle(self, raw: bytes, dead_letter: DeadLetterAction) -> Outcome:
+        try:
+            envelope = _ENVELOPE.decode(raw)
+        except msgspec.DecodeError as error:
+            await dead_letter(raw, "undecodable_action", str(error), 0)
+            return Outcome("failed", detail=str(error))
+        action_id = envelope.action_id
+        if envelope.record != "action" or envelope.status != "sent" or action_id is None:
+            return Outcome("skipped", action_id)
+        channel = envelope.channel or "emit"
+        adapter = self.settings.adapter_for(channel)
+        sink = self.sinks[adapter]
+        before = None if self.claims is None else await self.claims.claim_delivery(action_id)
+        if before == DELIVERED or (before == DELIVERING and sink.delivered_before(action_id)):
+            await self._confirm(action_id)
+            return Outcome("duplicate", action_id, adapter)
+        attempts = 0
+        try:
+            attempts = await self._with_retries(sink, adapter, action_id, raw)
+        except DeliveryFailed as error:
+            attempts = error.attempts
+            log.error(
+                "action %s: %s gave up after %d tries: %s",
+                action_id,
+                adapter,
+                attempts,
+                error.detail,
+            )
+            await dead_letter(raw, "delivery_failed", error.detail, attempts)
+            await self._confirm(action_id)  # its dead letter stands for it now
+            return Outcome("failed", action_id, adapter, attempts, error.detail)
+        await self._confirm(action_id)
+        return Outcome("delivered", action_id, adapter, attempts)
+
+    async def _with_retries(self, sink: Sink, adapter: str, action_id: str, raw: bytes) -> int:
+        initial, longest = self.backoff
+
+        def before_sleep(state: RetryCallState) -> None:
+            self.retries += 1
+            error = state.outcome.exception() if state.outcome else None
+            log.warning(
+                "action %s: %s try %d failed (%s); trying again in %.1fs",
+                action_id,
+                adapter,
+                state.attempt_number,
+                error,
+                state.next_action.sleep if state.next_action else 0.0,
+            )
+
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.settings.max_attempts),
+            wait=wait_exponential(multiplier=initial, min=initial, max=longest),
+            retry=retry_if_exception(lambda e: isinstance(e, DeliveryFailed) and not e.permanent),
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        attempts = 0
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    attempts += 1
+                    await sink.deliver(action_id, raw)
+        except DeliveryFailed as error:
+            error.attempts = attempts
+            raise
+        return attempts
+
+    async def _confirm(self, action_id: str) -> None:
+        if self.claims is not None:
+            await self.claims.confirm_delivery(action_id)
+
+    async def close(self) -> None:
+        for sink in self.sinks.values():
+            await sink.close()
