@@ -80,6 +80,13 @@ class PartitionEngines:
         for partition in partitions:
             self.engine(partition)
 
+    def lookup(self, partition: int, key: str) -> Profile | None:
+        """The profile ``key`` (or the customer it was merged into) on ``partition``."""
+        engine = self._engines.get(partition)
+        if engine is None:
+            return None
+        return engine.store.get(engine.store.resolve(key))
+
     def partitions(self) -> list[int]:
         return sorted(self._engines)
 

@@ -82,6 +82,11 @@ class WorkerSettings(BaseModel):
     web_port: int = Field(
         6066, ge=0, le=65535, description="HTTP port (health, metrics); 0 turns it off."
     )
+    web_host: str = Field(
+        "",
+        description="Host name other workers reach this one's web server at (profile "
+        "lookups are forwarded there); empty: the machine's host name.",
+    )
     data_dir: Path = Field(Path("build/worker"), description="Local table state (RocksDB).")
     session_timeout: str = Field(
         "30s",

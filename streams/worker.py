@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
 import faust
 import msgspec
+from aiokafka.partitioner import murmur2
 
 from rules.actions import Action
 from rules.engine import Output
@@ -81,6 +83,7 @@ class Worker:
             topic_partitions=worker.partitions,
             web_port=worker.web_port or 6066,  # unused when 0: the web server is off
             web_enabled=worker.web_port != 0,
+            web_host=worker.web_host or socket.gethostname(),
             datadir=str(worker.data_dir),
             consumer_auto_offset_reset="earliest",
             producer_acks=-1,
@@ -129,8 +132,11 @@ class Worker:
         self._done: set[tuple[int, int]] = set()
 
         from agents import register  # the agents need the app; the app does not need them
+        from streams.web import register_pages
 
         register(self)
+        if worker.web_port:
+            register_pages(self)
 
     def _store_for(self, partition: int) -> ChangelogProfileStore:
         table = self.profiles
@@ -160,6 +166,11 @@ class Worker:
             tp.partition == partition and tp.topic == topic
             for tp in self.app.assignor.assigned_actives()
         )
+
+    def partition_of(self, key: str) -> int:
+        """The input partition of ``key``, as Kafka's murmur2 partitioner puts it."""
+        hashed: int = murmur2(key.encode())
+        return (hashed & 0x7FFFFFFF) % self.settings.worker.partitions
 
     def assigned_partitions(self) -> list[int]:
         return sorted(

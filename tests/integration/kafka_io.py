@@ -52,7 +52,9 @@ def routing_key(line: bytes) -> bytes | None:
 
 
 def produce(bootstrap: str, topic: str, lines: Iterable[bytes]) -> int:
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "acks": "all"})
+    # murmur2: the Java client's partitioner, which the worker's profile lookup routes by.
+    config = {"bootstrap.servers": bootstrap, "linger.ms": 5, "acks": "all"}
+    producer = Producer({**config, "partitioner": "murmur2_random"})
     count = 0
     for line in lines:
         producer.produce(topic, key=routing_key(line), value=line)

@@ -1,0 +1,152 @@
+"""The worker's HTTP endpoints (Faust's web server, on ``worker.web_port``).
+
+============================  ================================================================
+``GET /health``               200 while the process serves requests (liveness)
+``GET /ready``                200 once the tables are recovered and no rebalance is under
+                              way, else 503 (readiness: route traffic, count as up)
+``GET /rules``                the active rules version
+``GET /profiles/{id}``        the profile of a customer (or ``anon:<id>`` visitor): its read
+                              model and the whole stored profile. Asked of any worker, it is
+                              answered by the one that owns the key's partition (the request
+                              is forwarded once); 404 when nobody knows the key, 503
+                              while its partition is recovering
+``GET /metrics``              Prometheus text format
+============================  ================================================================
+
+Routing finds the partition the way producers do, by hashing the key with Kafka's
+murmur2 partitioner (the Java client's default; set ``partitioner=murmur2_random`` in
+librdkafka-based producers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
+from prometheus_client.registry import Collector
+from yarl import URL
+
+from state.read_model import read_model_fields
+
+if TYPE_CHECKING:
+    from streams.worker import Worker
+
+_ENCODER = msgspec.json.Encoder()
+#: Set on a lookup one worker passes to another, so it is never passed on again.
+FORWARDED = "X-Rapport-Forwarded"
+
+
+def register_pages(worker: Worker) -> None:
+    app = worker.app
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(WorkerCollector(worker))
+
+    @app.page("/health")
+    async def health(view: Any, request: Any) -> Any:
+        return view.json({"status": "alive"})
+
+    @app.page("/ready")
+    async def ready(view: Any, request: Any) -> Any:
+        body = {"ready": worker.ready, "partitions": worker.assigned_partitions()}
+        return view.json(body, status=200 if worker.ready else 503)
+
+    @app.page("/rules")
+    async def rules(view: Any, request: Any) -> Any:
+        return view.json({"version": worker.engines.rules.version})
+
+    @app.page("/metrics")
+    async def metrics(view: Any, request: Any) -> Any:
+        return view.bytes(generate_latest(registry), content_type="text/plain; version=0.0.4")
+
+    @app.page("/profiles/{key}")
+    async def profile(view: Any, request: Any, key: str) -> Any:
+        partition = worker.partition_of(key)
+        owner = _owner(worker, partition)
+        if owner is None:
+            return view.json({"error": f"partition {partition} has no owner yet"}, status=503)
+        if owner != str(app.conf.canonical_url):
+            if request.headers.get(FORWARDED):
+                return view.json({"error": "forwarded to a worker that does not own it"}, 503)
+            url = URL(owner) / "profiles" / key
+            async with app.http_client.get(url, headers={FORWARDED: "1"}) as reply:
+                answer = await reply.read()
+                return view.bytes(answer, content_type=reply.content_type, status=reply.status)
+        if not worker.owns(partition):
+            return view.json({"error": f"partition {partition} is recovering"}, status=503)
+        found = worker.engines.lookup(partition, key)
+        if found is None:
+            return view.json({"error": f"no profile {key!r}"}, status=404)
+        body = {
+            "partition": partition,
+            "read_model": read_model_fields(found),
+            "profile": msgspec.json.decode(_ENCODER.encode(found)),
+        }
+        return view.json(body)
+
+
+def _owner(worker: Worker, partition: int) -> str | None:
+    """The web address of the worker that owns ``partition`` of the events topic."""
+    topic = worker.names.events
+    for url, topics in worker.app.router.external_topics_metadata().items():
+        if partition in topics.get(topic, ()):
+            return str(url)
+    return None
+
+
+class WorkerCollector(Collector):
+    """The worker's own counts, read at scrape time (the full set is issue 6's)."""
+
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+
+    def collect(self) -> Iterator[Any]:
+        worker = self.worker
+        yield GaugeMetricFamily(
+            "rapport_worker_ready",
+            "1 when tables are recovered and no rebalance runs.",
+            value=1.0 if worker.ready else 0.0,
+        )
+        yield GaugeMetricFamily(
+            "rapport_partitions_assigned",
+            "Input partitions this worker owns.",
+            value=len(worker.assigned_partitions()),
+        )
+        yield CounterMetricFamily(
+            "rapport_actions_dedup_skipped",
+            "Actions not published again because their id was claimed and sent before.",
+            value=worker.skipped_actions,
+        )
+        info = InfoMetricFamily("rapport_rules", "The active rules version.")
+        info.add_metric([], {"version": worker.engines.rules.version})
+        yield info
+        redis = worker.redis
+        if redis is not None:
+            yield GaugeMetricFamily(
+                "rapport_redis_up",
+                "0 while calls to Redis fail (actions are held).",
+                value=0.0 if redis.down_since is not None else 1.0,
+            )
+            yield CounterMetricFamily(
+                "rapport_redis_errors", "Redis calls that failed.", value=redis.failed_calls
+            )
+            yield CounterMetricFamily(
+                "rapport_redis_outages", "Times Redis became unreachable.", value=redis.outages
+            )
+        delivery = worker.delivery
+        if delivery is not None:
+            outcomes = CounterMetricFamily(
+                "rapport_deliveries",
+                "Records of the actions topic by delivery outcome.",
+                labels=["outcome"],
+            )
+            for outcome, count in sorted(delivery.counts.items()):
+                outcomes.add_metric([outcome], count)
+            yield outcomes
+            yield CounterMetricFamily(
+                "rapport_delivery_retries",
+                "Delivery tries that failed and were tried again.",
+                value=delivery.retries,
+            )
