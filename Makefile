@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 BUILD := build
 
-.PHONY: demo test lint typecheck unit bench lock schemas clean redis-server
+.PHONY: demo test lint typecheck unit bench lock schemas clean redis-server image-test image-tools
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -35,6 +35,31 @@ redis-server:
 	@command -v redis-server >/dev/null || { \
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends redis-server >/dev/null; }
+
+## image-test: build the Dockerfile with buildah (no Docker engine) on a base made from
+## Debian's packages, then run `rapport --help` and a short replay inside the image
+IMAGE ?= localhost/rapport:test
+BASE_IMAGE ?= localhost/debian-python:bookworm
+DEBIAN_MIRROR ?= http://deb.debian.org/debian
+export STORAGE_DRIVER ?= vfs
+image-test: image-tools
+	@podman image exists $(BASE_IMAGE) || { \
+		rm -rf $(BUILD)/debian-python-rootfs && mkdir -p $(BUILD) && \
+		$(SUDO) debootstrap --variant=minbase --include=python3,python3-venv,python3-pip \
+			bookworm $(BUILD)/debian-python-rootfs $(DEBIAN_MIRROR) >$(BUILD)/debootstrap.log && \
+		$(SUDO) tar -C $(BUILD)/debian-python-rootfs -c . | podman import - $(BASE_IMAGE) && \
+		$(SUDO) rm -rf $(BUILD)/debian-python-rootfs; }
+	buildah bud --quiet --isolation chroot --format docker --build-arg BASE_IMAGE=$(BASE_IMAGE) \
+		-v /etc/ssl/certs/ca-certificates.crt:/etc/ssl/certs/ca-certificates.crt:ro -t $(IMAGE) .
+	@ctr=$$(buildah from $(IMAGE)) && trap 'buildah rm '$$ctr' >/dev/null' EXIT && \
+		buildah run --isolation chroot $$ctr -- rapport --help && \
+		buildah run --isolation chroot $$ctr -- sh -c 'id -un && cd /tmp && \
+			rapport generate --customers 300 --days 30 --seed 3 -o s.jsonl && rapport replay s.jsonl'
+
+image-tools:
+	@command -v buildah >/dev/null && command -v podman >/dev/null && command -v debootstrap >/dev/null || { \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
+			--no-install-recommends buildah podman debootstrap >/dev/null; }
 
 ## bench: replay throughput on a generated 1M-event stream vs. an orjson decode-only loop
 bench: $(INSTALLED)
