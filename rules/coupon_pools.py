@@ -10,11 +10,22 @@ hands the codes out in file order and remembers which are gone, across rule relo
 ('SPRING-0001', 'SPRING-0002', None)
 >>> ledger.remaining("spring", codes)
 0
+
+Engines that run side by side (one per partition in the worker) each take a disjoint
+share of every pool, chosen by a stable hash of the code, and keep the codes they used
+with their state (``used`` / ``restore``), so no code is handed out twice:
+
+>>> shares = [CouponLedger(share=(i, 2)) for i in range(2)]
+>>> codes = tuple(f"SPRING-{n:04}" for n in range(6))
+>>> taken = [[s.claim("spring", codes) for _ in range(6)] for s in shares]
+>>> [len([c for c in t if c]) for t in taken], sorted(c for t in taken for c in t if c) == list(codes)
+([4, 2], True)
 """
 
 from __future__ import annotations
 
 import re
+import zlib
 from pathlib import Path
 from typing import Final
 
@@ -61,7 +72,10 @@ class CouponLedger:
     first code of the new file not handed out yet.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, share: tuple[int, int] | None = None) -> None:
+        """``share``: (index, count) — take only the codes whose stable hash modulo
+        ``count`` is ``index``; None takes every code."""
+        self._share = share
         self._used: set[str] = set()
         #: pool -> (the codes it was last read with, index of the first code not yet used)
         self._cursor: dict[str, tuple[tuple[str, ...], int]] = {}
@@ -78,13 +92,29 @@ class CouponLedger:
 
     def remaining(self, pool: str, codes: tuple[str, ...]) -> int:
         index = self._advance(pool, codes)
-        return sum(1 for code in codes[index:] if code not in self._used)
+        return sum(1 for code in codes[index:] if self._available(code))
+
+    def used(self) -> list[str]:
+        """Every code handed out, sorted: what ``restore`` takes back after a restart."""
+        return sorted(self._used)
+
+    def restore(self, used: list[str]) -> None:
+        self._used = set(used)
+        self._cursor.clear()
+
+    def _available(self, code: str) -> bool:
+        if code in self._used:
+            return False
+        if self._share is None:
+            return True
+        index, count = self._share
+        return zlib.crc32(code.encode()) % count == index
 
     def _advance(self, pool: str, codes: tuple[str, ...]) -> int:
         known, index = self._cursor.get(pool, (codes, 0))
         if known is not codes:  # reloaded: start over, skipping what is gone
             index = 0
-        while index < len(codes) and codes[index] in self._used:
+        while index < len(codes) and not self._available(codes[index]):
             index += 1
         self._cursor[pool] = (codes, index)
         return index

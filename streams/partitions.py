@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from rules.coupon_pools import CouponLedger
 from rules.engine import Engine, EngineConfig, Output
 from rules.loader import RuleSet
 from schemas.decode import DeadLetter, decode_event, latest_accepted
@@ -48,12 +49,17 @@ class PartitionEngines:
         config: EngineConfig | None = None,
         max_clock_skew_seconds: float = 3600.0,
         store_factory: Callable[[int], ProfileStore] = lambda _: MemoryProfileStore(),
+        coupon_shares: int | None = None,
     ) -> None:
+        """``coupon_shares``: the partition count when engines of other partitions run
+        elsewhere at the same time; each partition then takes its own share of every
+        coupon pool (``CouponLedger``), so no code goes out twice."""
         self.rules = rules
         self.policy = policy or ProfilePolicy()
         self.config = config or EngineConfig()
         self.max_clock_skew = timedelta(seconds=max_clock_skew_seconds)
         self._store_factory = store_factory
+        self._coupon_shares = coupon_shares
         self._engines: dict[int, Engine] = {}
         self._done: list[object] = []
         #: partition -> highest offset handled, and the same as recovered at take-over
@@ -66,11 +72,14 @@ class PartitionEngines:
         if engine is None:
             store = self._store_factory(partition)
             engine = Engine(store, self.rules, self.policy, self.config)
+            if self._coupon_shares is not None:
+                engine.coupons = CouponLedger(share=(partition, self._coupon_shares))
             if isinstance(store, ChangelogProfileStore):
                 meta = store.meta
                 self._recovered_through[partition] = meta.read_through
                 self._read_through[partition] = meta.read_through
                 engine.restore_clock(_time(meta.newest), _time(meta.advanced))
+                engine.coupons.restore(meta.coupons_used)
             engine.resume()
             self._engines[partition] = engine
         return engine
@@ -145,6 +154,7 @@ class PartitionEngines:
                     read_through=self._read_through.get(partition, -1),
                     newest=newest if newest > float("-inf") else None,
                     advanced=advanced if advanced > float("-inf") else None,
+                    coupons_used=engine.coupons.used(),
                 )
                 writes += store.flush(meta if meta != store.meta else None)
         return writes

@@ -109,6 +109,7 @@ class Worker:
             settings.engine.engine_config(),
             settings.engine.max_clock_skew_seconds,
             store_factory=self._store_for,
+            coupon_shares=worker.partitions,
         )
         self.watcher = RulesWatcher(settings.rules_dir, rules)
         #: Action claims and the read model; None when ``redis.url`` is empty.

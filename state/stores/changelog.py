@@ -45,6 +45,8 @@ class PartitionMeta(msgspec.Struct, frozen=True):
     #: The engine's clock: newest event time and the latest moment it was advanced to.
     newest: float | None = None
     advanced: float | None = None
+    #: Pool coupon codes this partition's engine has handed out.
+    coupons_used: list[str] = []
 
 
 _ENCODER = msgspec.json.Encoder()

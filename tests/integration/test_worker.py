@@ -35,7 +35,7 @@ class Oracle(NamedTuple):
     profiles: dict[str, bytes]
 
 
-def _oracle(events: list[Record]) -> Oracle:
+def _oracle(events: list[Record], partitions: int = PARTITIONS) -> Oracle:
     """Replay each partition's records, in offset order, through the same engines."""
     settings = load_settings()
     engines = PartitionEngines(
@@ -43,6 +43,7 @@ def _oracle(events: list[Record]) -> Oracle:
         settings.profile,
         settings.engine.engine_config(),
         settings.engine.max_clock_skew_seconds,
+        coupon_shares=partitions,
     )
     actions, changes, dead = Counter[bytes](), Counter[bytes](), Counter[str]()
     now = time.time()
@@ -129,12 +130,12 @@ def _projected(profiles: dict[str, bytes]) -> dict[str, dict[str, str]]:
 
 
 def _run_to_the_end(
-    broker: Server, prefix: str, produced: int, worker: WorkerProcess
+    broker: Server, prefix: str, produced: int, worker: WorkerProcess, partitions: int = PARTITIONS
 ) -> tuple[Oracle, list[Record]]:
     """Replay's answer for all ``produced`` events, and the worker's actions once they hold
     every one of replay's (or the worker died, or time ran out)."""
     events = read_topic(broker.address, f"{prefix}events", until=lambda r: len(r) == produced)
-    want = _oracle(events)
+    want = _oracle(events, partitions)
     actions = read_topic(
         broker.address,
         f"{prefix}actions",
@@ -285,7 +286,7 @@ def test_two_workers_share_the_partitions_and_one_takes_over_when_the_other_stop
         assert len(seen) >= 200, leaving.log()[-3000:]  # both have been at work
         leaving.stop()  # a clean stop: its partitions move to the other worker
         produce(broker.address, f"{prefix}events", lines[half:])
-        want, actions = _run_to_the_end(broker, prefix, len(lines), staying)
+        want, actions = _run_to_the_end(broker, prefix, len(lines), staying, partitions)
     finally:
         leaving.stop()
         staying.stop()
