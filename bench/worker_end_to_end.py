@@ -1,0 +1,318 @@
+"""One worker end to end on a local broker, against the broker's own produce→consume rate.
+
+    .venv/bin/python -m bench.worker_end_to_end [--customers 600] [--days 30]   # from the repo root
+
+Starts a Tansu broker and Redis on free loopback ports (as the integration tests do), then
+in one run:
+
+1. **Broker baseline**: the generated stream produced with confluent-kafka and consumed
+   back (assigned partitions, no group), first produce to last record read.
+2. **Worker throughput**: one ``rapport worker`` (shipped rules, Redis claims and read model,
+   the delivery stage to a log file), ready before the clock starts; the same stream
+   produced; the clock stops when the actions topic holds every action the engines give
+   for that input (computed beforehand, as the integration tests do).
+3. **Event → action latency**: a second worker on the wall clock with a journey that sends
+   at once on ``cart.item_added``; events produced at a steady rate with the current time;
+   latency is the action record's broker timestamp minus its trigger record's.
+
+Prints the figures and the ratio worker / broker; docs/performance.md records them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+import msgspec
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+
+from streams.generator import GeneratorConfig, generate_stream
+from tests.integration.kafka_io import create_topic, routing_key
+from tests.integration.test_worker import _oracle
+from tests.integration.worker_process import WorkerProcess, worker_env
+from tests.servers import free_port, kafka_broker, redis_server
+
+PARTITIONS = 4
+#: The engine's allowed lateness in the latency run: a send is due at its trigger's event
+#: time and goes out once the watermark (newest event time less this) passes it.
+LATENESS = 1
+PING = """
+id: ping
+trigger: {event: cart.item_added}
+steps:
+  - send: {channel: email, template: hello}
+"""
+
+
+def produce(bootstrap: str, topic: str, lines: list[bytes], rate: float = 0.0) -> float:
+    """Produce ``lines`` (at ``rate`` per second when given); the time the first went out."""
+    producer = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "linger.ms": 5,
+            "acks": "all",
+            "partitioner": "murmur2_random",
+        }
+    )
+    started = time.perf_counter()
+    for number, line in enumerate(lines):
+        if rate:
+            delay = started + number / rate - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+        producer.produce(topic, key=routing_key(line), value=line)
+        producer.poll(0)
+    producer.flush(60)
+    return started
+
+
+class Reader:
+    """Reads a topic from the beginning (assigned partitions) and keeps what it needs."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self.consumer = Consumer(
+            {"bootstrap.servers": bootstrap, "group.id": "bench", "enable.auto.commit": False}
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            meta = self.consumer.list_topics(topic, timeout=10).topics.get(topic)
+            if meta is not None and meta.partitions:
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"topic {topic} never appeared")
+            time.sleep(0.2)
+        self.consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in meta.partitions])
+
+    def read(self, until: int, timeout: float, keep: list[tuple[int, bytes]]) -> float:
+        """Read until ``keep`` has ``until`` records; return when the last one was read."""
+        deadline = time.monotonic() + timeout
+        last = time.perf_counter()
+        while len(keep) < until and time.monotonic() < deadline:
+            message = self.consumer.poll(0.1)
+            if message is None or message.error() is not None:
+                continue
+            keep.append((message.timestamp()[1], message.value() or b""))
+            last = time.perf_counter()
+        return last
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+def wait_ready(port: int, worker: WorkerProcess, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not worker.exited:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=2) as reply:
+                if reply.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"worker not ready:\n{worker.log()[-3000:]}")
+
+
+def broker_baseline(bootstrap: str, lines: list[bytes]) -> float:
+    topic = f"raw{uuid.uuid4().hex[:6]}"
+    create_topic(bootstrap, topic, PARTITIONS)
+    reader = Reader(bootstrap, topic)
+    try:
+        started = produce(bootstrap, topic, lines)
+        seen: list[tuple[int, bytes]] = []
+        finished = reader.read(len(lines), 300, seen)
+    finally:
+        reader.close()
+    assert len(seen) == len(lines), f"read {len(seen)} of {len(lines)}"
+    return len(lines) / (finished - started)
+
+
+def worker_throughput(
+    bootstrap: str, redis: str, lines: list[bytes], workdir: Path
+) -> tuple[float, int]:
+    prefix = f"b{uuid.uuid4().hex[:6]}."
+    create_topic(bootstrap, f"{prefix}events", PARTITIONS)
+    # What the engines give for this input, per partition as the worker sees it: produce
+    # once to a scratch topic with the same partitioner and partition count.
+    from tests.integration.kafka_io import read_topic
+
+    scratch = f"{prefix}scratch"
+    create_topic(bootstrap, scratch, PARTITIONS)
+    produce(bootstrap, scratch, lines)
+    records = read_topic(bootstrap, scratch, until=lambda r: len(r) == len(lines), settle=0)
+    want = sum(_oracle(records, PARTITIONS).actions.values())
+    port = free_port()
+    env = worker_env(
+        bootstrap,
+        redis,
+        prefix,
+        PARTITIONS,
+        worker__clock="events",
+        worker__web_port=str(port),
+        worker__web_host="127.0.0.1",
+        worker__data_dir=str(workdir / "data"),
+    )
+    worker = WorkerProcess(workdir, env, name="throughput")
+    reader = None
+    try:
+        wait_ready(port, worker)
+        reader = Reader(bootstrap, f"{prefix}actions")
+        started = produce(bootstrap, f"{prefix}events", lines)
+        seen: list[tuple[int, bytes]] = []
+        finished = reader.read(want, 600, seen)
+    finally:
+        if reader is not None:
+            reader.close()
+        worker.stop()
+    assert len(seen) == want, f"{len(seen)} of {want} actions:\n{worker.log()[-3000:]}"
+    return len(lines) / (finished - started), want
+
+
+def latency(
+    bootstrap: str, redis: str, workdir: Path, rate: float, seconds: float
+) -> tuple[list[float], list[float]]:
+    """Event → action latency through the worker, and produce → consume through the broker,
+    both in milliseconds, at the same steady rate."""
+    from tests.rules.journey_builders import rules_dir
+
+    directory = rules_dir(
+        workdir, [PING], policies="channels: {email: {templates: [hello], needs_consent: false}}\n"
+    )
+    prefix = f"l{uuid.uuid4().hex[:6]}."
+    create_topic(bootstrap, f"{prefix}events", PARTITIONS)
+    port = free_port()
+    env = worker_env(
+        bootstrap,
+        redis,
+        prefix,
+        PARTITIONS,
+        rules_dir=str(directory),
+        engine__allowed_lateness=f"{LATENESS}s",
+        worker__clock="wall",
+        worker__web_port=str(port),
+        worker__web_host="127.0.0.1",
+        worker__data_dir=str(workdir / "latency-data"),
+    )
+    worker = WorkerProcess(workdir, env, name="latency")
+    count = int(rate * seconds)
+    try:
+        wait_ready(port, worker)
+        events = Reader(bootstrap, f"{prefix}events")
+        actions = Reader(bootstrap, f"{prefix}actions")
+        producer = Producer(
+            {"bootstrap.servers": bootstrap, "linger.ms": 0, "partitioner": "murmur2_random"}
+        )
+        started = time.perf_counter()
+        for number in range(count):
+            delay = started + number / rate - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            line = _cart_event(number, time.time())  # stamped as it goes out
+            producer.produce(f"{prefix}events", key=f"c{number}".encode(), value=line)
+            producer.poll(0)
+        producer.flush(30)
+        got_events: list[tuple[int, bytes]] = []
+        got_actions: list[tuple[int, bytes]] = []
+        events.read(count, 60, got_events)
+        actions.read(count * 3, 20, got_actions)  # each send comes with milestones
+        events.close()
+        actions.close()
+    finally:
+        worker.stop()
+    produced_at = {json.loads(v)["event_id"]: ts for ts, v in got_events}
+    worker_ms = []
+    for ts, value in got_actions:
+        record = msgspec.json.decode(value)
+        if record.get("record") == "action" and record.get("trigger") in produced_at:
+            worker_ms.append(float(ts - produced_at[record["trigger"]]))
+    # The broker alone at the same rate: produce → consume of the same records.
+    raw = f"{prefix}raw"
+    create_topic(bootstrap, raw, PARTITIONS)
+    reader = Reader(bootstrap, raw)
+    sent: dict[str, float] = {}
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "acks": "all"})
+    broker_ms: list[float] = []
+    started = time.perf_counter()
+    for number in range(count):
+        line = _cart_event(number, time.time())
+        while time.perf_counter() < started + number / rate:
+            message = reader.consumer.poll(0.001)
+            if message is not None and message.error() is None:
+                key = (message.key() or b"").decode()
+                broker_ms.append((time.perf_counter() - sent[key]) * 1000)
+        sent[str(number)] = time.perf_counter()
+        producer.produce(raw, key=str(number).encode(), value=line)
+        producer.poll(0)
+    producer.flush(30)
+    deadline = time.monotonic() + 30
+    while len(broker_ms) < count and time.monotonic() < deadline:
+        message = reader.consumer.poll(0.01)
+        if message is not None and message.error() is None:
+            key = (message.key() or b"").decode()
+            broker_ms.append((time.perf_counter() - sent[key]) * 1000)
+    reader.close()
+    return worker_ms, broker_ms
+
+
+def _cart_event(number: int, moment: float) -> bytes:
+    millis = int(moment * 1000) % 1000
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(moment)) + f".{millis:03}Z"
+    return json.dumps(
+        {
+            "type": "cart.item_added",
+            "event_id": f"e{number}",
+            "customer_id": f"c{number}",
+            "occurred_at": stamp,
+            "properties": {"cart_id": f"k{number}", "product_id": "p1", "price": 30},
+        }
+    ).encode()
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--customers", type=int, default=600)
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--rate", type=float, default=200.0, help="events/s for latency")
+    parser.add_argument("--seconds", type=float, default=15.0)
+    args = parser.parse_args()
+    config = GeneratorConfig(customers=args.customers, days=args.days, seed=5, anonymous_share=0.0)
+    lines = list(generate_stream(config))
+    with tempfile.TemporaryDirectory() as scratch:
+        workdir = Path(scratch)
+        with kafka_broker(workdir / "broker") as broker, redis_server(workdir / "redis") as redis:
+            raw_rate = broker_baseline(broker.address, lines)
+            rate, actions = worker_throughput(broker.address, redis.address, lines, workdir)
+            worker_ms, broker_ms = latency(
+                broker.address, redis.address, workdir, args.rate, args.seconds
+            )
+    print(
+        f"events: {len(lines):,} ({args.customers} customers, {args.days} days), actions {actions:,}"
+    )
+    print(f"broker produce→consume: {raw_rate:,.0f} records/s")
+    print(f"worker end to end:      {rate:,.0f} events/s  (ratio {rate / raw_rate:.3f})")
+    print(
+        f"latency at {args.rate:.0f} events/s, {len(worker_ms)} actions: worker event→action "
+        f"p50 {_percentile(worker_ms, 0.5):.0f} ms, p99 {_percentile(worker_ms, 0.99):.0f} ms; "
+        f"broker alone p50 {_percentile(broker_ms, 0.5):.1f} ms, "
+        f"p99 {_percentile(broker_ms, 0.99):.1f} ms ({len(broker_ms)} records)"
+    )
+    overhead = [ms - LATENESS * 1000 for ms in worker_ms]
+    print(
+        f"worker latency less the {LATENESS}s allowed lateness: p50 "
+        f"{_percentile(overhead, 0.5):.0f} ms, p99 {_percentile(overhead, 0.99):.0f} ms, "
+        f"mean {statistics.fmean(overhead):.0f} ms"
+    )
+
+
+if __name__ == "__main__":
+    main()
