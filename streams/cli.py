@@ -251,7 +251,10 @@ def worker(loglevel: str) -> None:
 
     from streams.worker import Worker
 
-    running = Worker(settings, loaded)
+    try:
+        running = Worker(settings, loaded)
+    except ValueError as error:  # a setting that only shows as wrong when used
+        raise click.ClickException(f"the worker cannot start: {error}") from error
     FaustWorker(running.app, loglevel=loglevel).execute_from_commandline()
 
 

@@ -1,5 +1,6 @@
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from streams.cli import main
@@ -54,3 +55,15 @@ def test_invalid_rules_exit_1_with_located_problems(tmp_path: Path) -> None:
 def test_shipped_rules_validate() -> None:
     result = CliRunner().invoke(main, ["rules", "validate"])
     assert result.exit_code == 0, result.output
+
+
+def test_the_worker_refuses_to_start_when_a_webhook_secret_is_not_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    hook = '{"crm": {"type": "webhook", "url": "https://crm.example/h", "secret_env": "CRM_KEY"}}'
+    monkeypatch.setenv("RAPPORT_DELIVERY__ADAPTERS", hook)
+    monkeypatch.setenv("RAPPORT_DELIVERY__DEFAULT_ADAPTER", "crm")
+    monkeypatch.delenv("CRM_KEY", raising=False)
+    result = CliRunner().invoke(main, ["worker"])
+    assert result.exit_code == 1
+    assert "environment variable CRM_KEY is not set" in result.output
