@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 BUILD := build
 
-.PHONY: demo test lint typecheck unit bench lock schemas clean redis-server image-test image-tools
+.PHONY: demo test lint typecheck unit bench bench-worker lock schemas clean redis-server image-test image-tools
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -64,6 +64,10 @@ image-tools:
 ## bench: replay throughput on a generated 1M-event stream vs. an orjson decode-only loop
 bench: $(INSTALLED)
 	$(BIN)/python bench/replay_throughput.py
+
+## bench-worker: one worker end to end on a local broker vs. the broker's own rate and latency
+bench-worker: $(INSTALLED) redis-server
+	$(BIN)/python -m bench.worker_end_to_end
 
 ## schemas: regenerate the committed JSON Schema files and config/defaults.yaml
 schemas: $(INSTALLED)
