@@ -14,6 +14,7 @@ from streams.generator import GeneratorConfig, generate_stream
 from tests.integration.kafka_io import create_topic, produce, read_topic
 from tests.integration.test_worker import (
     PARTITIONS,
+    _await_actions,
     _differences,
     _projected,
     _read_model,
@@ -42,13 +43,7 @@ def test_redis_down_for_ten_seconds_loses_nothing_and_sends_nothing_twice(
         env = worker_env(broker.address, before.address, prefix, PARTITIONS, worker__clock="events")
         worker = WorkerProcess(tmp_path, env)
         try:
-            seen = read_topic(
-                broker.address,
-                f"{prefix}actions",
-                until=lambda r: len(r) >= 20 or worker.exited,
-                settle=0,
-            )
-            assert len(seen) >= 20, worker.log()[-3000:]
+            _await_actions(broker, prefix, 20, worker)
             before.process.terminate()  # a clean stop: the claims are in the append-only file
             before.process.wait(10)
             stopped = time.monotonic()

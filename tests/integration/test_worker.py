@@ -146,6 +146,17 @@ def _run_to_the_end(
     return want, actions
 
 
+def _await_actions(broker: Server, prefix: str, count: int, *workers: WorkerProcess) -> None:
+    """Wait until the actions topic holds ``count`` records (all workers must stay up)."""
+    seen = read_topic(
+        broker.address,
+        f"{prefix}actions",
+        until=lambda r: len(r) >= count or any(w.exited for w in workers),
+        settle=0,
+    )
+    assert len(seen) >= count, "\n".join(w.log()[-3000:] for w in workers)
+
+
 class KilledRun(NamedTuple):
     actions: Counter[bytes]
     profiles: dict[str, bytes]
@@ -169,13 +180,7 @@ def killed_run(
     env = worker_env(broker.address, redis.address, prefix, PARTITIONS, worker__clock="events")
     first = WorkerProcess(tmp_path, env, name="first")
     try:
-        seen = read_topic(
-            broker.address,
-            f"{prefix}actions",
-            until=lambda r: len(r) >= 20 or first.exited,
-            settle=0,
-        )
-        assert len(seen) >= 20, first.log()[-3000:]
+        _await_actions(broker, prefix, 20, first)
     finally:
         first.stop(hard=True)  # kill -9: no commit, no flush, no goodbye
     produce(broker.address, f"{prefix}events", lines[half:])
@@ -277,13 +282,7 @@ def test_two_workers_share_the_partitions_and_one_takes_over_when_the_other_stop
     staying = WorkerProcess(tmp_path, env, name="staying")
     leaving = WorkerProcess(tmp_path, env, name="leaving")
     try:
-        seen = read_topic(
-            broker.address,
-            f"{prefix}actions",
-            until=lambda r: len(r) >= 200 or staying.exited or leaving.exited,
-            settle=0,
-        )
-        assert len(seen) >= 200, leaving.log()[-3000:]  # both have been at work
+        _await_actions(broker, prefix, 200, staying, leaving)  # both have been at work
         leaving.stop()  # a clean stop: its partitions move to the other worker
         produce(broker.address, f"{prefix}events", lines[half:])
         want, actions = _run_to_the_end(broker, prefix, len(lines), staying, partitions)
