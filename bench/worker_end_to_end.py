@@ -33,9 +33,10 @@ import msgspec
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 from streams.generator import GeneratorConfig, generate_stream
-from tests.integration.kafka_io import create_topic, routing_key
+from tests.integration.kafka_io import create_topic, read_topic, routing_key
 from tests.integration.test_worker import _oracle
 from tests.integration.worker_process import WorkerProcess, worker_env
+from tests.rules.journey_builders import rules_dir
 from tests.servers import free_port, kafka_broker, redis_server
 
 PARTITIONS = 4
@@ -118,6 +119,30 @@ def wait_ready(port: int, worker: WorkerProcess, timeout: float = 120) -> None:
     raise RuntimeError(f"worker not ready:\n{worker.log()[-3000:]}")
 
 
+def start_worker(
+    bootstrap: str, redis: str, prefix: str, workdir: Path, name: str, **settings: str
+) -> WorkerProcess:
+    """A worker on ``prefix``'s topics with its web server on a free port, once ready."""
+    port = free_port()
+    env = worker_env(
+        bootstrap,
+        redis,
+        prefix,
+        PARTITIONS,
+        worker__web_port=str(port),
+        worker__web_host="127.0.0.1",
+        worker__data_dir=str(workdir / f"{name}-data"),
+        **settings,
+    )
+    worker = WorkerProcess(workdir, env, name=name)
+    try:
+        wait_ready(port, worker)
+    except RuntimeError:
+        worker.stop()
+        raise
+    return worker
+
+
 def broker_baseline(bootstrap: str, lines: list[bytes]) -> float:
     topic = f"raw{uuid.uuid4().hex[:6]}"
     create_topic(bootstrap, topic, PARTITIONS)
@@ -139,28 +164,14 @@ def worker_throughput(
     create_topic(bootstrap, f"{prefix}events", PARTITIONS)
     # What the engines give for this input, per partition as the worker sees it: produce
     # once to a scratch topic with the same partitioner and partition count.
-    from tests.integration.kafka_io import read_topic
-
     scratch = f"{prefix}scratch"
     create_topic(bootstrap, scratch, PARTITIONS)
     produce(bootstrap, scratch, lines)
     records = read_topic(bootstrap, scratch, until=lambda r: len(r) == len(lines), settle=0)
     want = sum(_oracle(records, PARTITIONS).actions.values())
-    port = free_port()
-    env = worker_env(
-        bootstrap,
-        redis,
-        prefix,
-        PARTITIONS,
-        worker__clock="events",
-        worker__web_port=str(port),
-        worker__web_host="127.0.0.1",
-        worker__data_dir=str(workdir / "data"),
-    )
-    worker = WorkerProcess(workdir, env, name="throughput")
+    worker = start_worker(bootstrap, redis, prefix, workdir, "throughput", worker__clock="events")
     reader = None
     try:
-        wait_ready(port, worker)
         reader = Reader(bootstrap, f"{prefix}actions")
         started = produce(bootstrap, f"{prefix}events", lines)
         seen: list[tuple[int, bytes]] = []
@@ -176,32 +187,25 @@ def worker_throughput(
 def latency(
     bootstrap: str, redis: str, workdir: Path, rate: float, seconds: float
 ) -> tuple[list[float], list[float]]:
-    """Event → action latency through the worker, and produce → consume through the broker,
-    both in milliseconds, at the same steady rate."""
-    from tests.rules.journey_builders import rules_dir
-
+    """Event → action latency through the worker, and produce → consume through the broker
+    alone, both in milliseconds, at the same steady rate."""
     directory = rules_dir(
         workdir, [PING], policies="channels: {email: {templates: [hello], needs_consent: false}}\n"
     )
     prefix = f"l{uuid.uuid4().hex[:6]}."
     create_topic(bootstrap, f"{prefix}events", PARTITIONS)
-    port = free_port()
-    env = worker_env(
+    worker = start_worker(
         bootstrap,
         redis,
         prefix,
-        PARTITIONS,
+        workdir,
+        "latency",
         rules_dir=str(directory),
         engine__allowed_lateness=f"{LATENESS}s",
         worker__clock="wall",
-        worker__web_port=str(port),
-        worker__web_host="127.0.0.1",
-        worker__data_dir=str(workdir / "latency-data"),
     )
-    worker = WorkerProcess(workdir, env, name="latency")
     count = int(rate * seconds)
     try:
-        wait_ready(port, worker)
         events = Reader(bootstrap, f"{prefix}events")
         actions = Reader(bootstrap, f"{prefix}actions")
         producer = Producer(
@@ -230,33 +234,37 @@ def latency(
         record = msgspec.json.decode(value)
         if record.get("record") == "action" and record.get("trigger") in produced_at:
             worker_ms.append(float(ts - produced_at[record["trigger"]]))
-    # The broker alone at the same rate: produce → consume of the same records.
-    raw = f"{prefix}raw"
-    create_topic(bootstrap, raw, PARTITIONS)
-    reader = Reader(bootstrap, raw)
-    sent: dict[str, float] = {}
+    return worker_ms, broker_latency(bootstrap, f"{prefix}raw", rate, count)
+
+
+def broker_latency(bootstrap: str, topic: str, rate: float, count: int) -> list[float]:
+    """Produce → consume latency of the broker alone, in ms, at ``rate`` records/s."""
+    create_topic(bootstrap, topic, PARTITIONS)
+    reader = Reader(bootstrap, topic)
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "acks": "all"})
-    broker_ms: list[float] = []
+    sent: dict[str, float] = {}
+    latencies: list[float] = []
+
+    def take(wait: float) -> None:
+        message = reader.consumer.poll(wait)
+        if message is not None and message.error() is None:
+            key = (message.key() or b"").decode()
+            latencies.append((time.perf_counter() - sent[key]) * 1000)
+
     started = time.perf_counter()
     for number in range(count):
         line = _cart_event(number, time.time())
         while time.perf_counter() < started + number / rate:
-            message = reader.consumer.poll(0.001)
-            if message is not None and message.error() is None:
-                key = (message.key() or b"").decode()
-                broker_ms.append((time.perf_counter() - sent[key]) * 1000)
+            take(0.001)
         sent[str(number)] = time.perf_counter()
-        producer.produce(raw, key=str(number).encode(), value=line)
+        producer.produce(topic, key=str(number).encode(), value=line)
         producer.poll(0)
     producer.flush(30)
     deadline = time.monotonic() + 30
-    while len(broker_ms) < count and time.monotonic() < deadline:
-        message = reader.consumer.poll(0.01)
-        if message is not None and message.error() is None:
-            key = (message.key() or b"").decode()
-            broker_ms.append((time.perf_counter() - sent[key]) * 1000)
+    while len(latencies) < count and time.monotonic() < deadline:
+        take(0.01)
     reader.close()
-    return worker_ms, broker_ms
+    return latencies
 
 
 def _cart_event(number: int, moment: float) -> bytes:

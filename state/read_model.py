@@ -53,7 +53,6 @@ def read_model_fields(profile: Profile) -> dict[str, str]:
     """
     cart = profile.open_cart
     consent = {channel: bool(s.value) for channel, s in sorted(profile.consent.items())}
-    risk = getattr(profile, "churn_risk", None)
     return {
         "customer_id": profile.customer_id or "",
         "tier": profile.tier,
@@ -62,7 +61,7 @@ def read_model_fields(profile: Profile) -> dict[str, str]:
         "rfm_recency": str(profile.rfm.recency),
         "rfm_frequency": str(profile.rfm.frequency),
         "rfm_monetary": str(profile.rfm.monetary),
-        "churn_risk": "" if risk is None else f"{risk:.4f}",
+        "churn_risk": "",  # the churn model (issue 5) fills it in
         "tags": _ENCODER.encode(profile.tags).decode(),
         "consent": _ENCODER.encode(consent).decode(),
         "open_cart_id": cart.cart_id if cart else "",
