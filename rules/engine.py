@@ -21,6 +21,8 @@ give the same outputs.
 from __future__ import annotations
 
 import heapq
+import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rules.actions import JourneyOutput
@@ -31,6 +33,7 @@ from schemas.events import ANONYMOUS_PREFIX
 from state.changes import ProfileChange
 from state.dedup import SeenEvents
 from state.derived import refresh_derived
+from state.handoff import Forward, Handoff, HandoffRequest, Internal
 from state.identity import merge_profiles
 from state.policy import ProfilePolicy
 from state.profile import DAY, MAX_RECENT_EVENT_IDS, Profile
@@ -42,8 +45,11 @@ _ORDER_KINDS = frozenset((ev.OrderPlaced, ev.OrderCancelled, ev.OrderRefunded))
 _KIND = {cls: tag for tag, cls in ev.EVENT_TYPES.items()}
 _REVIEW, _JOURNEY = 0, 1
 
-#: What the engine puts out: profile changes, journey actions and run milestones.
-Output = ProfileChange | JourneyOutput
+#: What the engine puts out: profile changes, journey actions and run milestones, and the
+#: records engines of other partitions must see (``state/handoff.py``).
+Output = ProfileChange | JourneyOutput | Internal
+#: Sorts a handoff request after the events of the same moment.
+_AFTER = "\uffff"
 
 
 @dataclass
@@ -56,6 +62,13 @@ class EngineStats:
     merges: int = 0
     erasures: int = 0
     reviews: int = 0
+    #: Identity across partitions: profiles asked for, handed over, taken in, dropped,
+    #: and events sent on to the partition that homes their profile.
+    handoffs_requested: int = 0
+    handoffs_answered: int = 0
+    handoffs_taken: int = 0
+    handoffs_dropped: int = 0
+    forwarded: int = 0
     by_type: dict[str, int] = field(default_factory=dict)
 
 
@@ -74,8 +87,13 @@ class Engine:
         rules: RuleSet,
         policy: ProfilePolicy | None = None,
         config: EngineConfig | None = None,
+        home: Callable[[str], bool] | None = None,
     ) -> None:
+        """``home`` says whether a profile key is kept by this engine; None (replay) means
+        every key is. With it, profiles homed elsewhere are reached through the records in
+        ``state/handoff.py``, which the caller carries to the other engines."""
         self.store = store
+        self._home = home
         self.rules = rules
         self.policy = policy or ProfilePolicy()
         self.config = config or EngineConfig()
@@ -85,8 +103,18 @@ class Engine:
         self._seen = SeenEvents(self.config.dedup_max_entries, self.config.dedup_window_seconds)
         #: (due, _REVIEW or _JOURNEY, profile key): profile reviews and journey moments.
         self._timers: list[tuple[float, int, str]] = []
-        #: Events waiting for the watermark, by (event time, event id).
-        self._pending: list[tuple[float, str, ev.Event, object, bool]] = []
+        #: Events (and handoff requests) waiting for the watermark, by (event time, event id).
+        self._pending: list[
+            tuple[float, str, int, ev.Event | HandoffRequest | Forward, object, bool]
+        ] = []
+        self._sequence = itertools.count()
+        #: Profile key -> its events held until an awaited visitor profile arrives:
+        #: (event time, event, position, replayed, late, linked), in the order they were due;
+        #: ``linked``: the event's own link was made (the customer waits because of it).
+        self._parked: dict[str, list[tuple[float, ev.Event, object, bool, bool, bool]]] = {}
+        #: (customer key, anonymous key) -> a handoff that came before its request was made
+        #: again (the identifying event read again after a restart), and its position.
+        self._early: dict[tuple[str, str], tuple[Handoff, object]] = {}
         #: Positions of events applied or dropped since the last ``drain_done``.
         self._done: list[object] = []
         self._newest = float("-inf")
@@ -140,14 +168,15 @@ class Engine:
         watermark = self._newest - self._lateness
         if watermark < self._advanced:
             watermark = self._advanced
+        outputs: list[Output] = []
+        if self._home is not None and event.anonymous_id is not None:
+            self._ask_for_visitor(event, ts, outputs)
         if ts < watermark:
             stats.late += 1
-            outputs = self._apply(event, ts, late=True, replayed=replayed)
-            if position is not None:
-                self._done.append(position)
+            outputs.extend(self._apply(event, ts, True, replayed, position))
         else:
-            heapq.heappush(self._pending, (ts, event.event_id, event, position, replayed))
-            outputs = []
+            item = (ts, event.event_id, next(self._sequence), event, position, replayed)
+            heapq.heappush(self._pending, item)
         outputs.extend(self.advance(watermark))
         return outputs
 
@@ -190,23 +219,46 @@ class Engine:
         return len(self._pending)
 
     def _apply(
-        self, event: ev.Event, ts: float, late: bool = False, replayed: bool = False
+        self,
+        event: ev.Event,
+        ts: float,
+        late: bool = False,
+        replayed: bool = False,
+        position: object = None,
+        linked: bool = False,
     ) -> list[Output]:
         """Fold one event into its profile, tags and journeys.
 
         Reviews of this profile that fall due at or before the event's time fire first, at
-        their own times.
+        their own times. ``position`` is marked done unless the event is parked.
+        ``linked``: the event was parked after making its visitor link; not again.
         """
         cls = type(event)
+        outputs: list[Output] = []
         if cls is ev.ErasureRequested:
-            return list(self._erase(event, ts))  # type: ignore[arg-type]
-        profile = self._profile_for(event)
+            outputs.extend(self._erase(event, ts))  # type: ignore[arg-type]
+            self._mark_done(position)
+            return outputs
+        target = self._profile_for(event, ts, outputs, linked)
+        if type(target) is Forward:
+            self.stats.forwarded += 1
+            self._mark_done(position)
+            return [target]
+        profile: Profile = target  # type: ignore[assignment]
+        if profile.awaiting:  # a visitor's profile is on its way: hold the event till then
+            anonymous_id = event.anonymous_id
+            made = anonymous_id is not None and ANONYMOUS_PREFIX + anonymous_id in profile.awaiting
+            self._parked.setdefault(profile.key, []).append(
+                (ts, event, position, replayed, late, linked or made)
+            )
+            return outputs
+        self._mark_done(position)
         recent, mark = profile.recent_event_ids, (ts, event.event_id)
         if event.event_id in recent or (
             replayed and profile.applied_through is not None and mark <= profile.applied_through
         ):  # applied before a restart, read again
             self.stats.duplicates += 1
-            return []
+            return outputs
         recent.append(event.event_id)
         if len(recent) > MAX_RECENT_EVENT_IDS:
             del recent[0]
@@ -230,7 +282,7 @@ class Engine:
             changes.extend(tag_changes)
         if refreshed or tag_changes:
             self._schedule(profile, scheduled)
-        outputs: list[Output] = list(changes)
+        outputs.extend(changes)
         journeys = self.rules.journeys
         if journeys.journeys:
             journey_due = profile.journeys.next_due_at
@@ -251,21 +303,40 @@ class Engine:
                 raise AssertionError(f"review of {profile.key} at {due} did not move forward")
         return changes
 
-    def _profile_for(self, event: ev.Event) -> Profile:
-        store = self.store
+    def _profile_for(
+        self, event: ev.Event, ts: float, outputs: list[Output], linked: bool = False
+    ) -> Profile | Forward:
+        """The profile ``event`` updates, or a ``Forward`` when another engine homes it."""
+        store, home = self.store, self._home
         customer_id, anonymous_id = event.customer_id, event.anonymous_id
-        if customer_id is not None and anonymous_id is not None:
-            anonymous_key = ANONYMOUS_PREFIX + anonymous_id
-            if store.resolve(anonymous_key) != customer_id:
-                return self._identify(anonymous_key, customer_id)
+        if customer_id is not None:
+            if home is not None and not home(customer_id):
+                return Forward(to=customer_id, event=event)
+            if anonymous_id is not None and not linked:
+                anonymous_key = ANONYMOUS_PREFIX + anonymous_id
+                if store.resolve(anonymous_key) != customer_id:
+                    return self._identify(anonymous_key, customer_id, event, ts, outputs)
         key = store.resolve(event.profile_key)
+        if home is not None and key != customer_id and not home(key):
+            return Forward(to=key, event=event)
         profile = store.get(key)
         if profile is None:
             profile = Profile(key=key, customer_id=customer_id if key == customer_id else None)
         return profile
 
-    def _identify(self, anonymous_key: str, customer_key: str) -> Profile:
-        """Link a visitor to a customer, folding the visitor's profile into the customer's."""
+    def _identify(
+        self,
+        anonymous_key: str,
+        customer_key: str,
+        event: ev.Event,
+        ts: float,
+        outputs: list[Output],
+    ) -> Profile:
+        """Link a visitor to a customer, folding the visitor's profile into the customer's.
+
+        A visitor homed on another engine is asked for (``HandoffRequest``); the customer
+        then waits for it, its events held, unless it came already.
+        """
         store = self.store
         customer = store.get(customer_key) or Profile(key=customer_key, customer_id=customer_key)
         visitor = store.get(anonymous_key)
@@ -275,19 +346,191 @@ class Engine:
             self.stats.merges += 1
             self._schedule_journeys(customer, None)
         store.link(anonymous_key, customer_key)
+        home = self._home
+        if home is not None and not home(anonymous_key):
+            # Asked for when the event was read (``_ask_for_visitor``): here already, or
+            # the customer waits for it.
+            early = self._early.pop((customer_key, anonymous_key), None)
+            if early is not None:
+                self._merge_handoff(customer, early[0])
+                self._mark_done(early[1])
+            else:
+                customer.awaiting.append(anonymous_key)
+        store.put(customer)
         return customer
 
-    def _erase(self, event: ev.ErasureRequested, ts: float) -> list[ProfileChange]:
-        key = self.store.resolve(event.profile_key)
-        profile = self.store.get(key)
-        self.store.delete(key)
-        self.store.unlink_all(key)
+    def _ask_for_visitor(self, event: ev.Event, ts: float, outputs: list[Output]) -> None:
+        """An event linking a visitor homed elsewhere to a customer homed here is read: ask
+        the visitor's home for its profile now, so that it is sent as of the event's time
+        (that engine holds the request until then) and is here when the event is applied."""
+        customer_id, home = event.customer_id, self._home
+        if customer_id is None or home is None or not home(customer_id):
+            return
+        anonymous_key = ANONYMOUS_PREFIX + str(event.anonymous_id)
+        if home(anonymous_key) or self.store.resolve(anonymous_key) == customer_id:
+            return
+        self.stats.handoffs_requested += 1
+        outputs.append(
+            HandoffRequest(
+                anonymous_key=anonymous_key,
+                customer_key=customer_id,
+                at=ts,
+                cause=event.event_id,
+            )
+        )
+
+    def _erase(self, event: ev.ErasureRequested, ts: float) -> list[Output]:
+        store = self.store
+        key = store.resolve(event.profile_key)
+        home = self._home
+        if home is not None and not home(key):
+            self.stats.forwarded += 1
+            return [Forward(to=key, event=event)]
+        profile = store.get(key)
+        store.delete(key)
+        store.unlink_all(key)
+        for _, _, position, *_ in self._parked.pop(key, []):
+            self._mark_done(position)  # erased along with the profile they would have changed
+        for pair in [pair for pair in self._early if pair[0] == key]:
+            self.stats.handoffs_dropped += 1
+            self._mark_done(self._early.pop(pair)[1])
         if profile is None:
             return []
-        for anonymous_id in profile.anonymous_ids:
-            self.store.delete(ANONYMOUS_PREFIX + anonymous_id)
+        outputs: list[Output] = []
+        visitors = [ANONYMOUS_PREFIX + anonymous_id for anonymous_id in profile.anonymous_ids]
+        for anonymous_key in visitors + [k for k in profile.awaiting if k not in visitors]:
+            store.delete(anonymous_key)
+            if home is not None and not home(anonymous_key):
+                # The visitor's home still links it to this customer: have it forget that too.
+                outputs.append(Forward(to=anonymous_key, event=event))
         self.stats.erasures += 1
-        return [ProfileChange.make("profile_erased", key, None, None, ts, event.event_id)]
+        outputs.append(ProfileChange.make("profile_erased", key, None, None, ts, event.event_id))
+        return outputs
+
+    # --- identity across engines (state/handoff.py) -------------------------------------------
+
+    def receive(self, record: Internal, position: object = None) -> list[Output]:
+        """Take a record another engine sent this one; return what became due."""
+        if type(record) is Forward:
+            event = record.event
+            if type(event) is not ev.ErasureRequested or not record.to.startswith(ANONYMOUS_PREFIX):
+                return self.process(event, position)
+            at, order = event.occurred_at.timestamp(), event.event_id
+        elif type(record) is HandoffRequest:
+            at, order = record.at, _AFTER + record.cause
+        else:
+            return self._take_handoff(record, position)  # type: ignore[arg-type]
+        # A request, or a visitor to forget: in event-time order with the visitor's events.
+        if at < self.watermark:
+            self._mark_done(position)
+            return self._internal_due(record)
+        heapq.heappush(self._pending, (at, order, next(self._sequence), record, position, False))
+        return []
+
+    def _internal_due(self, record: HandoffRequest | Forward) -> list[Output]:
+        if type(record) is HandoffRequest:
+            return self._hand_over(record)
+        self._forget_visitor(record.to)  # type: ignore[union-attr]
+        return []
+
+    def _hand_over(self, request: HandoffRequest) -> list[Output]:
+        """The visitor's side: give up its profile and route it to the customer from now on."""
+        store = self.store
+        visitor = store.get(request.anonymous_key)
+        store.delete(request.anonymous_key)
+        store.link(request.anonymous_key, request.customer_key)
+        self.stats.handoffs_answered += 1
+        return [
+            Handoff(
+                anonymous_key=request.anonymous_key,
+                customer_key=request.customer_key,
+                at=request.at,
+                cause=request.cause,
+                profile=visitor,
+            )
+        ]
+
+    def _take_handoff(self, handoff: Handoff, position: object) -> list[Output]:
+        """The customer's side: merge the visitor, then apply the events held for it."""
+        customer = self.store.get(handoff.customer_key)
+        anonymous_key = handoff.anonymous_key
+        if customer is not None and anonymous_key in customer.awaiting:
+            self._merge_handoff(customer, handoff)
+            self._mark_done(position)
+            return self._unpark(customer) if not customer.awaiting else []
+        anonymous_id = anonymous_key.removeprefix(ANONYMOUS_PREFIX)
+        if customer is not None and anonymous_id in customer.anonymous_ids:
+            self._mark_done(position)  # linked before: an answer read again after a restart
+            return []
+        # Here before the identifying event is applied (it waits for the watermark, or is
+        # read again after a restart): kept for then (``_identify``), or until that moment
+        # is well past (``_expire_early``).
+        self._early[(handoff.customer_key, anonymous_key)] = (handoff, position)
+        return []
+
+    def _merge_handoff(self, customer: Profile, handoff: Handoff) -> None:
+        if handoff.anonymous_key in customer.awaiting:
+            customer.awaiting.remove(handoff.anonymous_key)
+        if handoff.profile is not None:
+            merge_profiles(customer, handoff.profile)
+            self.stats.merges += 1
+            self._schedule_journeys(customer, None)
+        self.stats.handoffs_taken += 1
+        self.store.put(customer)
+
+    def _unpark(self, profile: Profile) -> list[Output]:
+        """Apply the events held for ``profile``, with its own timers between them, in order."""
+        outputs: list[Output] = []
+        key = profile.key
+        for ts, event, position, replayed, late, linked in self._parked.pop(key, []):
+            current = self.store.get(key)
+            if current is not None and not current.awaiting:
+                self._fire_before(current, ts, outputs)
+            outputs.extend(self._apply(event, ts, late, replayed, position, linked))
+        current = self.store.get(key)
+        if current is not None and not current.awaiting:
+            self._schedule(current)  # timers skipped while it waited
+            self._schedule_journeys(current, None)
+            outputs.extend(self.advance(self.watermark))
+        return outputs
+
+    def _fire_before(self, profile: Profile, ts: float, outputs: list[Output]) -> None:
+        """Fire the profile's reviews and journey moments due before ``ts``, oldest first."""
+        while True:
+            review, moment = profile.next_review_at, profile.journeys.next_due_at
+            if review is not None and review < ts and (moment is None or review <= moment):
+                self.stats.reviews += 1
+                outputs.extend(self.review(profile, review))
+            elif moment is not None and moment < ts:
+                outputs.extend(self._fire_journeys(profile, moment))
+            else:
+                return
+
+    def _forget_visitor(self, anonymous_key: str) -> None:
+        """The customer a visitor was linked to is erased: drop the link and the visitor."""
+        store = self.store
+        store.delete(anonymous_key)
+        customer_key = store.resolve(anonymous_key)
+        if customer_key != anonymous_key and store.get(customer_key) is None:
+            store.unlink_all(customer_key)
+
+    def _expire_early(self) -> None:
+        """Drop handoffs kept for a request that did not come within the allowed lateness."""
+        horizon = self.watermark - self._lateness
+        for pair, (handoff, position) in list(self._early.items()):
+            if handoff.at < horizon:
+                del self._early[pair]
+                self.stats.handoffs_dropped += 1
+                self._mark_done(position)
+
+    @property
+    def parked_events(self) -> int:
+        """Events held for profiles waiting for a visitor's profile from another engine."""
+        return sum(len(held) for held in self._parked.values())
+
+    def _mark_done(self, position: object) -> None:
+        if position is not None:
+            self._done.append(position)
 
     # --- time ---------------------------------------------------------------------------------
 
@@ -329,17 +572,23 @@ class Engine:
                 and event_at <= now
                 and (timer_at is None or event_at <= timer_at)
             ):
-                ts, _, event, position, replayed = heapq.heappop(pending)
-                outputs.extend(self._apply(event, ts, replayed=replayed))
-                if position is not None:
-                    self._done.append(position)
+                ts, _, _, item, position, replayed = heapq.heappop(pending)
+                if type(item) is HandoffRequest or type(item) is Forward:
+                    self._mark_done(position)
+                    outputs.extend(self._internal_due(item))
+                else:
+                    outputs.extend(self._apply(item, ts, False, replayed, position))  # type: ignore[arg-type]
                 continue
             if timer_at is None or timer_at > now:
+                if self._early:
+                    self._expire_early()
                 return outputs
             due, kind, key = heapq.heappop(timers)
             profile = store.get(key)
             if profile is None:
                 continue  # merged away or erased
+            if profile.awaiting:
+                continue  # queued again when the visitor's profile arrives
             if kind == _REVIEW:
                 if profile.next_review_at != due:
                     continue  # superseded by a later event

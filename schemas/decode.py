@@ -32,6 +32,8 @@ DeadLetterReason = Literal[
     "future_event",
     "invalid_row",
     "unsupported_event",
+    #: an identity-topic record (engine to engine) that does not decode
+    "invalid_internal",
 ]
 DEAD_LETTER_REASONS: Final[tuple[str, ...]] = get_args(DeadLetterReason)
 

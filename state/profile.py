@@ -238,6 +238,9 @@ class Profile(msgspec.Struct):
     #: applied in that order, so one read again after a restart and not above this mark
     #: was applied before.
     applied_through: tuple[float, str] | None = None
+    #: Anonymous keys whose profile is on its way from another partition (``state/handoff.py``).
+    #: While any is awaited, this profile's events are held and applied when it arrives.
+    awaiting: list[str] = []
 
     @property
     def open_cart(self) -> Cart | None:

@@ -6,6 +6,13 @@ and feeds it to its partition's engine; ``tick`` moves every engine to a moment 
 clock. Both return what to publish. The Faust agents in ``agents/`` are thin adapters
 over this class, and the unit tests drive it directly.
 
+Given the partition count, each engine knows which profiles are homed on its partition
+(Kafka's murmur2 of the record key, as producers and the worker's profile lookup use):
+a visitor who identifies as a customer homed elsewhere is handed over between engines
+with the records of ``state/handoff.py``. ``handle`` and ``tick`` return them among the
+outputs; ``route`` says which partition each must reach, and ``receive`` applies one
+there.
+
 >>> from rules.loader import RuleSet
 >>> engines = PartitionEngines(RuleSet.empty())
 >>> line = (b'{"type":"order.placed","event_id":"e1","customer_id":"c1",'
@@ -21,11 +28,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+
+import msgspec
+from aiokafka.partitioner import murmur2
 
 from rules.coupon_pools import CouponLedger
 from rules.engine import Engine, EngineConfig, Output
 from rules.loader import RuleSet
-from schemas.decode import DeadLetter, decode_event, latest_accepted
+from schemas.decode import DeadLetter, dead_letter, decode_event, latest_accepted
+from state.handoff import Internal, decode_internal, routing_key
 from state.policy import ProfilePolicy
 from state.profile import Profile
 from state.stores import MemoryProfileStore
@@ -50,10 +62,16 @@ class PartitionEngines:
         max_clock_skew_seconds: float = 3600.0,
         store_factory: Callable[[int], ProfileStore] = lambda _: MemoryProfileStore(),
         coupon_shares: int | None = None,
+        partitions: int | None = None,
     ) -> None:
         """``coupon_shares``: the partition count when engines of other partitions run
         elsewhere at the same time; each partition then takes its own share of every
-        coupon pool (``CouponLedger``), so no code goes out twice."""
+        coupon pool (``CouponLedger``), so no code goes out twice.
+
+        ``partitions``: the input topic's partition count, so each engine keeps only the
+        profiles homed on its partition; None homes every profile on every engine (one
+        engine, or engines fed by something other than a keyed topic)."""
+        self.partition_count = partitions
         self.rules = rules
         self.policy = policy or ProfilePolicy()
         self.config = config or EngineConfig()
@@ -71,7 +89,8 @@ class PartitionEngines:
         engine = self._engines.get(partition)
         if engine is None:
             store = self._store_factory(partition)
-            engine = Engine(store, self.rules, self.policy, self.config)
+            home = None if self.partition_count is None else self._home_of(partition)
+            engine = Engine(store, self.rules, self.policy, self.config, home)
             if self._coupon_shares is not None:
                 engine.coupons = CouponLedger(share=(partition, self._coupon_shares))
             if isinstance(store, ChangelogProfileStore):
@@ -83,6 +102,23 @@ class PartitionEngines:
             engine.resume()
             self._engines[partition] = engine
         return engine
+
+    def _home_of(self, partition: int) -> Callable[[str], bool]:
+        route = self.route_key
+
+        def home(profile_key: str) -> bool:
+            return route(profile_key) == partition
+
+        return home
+
+    def route_key(self, profile_key: str) -> int:
+        """The partition that homes ``profile_key`` (0 when every engine homes everything)."""
+        count = self.partition_count
+        return 0 if count is None else partition_of(routing_key(profile_key), count)
+
+    def route(self, record: Internal) -> int:
+        """The partition whose engine must receive ``record``."""
+        return self.route_key(record.route_key)
 
     def ensure(self, partitions: Iterable[int]) -> None:
         """Have an engine for each of ``partitions``, so their timers fire without new events."""
@@ -125,6 +161,23 @@ class PartitionEngines:
                 self._done.append(position)
             return Handled(dead_letter=item)
         return Handled(outputs=engine.process(item, position, replayed))
+
+    def receive(self, partition: int, raw: bytes, source: str, position: object = None) -> Handled:
+        """Apply a record another partition's engine sent (``state/handoff.py``).
+
+        Such records come from engines, not from producers: one that does not decode is a
+        bug or a foreign write, and goes to the dead letters like a bad event.
+        """
+        try:
+            record = decode_internal(raw)
+        except (msgspec.DecodeError, msgspec.ValidationError) as error:
+            if position is not None:
+                self._done.append(position)
+            letter = dead_letter(
+                raw, source=source, position=0, reason="invalid_internal", detail=str(error)
+            )
+            return Handled(dead_letter=letter)
+        return Handled(outputs=self.engine(partition).receive(record, position))
 
     def drain_done(self) -> list[object]:
         """Positions of the records dealt with since the last call."""
@@ -182,6 +235,13 @@ class PartitionEngines:
             self._engines.pop(partition, None)
             self._read_through.pop(partition, None)
             self._recovered_through.pop(partition, None)
+
+
+@lru_cache(maxsize=65_536)
+def partition_of(key: str, partitions: int) -> int:
+    """The partition Kafka's murmur2 partitioner (the Java client's default) gives ``key``."""
+    hashed: int = murmur2(key.encode())
+    return (hashed & 0x7FFFFFFF) % partitions
 
 
 def _time(value: float | None) -> float:
