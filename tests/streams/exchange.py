@@ -87,7 +87,8 @@ class Exchange:
             store = self.engine(partition).store
             for key in store.sorted_keys():
                 profile = store.get(key)
-                assert profile is not None and key not in found, key
+                assert profile is not None, key
+                assert key not in found, f"{key} is homed on two partitions"
                 found[key] = profile
         return found
 
@@ -105,4 +106,3 @@ def keys_on_different_partitions(partitions: int, count: int = 2) -> tuple[list[
             customers.append(customer)
             visitors.append(visitor)
     return customers, visitors
-
