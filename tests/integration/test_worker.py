@@ -158,7 +158,7 @@ def _run_to_the_end(
         broker.address,
         f"{prefix}actions",
         until=lambda r: set(want.actions) <= {x.value for x in r} or worker.exited,
-        timeout=240,  # a takeover under a loaded CI machine can take minutes
+        timeout=150,
         settle=3,
     )
     return want, actions
@@ -308,8 +308,7 @@ def test_two_workers_share_the_partitions_and_one_takes_over_when_the_other_stop
         leaving.stop()
         staying.stop()
     assert "assigned" in leaving.log().lower()
-    missing = _action_differences({r.value for r in actions}, set(want.actions))
-    assert missing == [], staying.log()[-4000:]
+    assert _action_differences({r.value for r in actions}, set(want.actions)) == []
     stored = _stored_profiles(broker.address, prefix.rstrip("."))
     differences = _differences(stored, want.profiles)
     assert not differences, "\n".join(line[:400] for line in differences)
