@@ -84,6 +84,7 @@ class Forward(msgspec.Struct, kw_only=True, frozen=True, tag="forward", tag_fiel
 
 #: What engines send each other through the identity topic.
 Internal = HandoffRequest | Handoff | Forward
+INTERNAL_TYPES = (HandoffRequest, Handoff, Forward)
 
 _ENCODER = msgspec.json.Encoder()
 _DECODER = msgspec.json.Decoder(Internal)

@@ -27,6 +27,7 @@ from rules.loader import RuleSet
 from rules.yaml_source import RuleFileError
 from schemas.decode import DeadLetter
 from state.changes import ProfileChange
+from state.handoff import INTERNAL_TYPES
 from state.profile import Profile
 from state.stores import MemoryProfileStore
 from streams.settings import Settings
@@ -255,7 +256,7 @@ class _OutputSink:
                 self.counts[item.kind] += 1
                 if self.changes is not None:
                     self.changes.write(_ENCODER.encode(item) + b"\n")
-            else:
+            elif not isinstance(item, INTERNAL_TYPES):  # one engine homes every profile
                 self.report.count(item)
                 if self.actions is not None:
                     self.actions.write(_ENCODER.encode(item) + b"\n")

@@ -31,6 +31,7 @@ from rules.loader import RuleSet
 from rules.reloader import RulesWatcher
 from schemas.decode import DeadLetter
 from state.changes import ProfileChange
+from state.handoff import INTERNAL_TYPES
 from state.stores.changelog import ChangelogProfileStore
 from streams.delivery import Delivery
 from streams.partitions import PartitionEngines
@@ -217,6 +218,10 @@ class Worker:
                 actions = [a for a in actions if a.action_id not in skip]
         pending = []
         for item in outputs:
+            if isinstance(item, INTERNAL_TYPES):
+                # Engines here home every profile (identity across partitions is not wired
+                # into the worker yet), so they never put these out.
+                raise AssertionError(f"unexpected identity record {item!r}")
             topic = self.changes if isinstance(item, ProfileChange) else self.actions
             pending.append(
                 await topic.send(key=item.profile_key.encode(), value=_ENCODER.encode(item))
