@@ -341,10 +341,8 @@ class Engine:
         customer = store.get(customer_key) or Profile(key=customer_key, customer_id=customer_key)
         visitor = store.get(anonymous_key)
         if visitor is not None:
-            merge_profiles(customer, visitor)
+            self._fold_in(customer, visitor)
             store.delete(anonymous_key)
-            self.stats.merges += 1
-            self._schedule_journeys(customer, None)
         store.link(anonymous_key, customer_key)
         home = self._home
         if home is not None and not home(anonymous_key):
@@ -468,13 +466,17 @@ class Engine:
         self._early[(handoff.customer_key, anonymous_key)] = (handoff, position)
         return []
 
+    def _fold_in(self, customer: Profile, visitor: Profile) -> None:
+        """Merge a visitor's profile into the customer's; the visitor's runs go on there."""
+        merge_profiles(customer, visitor)
+        self.stats.merges += 1
+        self._schedule_journeys(customer, None)
+
     def _merge_handoff(self, customer: Profile, handoff: Handoff) -> None:
         if handoff.anonymous_key in customer.awaiting:
             customer.awaiting.remove(handoff.anonymous_key)
         if handoff.profile is not None:
-            merge_profiles(customer, handoff.profile)
-            self.stats.merges += 1
-            self._schedule_journeys(customer, None)
+            self._fold_in(customer, handoff.profile)
         self.stats.handoffs_taken += 1
         self.store.put(customer)
 

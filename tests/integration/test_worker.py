@@ -157,6 +157,18 @@ def _await_actions(broker: Server, prefix: str, count: int, *workers: WorkerProc
     assert len(seen) >= count, "\n".join(w.log()[-3000:] for w in workers)
 
 
+def _half_produced(broker: Server, partitions: int, seed: int) -> tuple[str, list[bytes], int]:
+    """A fresh topic prefix, a generated stream, and how many of its lines (the first half)
+    are already on the events topic."""
+    prefix = f"t{uuid.uuid4().hex[:8]}."
+    create_topic(broker.address, f"{prefix}events", partitions)
+    config = GeneratorConfig(customers=150, days=30, seed=seed, anonymous_share=0.0)
+    lines = list(generate_stream(config))
+    half = len(lines) // 2
+    produce(broker.address, f"{prefix}events", lines[:half])
+    return prefix, lines, half
+
+
 class KilledRun(NamedTuple):
     actions: Counter[bytes]
     profiles: dict[str, bytes]
@@ -171,12 +183,7 @@ def killed_run(
 ) -> KilledRun:
     """Half the stream, the worker killed with SIGKILL, the rest, a new worker to the end."""
     tmp_path = tmp_path_factory.mktemp("killed")
-    prefix = f"t{uuid.uuid4().hex[:8]}."
-    create_topic(broker.address, f"{prefix}events", PARTITIONS)
-    config = GeneratorConfig(customers=150, days=30, seed=8, anonymous_share=0.0)
-    lines = list(generate_stream(config))
-    half = len(lines) // 2
-    produce(broker.address, f"{prefix}events", lines[:half])
+    prefix, lines, half = _half_produced(broker, PARTITIONS, seed=8)
     env = worker_env(broker.address, redis.address, prefix, PARTITIONS, worker__clock="events")
     first = WorkerProcess(tmp_path, env, name="first")
     try:
@@ -271,13 +278,8 @@ def _differences(got: dict[str, bytes], want: dict[str, bytes]) -> list[str]:
 def test_two_workers_share_the_partitions_and_one_takes_over_when_the_other_stops(
     broker: Server, redis: Server, tmp_path: Path
 ) -> None:
-    prefix = f"t{uuid.uuid4().hex[:8]}."
     partitions = 8
-    create_topic(broker.address, f"{prefix}events", partitions)
-    config = GeneratorConfig(customers=150, days=30, seed=9, anonymous_share=0.0)
-    lines = list(generate_stream(config))
-    half = len(lines) // 2
-    produce(broker.address, f"{prefix}events", lines[:half])
+    prefix, lines, half = _half_produced(broker, partitions, seed=9)
     env = worker_env(broker.address, redis.address, prefix, partitions, worker__clock="events")
     staying = WorkerProcess(tmp_path, env, name="staying")
     leaving = WorkerProcess(tmp_path, env, name="leaving")
