@@ -2,7 +2,8 @@
 
 ``register(worker)`` adds them to the worker's app:
 
-- ``events``: each input record goes to its partition's engine; what comes out is held
+- ``events``: each input record (and each record another partition's engine sent on the
+  identity topic) goes to its partition's engine; what comes out is held
   and, every ``BATCH`` records or ``COMPLETE_SECONDS``, published, stored and acknowledged.
   A record is acknowledged only once its event is applied (an event waiting for the
   watermark keeps its offset uncommitted).
@@ -38,7 +39,9 @@ def register(worker: Worker) -> None:
     app, engines = worker.app, worker.engines
     wall_clock = worker.settings.worker.clock == "wall"
 
-    @app.agent(worker.events)
+    identity_topic = worker.names.identity
+
+    @app.agent(worker.inputs)
     async def events(stream: StreamT[Any]) -> None:
         # Acks are ours: Faust's batching helpers ack every event they hand out, which
         # would commit offsets of events still waiting for the watermark.
@@ -50,12 +53,21 @@ def register(worker: Worker) -> None:
                     # Read before a rebalance took the partition away: not ours to apply.
                     # Unacked, it is read again from the committed offset by its owner.
                     continue
-                position = (message.partition, message.offset)
+                internal = message.topic == identity_topic
+                position = (message.partition, message.offset, int(internal))
                 worker.track(position, manual, event)
                 source = f"{message.topic}/{message.partition}@{message.offset}"
-                handled = engines.handle(
-                    message.partition, event.value, source, time.time(), position, message.offset
-                )
+                if internal:  # from another partition's engine (state/handoff.py)
+                    handled = engines.receive(message.partition, event.value, source, position)
+                else:
+                    handled = engines.handle(
+                        message.partition,
+                        event.value,
+                        source,
+                        time.time(),
+                        position,
+                        message.offset,
+                    )
                 worker.hold(handled.outputs, event, handled.dead_letter)
                 if worker.held >= BATCH:
                     await worker.complete()

@@ -179,6 +179,10 @@ class PartitionEngines:
             return Handled(dead_letter=letter)
         return Handled(outputs=self.engine(partition).receive(record, position))
 
+    def parked_events(self) -> int:
+        """Events held for customers waiting for a visitor's profile from another partition."""
+        return sum(engine.parked_events for engine in self._engines.values())
+
     def drain_done(self) -> list[object]:
         """Positions of the records dealt with since the last call."""
         done, self._done = self._done, []

@@ -119,6 +119,12 @@ class WorkerCollector(Collector):
             "Actions not published again because their id was claimed and sent before.",
             value=worker.skipped_actions,
         )
+        yield GaugeMetricFamily(
+            "rapport_identity_parked_events",
+            "Events held for customers whose visitor profile is on its way from another "
+            "partition (stays high if identity records stop flowing).",
+            value=worker.engines.parked_events(),
+        )
         info = InfoMetricFamily("rapport_rules", "The active rules version.")
         info.add_metric([], {"version": worker.engines.rules.version})
         yield info

@@ -9,6 +9,10 @@ records in and publish what comes out. Topic names take the configured prefix:
 ``<prefix>actions``    journey actions and run milestones, keyed by profile key
 ``<prefix>actions.dlq`` actions the delivery stage gave up on, reason in headers
 ``<prefix>changes``    profile changes (tier, lifecycle, tags, ...), keyed by profile key
+``<prefix>identity``   engine to engine: visitor profiles handed to the customer's
+                       partition, and events forwarded to the partition that homes
+                       their profile (``state/handoff.py``); as many partitions as
+                       ``events``, read by the same agent
 =====================  ==========================================================
 """
 
@@ -31,7 +35,7 @@ from rules.loader import RuleSet
 from rules.reloader import RulesWatcher
 from schemas.decode import DeadLetter
 from state.changes import ProfileChange
-from state.handoff import INTERNAL_TYPES
+from state.handoff import INTERNAL_TYPES, encode_internal, routing_key
 from state.stores.changelog import ChangelogProfileStore
 from streams.delivery import Delivery
 from streams.partitions import PartitionEngines
@@ -39,6 +43,8 @@ from streams.redis_io import RedisIO, holding
 from streams.settings import Settings
 
 log = logging.getLogger("rapport.worker")
+#: Where an input record was read: (partition, offset, 0 for events or 1 for identity).
+Position = tuple[int, int, int]
 _ENCODER = msgspec.json.Encoder()
 
 
@@ -49,6 +55,7 @@ class TopicNames:
     actions: str
     action_dead_letters: str
     changes: str
+    identity: str
 
     @classmethod
     def with_prefix(cls, prefix: str) -> TopicNames:
@@ -58,6 +65,7 @@ class TopicNames:
             actions=f"{prefix}actions",
             action_dead_letters=f"{prefix}actions.dlq",
             changes=f"{prefix}changes",
+            identity=f"{prefix}identity",
         )
 
 
@@ -97,6 +105,12 @@ class Worker:
         )
         raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
         self.events = self.app.topic(self.names.events, partitions=worker.partitions, **raw)
+        self.identity = self.app.topic(self.names.identity, partitions=worker.partitions, **raw)
+        #: What the events agent reads: both topics, co-partitioned (Faust assigns
+        #: partition n of both to the same worker), so a partition's engine sees both.
+        self.inputs = self.app.topic(
+            self.names.events, self.names.identity, partitions=worker.partitions, **raw
+        )
         self.dead_letters = self.app.topic(self.names.dead_letters, **raw)
         self.actions = self.app.topic(self.names.actions, **raw)
         self.changes = self.app.topic(self.names.changes, **raw)
@@ -111,6 +125,7 @@ class Worker:
             settings.engine.max_clock_skew_seconds,
             store_factory=self._store_for,
             coupon_shares=worker.partitions,
+            partitions=worker.partitions,
         )
         self.watcher = RulesWatcher(settings.rules_dir, rules)
         #: Action claims and the read model; None when ``redis.url`` is empty.
@@ -124,14 +139,15 @@ class Worker:
         )
         #: One engine call, its publishing and its table writes at a time.
         self.lock = asyncio.Lock()
-        #: Input events read but not yet done: (partition, offset) -> (stream, event)
-        self.unacked: dict[tuple[int, int], tuple[Any, Any]] = {}
+        #: Input records read but not yet done: position -> (stream, event). A position is
+        #: (partition, offset, topic): topic 0 for events, 1 for identity records.
+        self.unacked: dict[Position, tuple[Any, Any]] = {}
         self._outputs: list[Output] = []
         self._dead: list[tuple[Any, DeadLetter]] = []
         self._held = 0
-        #: Per partition, the offsets read and not yet acked, in order; and those done.
-        self._read: dict[int, deque[int]] = {}
-        self._done: set[tuple[int, int]] = set()
+        #: Per (partition, topic), the offsets read and not yet acked, in order; and those done.
+        self._read: dict[tuple[int, int], deque[int]] = {}
+        self._done: set[Position] = set()
 
         from agents import register  # the agents need the app; the app does not need them
         from streams.web import register_pages
@@ -219,9 +235,11 @@ class Worker:
         pending = []
         for item in outputs:
             if isinstance(item, INTERNAL_TYPES):
-                # Engines here home every profile (identity across partitions is not wired
-                # into the worker yet), so they never put these out.
-                raise AssertionError(f"unexpected identity record {item!r}")
+                key = routing_key(item.route_key).encode()
+                partition = self.engines.route(item)
+                raw = encode_internal(item)
+                pending.append(await self.identity.send(key=key, partition=partition, value=raw))
+                continue
             topic = self.changes if isinstance(item, ProfileChange) else self.actions
             pending.append(
                 await topic.send(key=item.profile_key.encode(), value=_ENCODER.encode(item))
@@ -248,9 +266,9 @@ class Worker:
         record acked later (faust-streaming 0.15: no gap check from offset 0, and a gap of
         one offset passes); acking only in order keeps an unapplied event uncommitted.
         """
-        for partition, offsets in self._read.items():
-            while offsets and (partition, offsets[0]) in self._done:
-                position = (partition, offsets.popleft())
+        for (partition, topic), offsets in self._read.items():
+            while offsets and (partition, offsets[0], topic) in self._done:
+                position = (partition, offsets.popleft(), topic)
                 self._done.discard(position)
                 stream, event = self.unacked.pop(position)
                 await stream.ack(event)
@@ -276,10 +294,11 @@ class Worker:
         sent = await self.action_dead_letters.send(value=raw, headers=headers)
         await sent
 
-    def track(self, position: tuple[int, int], stream: Any, event: Any) -> None:
+    def track(self, position: Position, stream: Any, event: Any) -> None:
         """Remember a record read, to ack it (in offset order) once it is done."""
         self.unacked[position] = (stream, event)
-        self._read.setdefault(position[0], deque()).append(position[1])
+        partition, offset, topic = position
+        self._read.setdefault((partition, topic), deque()).append(offset)
 
     def forget(self, partitions: list[int]) -> None:
         """Partitions given to another worker: drop their engines and unacked input."""
@@ -288,5 +307,5 @@ class Worker:
         for position in [p for p in self.unacked if p[0] in gone]:
             del self.unacked[position]
         self._done = {p for p in self._done if p[0] not in gone}
-        for partition in gone:
-            self._read.pop(partition, None)
+        for partition, topic in [key for key in self._read if key[0] in gone]:
+            self._read.pop((partition, topic), None)

@@ -51,15 +51,24 @@ def routing_key(line: bytes) -> bytes | None:
     return key.encode() if isinstance(key, str) else None
 
 
-def produce(bootstrap: str, topic: str, lines: Iterable[bytes]) -> int:
+def produce(
+    bootstrap: str, topic: str, lines: Iterable[bytes], per_second: float | None = None
+) -> int:
+    """Produce ``lines`` keyed as a real producer would; ``per_second`` paces them like a
+    live stream (None: as fast as possible, a backlog)."""
     # murmur2: the Java client's partitioner, which the worker's profile lookup routes by.
     config = {"bootstrap.servers": bootstrap, "linger.ms": 5, "acks": "all"}
     producer = Producer({**config, "partitioner": "murmur2_random"})
     count = 0
+    started = time.monotonic()
     for line in lines:
         producer.produce(topic, key=routing_key(line), value=line)
         producer.poll(0)
         count += 1
+        if per_second is not None and count % 20 == 0:
+            ahead = started + count / per_second - time.monotonic()
+            if ahead > 0:
+                time.sleep(ahead)
     left = producer.flush(30)
     assert left == 0, f"{left} records not delivered to {topic}"
     return count

@@ -7,7 +7,7 @@ at once or after a number of further input records (a slow identity topic).
 
 from __future__ import annotations
 
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterable
 
 import msgspec
@@ -33,6 +33,8 @@ class Exchange:
         #: Everything the engines put out for the outside world, in order.
         self.outputs: list[Output] = []
         self.internal_sent = 0
+        #: Dead letters by reason.
+        self.dead: Counter[str] = Counter()
 
     def partition_of(self, event: ev.Event) -> int:
         return self.engines.route_key(event.profile_key)
@@ -43,9 +45,16 @@ class Exchange:
         return self
 
     def feed_raw(self, partition: int, raw: bytes) -> None:
-        self._collect(self.engines.handle(partition, raw, "test", NOW).outputs)
+        handled = self.engines.handle(partition, raw, "test", NOW)
+        if handled.dead_letter is not None:
+            self.dead[handled.dead_letter.reason] += 1
+        self._collect(handled.outputs)
         self._queue = deque((wait - 1, p, r) for wait, p, r in self._queue)
         self._deliver(all_of_them=False)
+
+    def settle(self) -> None:
+        """Deliver every identity record on its way, and what answering them sends."""
+        self._deliver(all_of_them=True)
 
     def tick(self, moment: float) -> None:
         for _, fired in self.engines.tick(moment):
