@@ -311,7 +311,7 @@ def test_two_workers_share_the_partitions_and_one_takes_over_when_the_other_stop
         staying.stop()
     assert "assigned" in leaving.log().lower()
     missing = _action_differences({r.value for r in actions}, set(want.actions))
-    assert not missing, "\n".join(missing[:5] + [staying.log()[-6000:]])
+    assert not missing, "\n".join([*missing[:5], staying.log()[-6000:]])
     stored = _stored_profiles(broker.address, prefix.rstrip("."))
     differences = _differences(stored, want.profiles)
     assert not differences, "\n".join(line[:400] for line in differences)
