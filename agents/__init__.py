@@ -47,30 +47,32 @@ def register(worker: Worker) -> None:
         # would commit offsets of events still waiting for the watermark.
         manual: Any = stream.noack()  # type: ignore[attr-defined]
         async for event in manual.events():
-            async with worker.lock:
-                message = event.message
-                if not worker.owns(message.partition):
-                    # Read before a rebalance took the partition away: not ours to apply.
-                    # Unacked, it is read again from the committed offset by its owner.
-                    continue
-                internal = message.topic == identity_topic
-                position = (message.partition, message.offset, int(internal))
-                worker.track(position, manual, event)
-                source = f"{message.topic}/{message.partition}@{message.offset}"
-                if internal:  # from another partition's engine (state/handoff.py)
-                    handled = engines.receive(message.partition, event.value, source, position)
-                else:
-                    handled = engines.handle(
-                        message.partition,
-                        event.value,
-                        source,
-                        time.time(),
-                        position,
-                        message.offset,
-                    )
-                worker.hold(handled.outputs, event, handled.dead_letter)
-                if worker.held >= BATCH:
-                    await worker.complete()
+            message = event.message
+            # A record whose partition a rebalance took away is not ours to apply: left
+            # unacked, its owner reads it again from the committed offset.
+            while await worker.settle(message):
+                async with worker.lock:
+                    if not worker.owns(message.partition):
+                        continue  # a rebalance began while the lock was held: settle again
+                    internal = message.topic == identity_topic
+                    position = (message.partition, message.offset, int(internal))
+                    worker.track(position, manual, event)
+                    source = f"{message.topic}/{message.partition}@{message.offset}"
+                    if internal:  # from another partition's engine (state/handoff.py)
+                        handled = engines.receive(message.partition, event.value, source, position)
+                    else:
+                        handled = engines.handle(
+                            message.partition,
+                            event.value,
+                            source,
+                            time.time(),
+                            position,
+                            message.offset,
+                        )
+                    worker.hold(handled.outputs, event, handled.dead_letter)
+                    if worker.held >= BATCH:
+                        await worker.complete()
+                break
 
     @app.timer(interval=COMPLETE_SECONDS)  # type: ignore[untyped-decorator]
     async def complete() -> None:

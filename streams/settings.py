@@ -87,7 +87,16 @@ class WorkerSettings(BaseModel):
         description="Host name other workers reach this one's web server at (profile "
         "lookups are forwarded there); empty: the machine's host name.",
     )
-    data_dir: Path = Field(Path("build/worker"), description="Local table state (RocksDB).")
+    store: Literal["rocksdb", "memory"] = Field(
+        "rocksdb",
+        description="Where tables are kept locally: `rocksdb` (on disk under `data_dir`; a "
+        "restart reads only the changelog written since) or `memory` (rebuilt from the "
+        "changelogs at every start).",
+    )
+    data_dir: Path = Field(
+        Path("build/worker"),
+        description="Local table state (RocksDB). One per worker: two workers cannot share it.",
+    )
     session_timeout: str = Field(
         "30s",
         description="A worker that sends no heartbeat for this long is presumed dead and its "

@@ -22,6 +22,7 @@ import asyncio
 import logging
 import socket
 from collections import deque
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +42,7 @@ from streams.delivery import Delivery
 from streams.partitions import PartitionEngines
 from streams.redis_io import RedisIO, holding
 from streams.settings import Settings
+from streams.table_stores import RocksPartition, faust_store_url, table_options
 
 log = logging.getLogger("rapport.worker")
 #: Where an input record was read: (partition, offset, 0 for events or 1 for identity).
@@ -88,7 +90,7 @@ class Worker:
         self.app = faust.App(
             worker.app_id,
             broker=worker.broker,
-            store="memory://",
+            store=faust_store_url(worker.store),
             topic_partitions=worker.partitions,
             web_port=worker.web_port or 6066,  # unused when 0: the web server is off
             web_enabled=worker.web_port != 0,
@@ -108,15 +110,26 @@ class Worker:
         self.identity = self.app.topic(self.names.identity, partitions=worker.partitions, **raw)
         #: What the events agent reads: both topics, co-partitioned (Faust assigns
         #: partition n of both to the same worker), so a partition's engine sees both.
+        #: Internal: Faust creates both (when missing) with ``partitions`` before it
+        #: subscribes; a broker left to create the identity topic on first use would give it
+        #: its own default count, and partition n of it would not meet partition n of events.
         self.inputs = self.app.topic(
-            self.names.events, self.names.identity, partitions=worker.partitions, **raw
+            self.names.events,
+            self.names.identity,
+            partitions=worker.partitions,
+            internal=True,
+            **raw,
         )
         self.dead_letters = self.app.topic(self.names.dead_letters, **raw)
         self.actions = self.app.topic(self.names.actions, **raw)
         self.changes = self.app.topic(self.names.changes, **raw)
         self.action_dead_letters = self.app.topic(self.names.action_dead_letters, **raw)
         self.profiles = self.app.Table(
-            "profiles", partitions=worker.partitions, key_type=bytes, value_type=bytes
+            "profiles",
+            partitions=worker.partitions,
+            key_type=bytes,
+            value_type=bytes,
+            options=table_options(worker.store),
         )
         self.engines = PartitionEngines(
             rules,
@@ -143,6 +156,10 @@ class Worker:
         #: (partition, offset, topic): topic 0 for events, 1 for identity records.
         self.unacked: dict[Position, tuple[Any, Any]] = {}
         self._outputs: list[Output] = []
+        #: Table writes (partition, key, value or None) made by the last flush, to send.
+        self._changelog_writes: list[tuple[int, bytes, bytes | None]] = []
+        #: Per partition, the local table the engine's store was loaded from.
+        self._local: dict[int, MutableMapping[bytes, bytes]] = {}
         self._dead: list[tuple[Any, DeadLetter]] = []
         self._held = 0
         #: Per (partition, topic), the offsets read and not yet acked, in order; and those done.
@@ -157,14 +174,16 @@ class Worker:
             register_pages(self)
 
     def _store_for(self, partition: int) -> ChangelogProfileStore:
-        table = self.profiles
+        local: MutableMapping[bytes, bytes] = self.profiles.data
+        if self.settings.worker.store == "rocksdb":
+            rocks: Any = self.profiles.data
+            local = RocksPartition(lambda: rocks._db_for_partition(partition))
+        self._local[partition] = local
 
         def write(key: bytes, value: bytes | None) -> None:
-            table.send_changelog(
-                partition, key, value, key_serializer="raw", value_serializer="raw"
-            )
+            self._changelog_writes.append((partition, key, value))
 
-        return ChangelogProfileStore(partition, table.data, write)
+        return ChangelogProfileStore(partition, local, write)
 
     @property
     def ready(self) -> bool:
@@ -184,6 +203,20 @@ class Worker:
             tp.partition == partition and tp.topic == topic
             for tp in self.app.assignor.assigned_actives()
         )
+
+    async def settle(self, message: Any) -> bool:
+        """Whether ``message`` is this worker's to apply; waits while a rebalance ends.
+
+        Faust drops records of an earlier consumer generation before the agent sees them,
+        and seeks to the committed offsets before it resumes fetching; a record of the
+        current generation can still arrive in the moment before the rebalance is marked
+        as ended. It is not read again, so it must not be skipped: wait until the worker is
+        ready, unless a new rebalance begins (then the seek after it reads the record again).
+        """
+        app: Any = self.app
+        while not self.ready and message.generation_id == app.consumer_generation_id:
+            await asyncio.sleep(0.02)
+        return message.generation_id == app.consumer_generation_id and self.owns(message.partition)
 
     def partition_of(self, key: str) -> int:
         """The input partition of ``key``, as Kafka's murmur2 partitioner puts it."""
@@ -254,10 +287,69 @@ class Worker:
             await redis.confirm([a.action_id for a in actions], note)
             await redis.write_profiles(staged, note)
         self.engines.flush()
+        await self._write_changelog()
         for position in self.engines.drain_done():
             if position in self.unacked:
                 self._done.add(position)
         await self._ack_in_order()
+
+    async def _write_changelog(self) -> None:
+        """Send the table writes the last flush made and wait until the broker has them all.
+
+        Not ``Table.send_changelog``: it queues in Faust's producer buffer, and the flush
+        Faust makes before committing offsets gives up after 0.1 s without a send, so under
+        load offsets could be committed (and a clean stop could drop the queue) before the
+        profiles they speak for were stored. Awaited here, before the acks, they cannot.
+
+        Only then do the writes go to the local table, so it is never ahead of the
+        changelog (a worker killed in between starts from what the changelog holds, and
+        reads the events again). With RocksDB, each partition's database then notes the
+        changelog offset it holds, so a restart on the same disk reads only what came
+        after (as Faust's own writes do).
+        """
+        writes, self._changelog_writes = self._changelog_writes, []
+        if not writes:
+            return
+        # Each partition's last write goes alone, after the others are stored: a broker
+        # that reports a partition's end as the last batch's first offset + 1 (Tansu 0.6
+        # does) then reports it right, and Faust's recovery, which reads a changelog up to
+        # that end, reads all of it (docs/decisions.md, "The changelog's last write").
+        last = {partition: i for i, (partition, _, _) in enumerate(writes)}
+        tails = set(last.values())
+        stored = await self._send_changelog([w for i, w in enumerate(writes) if i not in tails])
+        stored += await self._send_changelog([writes[i] for i in sorted(tails)])
+        for partition, key, value in writes:
+            local = self._local.get(partition)
+            if local is None:
+                continue  # revoked meanwhile: its next owner recovers from the changelog
+            if value is None:
+                local.pop(key, None)
+            else:
+                local[key] = value
+        if self.settings.worker.store == "rocksdb":
+            store: Any = self.profiles.data
+            newest: dict[Any, int] = {}
+            for metadata in stored:
+                tp = metadata.topic_partition
+                newest[tp] = max(newest.get(tp, -1), metadata.offset)
+            for tp, offset in newest.items():
+                if tp.partition in self._local:
+                    store.set_persisted_offset(tp, offset)
+
+    async def _send_changelog(self, writes: list[tuple[int, bytes, bytes | None]]) -> list[Any]:
+        """Send table writes to the changelog; return the broker's metadata of each."""
+        topic = self.profiles.changelog_topic
+        pending = [
+            await topic.send(
+                key=key,
+                value=value,
+                partition=partition,
+                key_serializer="raw",
+                value_serializer="raw",
+            )
+            for partition, key, value in writes
+        ]
+        return list(await asyncio.gather(*pending))
 
     async def _ack_in_order(self) -> None:
         """Ack each partition's done records up to the first one not done, in offset order.
@@ -304,6 +396,8 @@ class Worker:
         """Partitions given to another worker: drop their engines and unacked input."""
         self.engines.release(partitions)
         gone = set(partitions)
+        for partition in gone:
+            self._local.pop(partition, None)
         for position in [p for p in self.unacked if p[0] in gone]:
             del self.unacked[position]
         self._done = {p for p in self._done if p[0] not in gone}

@@ -3,8 +3,12 @@
 The worker gives each partition one of these over its Faust table (the table and the
 changelog writer are passed in, so this module needs no Kafka). Profiles are decoded
 once, when a partition is taken over, and the engine works on them in memory. ``flush``
-encodes the profiles touched since the last flush and writes those that changed, links
-included, so a new owner of the partition recovers exactly this state.
+encodes the profiles touched since the last flush and hands those that changed, links
+included, to the writer, so a new owner of the partition recovers exactly this state.
+
+The store only reads the table (when it is made). The writer stores each write: the
+worker sends it to the changelog and, once the broker has it, puts it in the local table,
+so the local copy is never ahead of the changelog; ``into(table)`` stores at once.
 
 Keys carry the partition, because one worker's table holds several partitions:
 ``<partition>:p:<profile key>`` for profiles, ``<partition>:l:<anonymous key>`` for
@@ -13,12 +17,11 @@ engine's clock), which ``flush`` writes last.
 
 >>> from state.profile import Profile
 >>> table: dict[bytes, bytes] = {}
->>> writes = []
->>> store = ChangelogProfileStore(3, table, lambda k, v: writes.append((k, v)))
+>>> store = ChangelogProfileStore(3, table, into(table))
 >>> store.put(Profile(key="c1")); store.link("anon:a1", "c1")
 >>> store.flush(), sorted(table)
 (2, [b'3:l:anon:a1', b'3:p:c1'])
->>> again = ChangelogProfileStore(3, table, lambda k, v: None)
+>>> again = ChangelogProfileStore(3, table, into(table))
 >>> again.get("c1").key, again.resolve("anon:a1"), store.flush()
 ('c1', 'c1', 0)
 """
@@ -34,6 +37,18 @@ from state.stores.memory import MemoryProfileStore
 
 #: Called for every write: (table key, encoded value, or None to delete).
 ChangelogWriter = Callable[[bytes, bytes | None], None]
+
+
+def into(table: MutableMapping[bytes, bytes]) -> ChangelogWriter:
+    """A writer that stores each write in ``table`` at once (tests, the embedded runner)."""
+
+    def write(key: bytes, value: bytes | None) -> None:
+        if value is None:
+            table.pop(key, None)
+        else:
+            table[key] = value
+
+    return write
 
 
 class PartitionMeta(msgspec.Struct, frozen=True):
@@ -138,8 +153,8 @@ class ChangelogProfileStore:
         return changed
 
     def flush(self, meta: PartitionMeta | None = None) -> int:
-        """Write every touched profile and link that changed, then ``meta``; return how many
-        writes. The bookkeeping goes last, on the same changelog partition: when it is
+        """Hand the writer every touched profile and link that changed, then ``meta``;
+        return how many writes. The bookkeeping goes last, on the same changelog partition: when it is
         stored, so are the profiles it speaks for. If a crash loses it, the events read
         since the previous one count as new, and profiles know them by their recent ids."""
         self.stage()
@@ -162,9 +177,7 @@ class ChangelogProfileStore:
             return 0
         if value is None:
             self._written.pop(table_key, None)
-            self._table.pop(table_key, None)
         else:
             self._written[table_key] = value
-            self._table[table_key] = value
         self._write(table_key, value)
         return 1

@@ -114,3 +114,15 @@ def read_topic(
         return records
     finally:
         consumer.close()
+
+
+def end_offsets(bootstrap: str, topic: str, partitions: int) -> dict[int, int]:
+    """Per partition, the offset the broker says the next record will get (ListOffsets)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "rapport-tests"})
+    try:
+        return {
+            p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+            for p in range(partitions)
+        }
+    finally:
+        consumer.close()

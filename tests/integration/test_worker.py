@@ -19,7 +19,7 @@ from state.read_model import read_model_fields
 from streams.generator import GeneratorConfig, generate_stream
 from streams.partitions import PartitionEngines
 from streams.settings import load_settings
-from tests.integration.kafka_io import Record, create_topic, produce, read_topic
+from tests.integration.kafka_io import Record, create_topic, end_offsets, produce, read_topic
 from tests.integration.worker_process import WorkerProcess, worker_env
 from tests.servers import Server
 from tests.streams.exchange import Exchange
@@ -64,16 +64,26 @@ def _oracle(
     return Oracle(actions, changes, exchange.dead, profiles)
 
 
+def _changelog(bootstrap: str, app_id: str) -> list[Record]:
+    """Every record the worker wrote to its profiles table's changelog."""
+    return read_topic(bootstrap, f"{app_id}-profiles-changelog", until=lambda r: True)
+
+
+def _latest(records: list[Record]) -> dict[bytes, bytes]:
+    """A changelog's table: the newest value of each key, deleted keys left out."""
+    latest: dict[bytes, bytes | None] = {}
+    for record in sorted(records, key=lambda r: (r.partition, r.offset)):
+        latest[record.key or b""] = record.value or None
+    return {key: value for key, value in latest.items() if value is not None}
+
+
 def _stored_profiles(bootstrap: str, app_id: str) -> dict[str, bytes]:
     """The profiles the worker left in its table, read back from the table's changelog."""
-    latest: dict[bytes, bytes | None] = {}
-    for record in read_topic(bootstrap, f"{app_id}-profiles-changelog", until=lambda r: True):
-        latest[record.key or b""] = record.value or None
-    return {
-        key.split(b":p:", 1)[1].decode(): value
-        for key, value in latest.items()
-        if b":p:" in key and value is not None
-    }
+    return _profiles_in(_latest(_changelog(bootstrap, app_id)))
+
+
+def _profiles_in(table: dict[bytes, bytes]) -> dict[str, bytes]:
+    return {k.split(b":p:", 1)[1].decode(): v for k, v in table.items() if b":p:" in k}
 
 
 @pytest.mark.integration
@@ -193,6 +203,9 @@ class KilledRun(NamedTuple):
     want: Oracle
     log: str
     delivered: Counter[str]
+    changelog: list[Record]
+    changelog_topic: str
+    data_dir: Path
 
 
 @pytest.fixture(scope="module")
@@ -202,7 +215,14 @@ def killed_run(
     """Half the stream, the worker killed with SIGKILL, the rest, a new worker to the end."""
     tmp_path = tmp_path_factory.mktemp("killed")
     prefix, lines, half = _half_produced(broker, PARTITIONS, seed=8)
-    env = worker_env(broker.address, redis.address, prefix, PARTITIONS, worker__clock="events")
+    env = worker_env(
+        broker.address,
+        redis.address,
+        prefix,
+        PARTITIONS,
+        worker__clock="events",
+        worker__data_dir=str(tmp_path / "data"),  # the restart is on the same disk
+    )
     first = WorkerProcess(tmp_path, env, name="first")
     try:
         _await_actions(broker, prefix, 20, first)
@@ -218,9 +238,17 @@ def killed_run(
             time.sleep(0.2)  # the delivery stage follows the actions topic
     finally:
         second.stop()
-    stored = _stored_profiles(broker.address, prefix.rstrip("."))
-    delivered = _delivered(sink)
-    return KilledRun(Counter(r.value for r in actions), stored, want, second.log(), delivered)
+    changelog = _changelog(broker.address, prefix.rstrip("."))
+    return KilledRun(
+        Counter(r.value for r in actions),
+        _profiles_in(_latest(changelog)),
+        want,
+        second.log(),
+        _delivered(sink),
+        changelog,
+        f"{prefix.rstrip('.')}-profiles-changelog",
+        second.data_dir,
+    )
 
 
 def _delivered(log_sink: Path) -> Counter[str]:
@@ -259,6 +287,51 @@ def test_a_worker_killed_mid_stream_leaves_the_profiles_replay_computes(
 ) -> None:
     differences = _differences(killed_run.profiles, killed_run.want.profiles)
     assert not differences, "\n".join(line[:400] for line in differences)
+
+
+@pytest.mark.integration
+def test_a_stopped_worker_leaves_on_disk_what_its_changelog_holds_and_how_far(
+    killed_run: KilledRun,
+) -> None:
+    """What makes a restart on the same disk fast: each partition's RocksDB database holds
+    the partition's table, and the changelog offset it reaches, so Faust reads only what
+    came after it."""
+    databases = sorted(killed_run.data_dir.rglob("profiles-*.db"))
+    assert len(databases) == PARTITIONS, list(killed_run.data_dir.rglob("*"))
+    for path in databases:
+        partition = int(path.name.removesuffix(".db").rsplit("-", 1)[1])
+        records = [r for r in killed_run.changelog if r.partition == partition]
+        table, offset = _read_database(path)
+        assert table == _latest(records), partition
+        assert offset == max(r.offset for r in records), partition
+
+
+@pytest.mark.integration
+def test_the_broker_reports_the_end_of_each_changelog_partition_after_its_last_write(
+    broker: Server, killed_run: KilledRun
+) -> None:
+    """Faust's recovery reads a changelog up to the end the broker reports. Tansu reports
+    the first offset of the last batch + 1, so the worker writes each partition's last
+    record in a batch of its own; were it batched, a new owner would miss the tail."""
+    ends = end_offsets(broker.address, killed_run.changelog_topic, PARTITIONS)
+    newest = {p: max(r.offset for r in killed_run.changelog if r.partition == p) for p in ends}
+    assert ends == {p: offset + 1 for p, offset in newest.items()}
+
+
+def _read_database(path: Path) -> tuple[dict[bytes, bytes], int | None]:
+    """A table partition's RocksDB database: its keys and values, and the changelog offset
+    Faust noted it holds."""
+    import rocksdict
+
+    from streams.table_stores import FAUST_OFFSET_KEY, RocksPartition
+
+    options = rocksdict.Options(raw_mode=True)
+    db = rocksdict.Rdict(str(path), options=options, access_type=rocksdict.AccessType.read_only())
+    try:
+        offset = db.get(FAUST_OFFSET_KEY)
+        return dict(RocksPartition(lambda: db).items()), None if offset is None else int(offset)
+    finally:
+        db.close()
 
 
 def _action_differences(got: set[bytes], want: set[bytes]) -> list[str]:

@@ -15,7 +15,10 @@ class WorkerProcess:
     def __init__(self, workdir: Path, settings: dict[str, str], name: str = "worker") -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         self.log_path = workdir / f"{name}.log"
-        env = {**os.environ, **settings}
+        #: Local table state: the worker's own, unless the settings name one (a restart on
+        #: the same disk passes the same one). Two live workers cannot share one.
+        self.data_dir = Path(settings.get("RAPPORT_WORKER__DATA_DIR", workdir / f"{name}-data"))
+        env = {**os.environ, "RAPPORT_WORKER__DATA_DIR": str(self.data_dir), **settings}
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [str(RAPPORT), "worker", "--loglevel", "info"],

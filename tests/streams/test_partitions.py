@@ -8,7 +8,7 @@ from pathlib import Path
 import msgspec
 
 from rules.loader import load_rules
-from state.stores.changelog import ChangelogProfileStore
+from state.stores.changelog import ChangelogProfileStore, into
 from streams.partitions import PartitionEngines
 from tests.builders import IMMEDIATE
 from tests.rules.journey_builders import sends
@@ -67,7 +67,7 @@ def test_partitions_take_disjoint_shares_of_a_pool_and_keep_them_across_a_restar
         return PartitionEngines(
             rules,
             config=IMMEDIATE,
-            store_factory=lambda p: ChangelogProfileStore(p, table, lambda k, v: None),
+            store_factory=lambda p: ChangelogProfileStore(p, table, into(table)),
             coupon_shares=2,
         )
 
