@@ -158,6 +158,8 @@ class Worker:
         self._outputs: list[Output] = []
         #: Table writes (partition, key, value or None) made by the last flush, to send.
         self._changelog_writes: list[tuple[int, bytes, bytes | None]] = []
+        #: (consumer generation, events partitions assigned in it), see ``_assigned``.
+        self._assignment: tuple[int | None, frozenset[int]] = (None, frozenset())
         #: Per partition, the local table the engine's store was loaded from.
         self._local: dict[int, MutableMapping[bytes, bytes]] = {}
         self._dead: list[tuple[Any, DeadLetter]] = []
@@ -196,13 +198,20 @@ class Worker:
         """Whether records of ``partition`` may be applied now: no rebalance under way, and
         the partition assigned here. An engine made during a rebalance would start from a
         half-recovered table and see records out of order."""
-        if not self.ready:
-            return False
+        return self.ready and partition in self._assigned()
+
+    def _assigned(self) -> frozenset[int]:
+        """The events partitions assigned here, worked out once per consumer generation
+        (asked for every record; the assignment changes only with the generation)."""
+        generation: int = self.app.consumer_generation_id
+        if self._assignment[0] == generation:
+            return self._assignment[1]
         topic = self.names.events
-        return any(
-            tp.partition == partition and tp.topic == topic
-            for tp in self.app.assignor.assigned_actives()
-        )
+        actives = self.app.assignor.assigned_actives()
+        partitions = frozenset(tp.partition for tp in actives if tp.topic == topic)
+        if self.ready:  # mid-rebalance, the assignment may not be this generation's yet
+            self._assignment = (generation, partitions)
+        return partitions
 
     async def settle(self, message: Any) -> bool:
         """Whether ``message`` is this worker's to apply; waits while a rebalance ends.
@@ -224,11 +233,7 @@ class Worker:
         return (hashed & 0x7FFFFFFF) % self.settings.worker.partitions
 
     def assigned_partitions(self) -> list[int]:
-        return sorted(
-            tp.partition
-            for tp in self.app.assignor.assigned_actives()
-            if tp.topic == self.names.events
-        )
+        return sorted(self._assigned())
 
     @property
     def held(self) -> int:
@@ -271,12 +276,11 @@ class Worker:
                 key = routing_key(item.route_key).encode()
                 partition = self.engines.route(item)
                 raw = encode_internal(item)
-                pending.append(await self.identity.send(key=key, partition=partition, value=raw))
+                pending.append(await self._produce(self.names.identity, key, raw, partition))
                 continue
-            topic = self.changes if isinstance(item, ProfileChange) else self.actions
-            pending.append(
-                await topic.send(key=item.profile_key.encode(), value=_ENCODER.encode(item))
-            )
+            topic = self.names.changes if isinstance(item, ProfileChange) else self.names.actions
+            key = item.profile_key.encode()
+            pending.append(await self._produce(topic, key, _ENCODER.encode(item)))
         for event, letter in dead:
             pending.append(await self._dead_letter(event.value, event.key, letter))
         if pending:
@@ -338,18 +342,19 @@ class Worker:
 
     async def _send_changelog(self, writes: list[tuple[int, bytes, bytes | None]]) -> list[Any]:
         """Send table writes to the changelog; return the broker's metadata of each."""
-        topic = self.profiles.changelog_topic
+        topic = self.profiles.changelog_topic.get_topic_name()
         pending = [
-            await topic.send(
-                key=key,
-                value=value,
-                partition=partition,
-                key_serializer="raw",
-                value_serializer="raw",
-            )
-            for partition, key, value in writes
+            await self._produce(topic, key, value, partition) for partition, key, value in writes
         ]
         return list(await asyncio.gather(*pending))
+
+    async def _produce(
+        self, topic: str, key: bytes | None, value: bytes | None, partition: int | None = None
+    ) -> Any:
+        """Hand one record to the producer; return the future of the broker's ack. Faust's
+        producer directly: ``Topic.send`` adds a channel, serializers and callbacks per
+        record, which the hot path does not need (its records are bytes already)."""
+        return await self.app.producer.send(topic, key, value, partition, None, None)
 
     async def _ack_in_order(self) -> None:
         """Ack each partition's done records up to the first one not done, in offset order.
