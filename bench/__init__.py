@@ -1,0 +1,1 @@
+"""Benchmarks: each reports its figures against a baseline measured in the same run."""
