@@ -419,6 +419,7 @@ def test_on_the_wall_clock_a_wait_fires_without_any_later_event(
         engine__allowed_lateness="1s",
         worker__clock="wall",
         worker__tick_interval="1s",
+        worker__store="memory",  # the other table store: here, where nothing restarts
     )
     worker = WorkerProcess(tmp_path, env)
     try:
