@@ -25,6 +25,7 @@ import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from churn.tracker import ChurnLabel, ChurnTracker
 from rules.actions import JourneyOutput
 from rules.coupon_pools import CouponLedger
 from rules.loader import RuleSet
@@ -43,11 +44,12 @@ from state.stores.base import ProfileStore
 #: Event kinds after which RFM, lifecycle and tier must be recomputed.
 _ORDER_KINDS = frozenset((ev.OrderPlaced, ev.OrderCancelled, ev.OrderRefunded))
 _KIND = {cls: tag for tag, cls in ev.EVENT_TYPES.items()}
-_REVIEW, _JOURNEY = 0, 1
+_REVIEW, _JOURNEY, _CHURN = 0, 1, 2
 
-#: What the engine puts out: profile changes, journey actions and run milestones, and the
-#: records engines of other partitions must see (``state/handoff.py``).
-Output = ProfileChange | JourneyOutput | Internal
+#: What the engine puts out: profile changes, journey actions and run milestones, churn
+#: labels for the learner, and the records engines of other partitions must see
+#: (``state/handoff.py``).
+Output = ProfileChange | JourneyOutput | ChurnLabel | Internal
 #: Sorts a handoff request after the events of the same moment.
 _AFTER = "\uffff"
 
@@ -88,12 +90,17 @@ class Engine:
         policy: ProfilePolicy | None = None,
         config: EngineConfig | None = None,
         home: Callable[[str], bool] | None = None,
+        churn: ChurnTracker | None = None,
     ) -> None:
         """``home`` says whether a profile key is kept by this engine; None (replay) means
         every key is. With it, profiles homed elsewhere are reached through the records in
-        ``state/handoff.py``, which the caller carries to the other engines."""
+        ``state/handoff.py``, which the caller carries to the other engines.
+
+        ``churn`` takes churn snapshots at orders and check-ins and puts out their labels
+        (``churn/tracker.py``); None: no churn scoring."""
         self.store = store
         self._home = home
+        self.churn = churn
         self.rules = rules
         self.policy = policy or ProfilePolicy()
         self.config = config or EngineConfig()
@@ -212,6 +219,8 @@ class Engine:
                 heapq.heappush(self._timers, (profile.next_review_at, _REVIEW, key))
             if profile.journeys.next_due_at is not None:
                 heapq.heappush(self._timers, (profile.journeys.next_due_at, _JOURNEY, key))
+            if profile.churn.next_due_at is not None and self.churn is not None:
+                heapq.heappush(self._timers, (profile.churn.next_due_at, _CHURN, key))
 
     @property
     def pending_events(self) -> int:
@@ -264,6 +273,10 @@ class Engine:
             del recent[0]
         if not late and (profile.applied_through is None or mark > profile.applied_through):
             profile.applied_through = mark
+        churn, churn_due = self.churn, profile.churn.next_due_at
+        if churn is not None and churn_due is not None and churn_due <= ts:
+            outputs.extend(self._fire_churn(profile, churn_due))
+            churn_due = profile.churn.next_due_at
         due = profile.next_review_at
         changes = self._catch_up(profile, ts) if due is not None and due <= ts else []
         scheduled = profile.next_review_at
@@ -277,6 +290,9 @@ class Engine:
         refreshed = cls in _ORDER_KINDS or merged
         if refreshed:
             changes.extend(refresh_derived(profile, self.policy, cause))
+        if churn is not None and cls is ev.OrderPlaced:
+            changes.extend(churn.on_order(profile, ts, cause))
+            self._schedule_churn(profile, churn_due)
         tag_changes = tags.on_event(profile, event, ts, cause)
         if tag_changes:
             changes.extend(tag_changes)
@@ -551,6 +567,24 @@ class Engine:
         if due is not None and due != already_scheduled:
             heapq.heappush(self._timers, (due, _REVIEW, profile.key))
 
+    def _schedule_churn(self, profile: Profile, already_scheduled: float | None) -> None:
+        due = profile.churn.next_due_at
+        if due is not None and due != already_scheduled:
+            heapq.heappush(self._timers, (due, _CHURN, profile.key))
+
+    def _fire_churn(self, profile: Profile, due: float) -> list[Output]:
+        """Labels and a check-in of ``profile`` due at ``due``; journeys see risk changes."""
+        assert self.churn is not None
+        fired = self.churn.due(profile, due)
+        self._schedule_churn(profile, None)
+        changes = [item for item in fired if isinstance(item, ProfileChange)]
+        journeys = self.rules.journeys
+        if changes and journeys.journeys:
+            journey_due = profile.journeys.next_due_at
+            journeys.on_changes(profile, changes)
+            self._schedule_journeys(profile, journey_due)
+        return list(fired)
+
     def _schedule_journeys(self, profile: Profile, already_scheduled: float | None) -> None:
         due = profile.journeys.next_due_at
         if due is not None and due != already_scheduled:
@@ -596,8 +630,12 @@ class Engine:
                     continue  # superseded by a later event
                 self.stats.reviews += 1
                 outputs.extend(self.review(profile, due))
-            elif profile.journeys.next_due_at == due:
-                outputs.extend(self._fire_journeys(profile, due))
+            elif kind == _JOURNEY:
+                if profile.journeys.next_due_at == due:
+                    outputs.extend(self._fire_journeys(profile, due))
+            elif profile.churn.next_due_at == due and self.churn is not None:
+                outputs.extend(self._fire_churn(profile, due))
+                store.put(profile)
 
     def _fire_journeys(self, profile: Profile, now: float) -> list[Output]:
         """Move the profile's runs up to ``now``; tags they set may start further runs."""

@@ -37,10 +37,13 @@ class EventTrigger(_Spec):
 
 
 class ChangeTrigger(_Spec):
-    change: Literal["tier_changed", "lifecycle_changed", "tag_added", "tag_removed"] = Field(
-        description="The profile change that starts the journey."
+    change: Literal[
+        "tier_changed", "lifecycle_changed", "tag_added", "tag_removed", "churn_risk_changed"
+    ] = Field(description="The profile change that starts the journey.")
+    to: str | None = Field(
+        default=None,
+        description="Only changes to this value (tier, stage, churn risk band `high`/`low`).",
     )
-    to: str | None = Field(default=None, description="Only changes to this value (tier, stage).")
     tag: str | None = Field(default=None, description="For tag_added / tag_removed: which tag.")
     when: str | None = Field(default=None, description="Condition on the profile.")
 

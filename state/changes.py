@@ -16,7 +16,12 @@ from typing import Literal
 import msgspec
 
 ChangeKind = Literal[
-    "lifecycle_changed", "tier_changed", "tag_added", "tag_removed", "profile_erased"
+    "lifecycle_changed",
+    "tier_changed",
+    "tag_added",
+    "tag_removed",
+    "profile_erased",
+    "churn_risk_changed",
 ]
 
 

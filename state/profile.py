@@ -15,6 +15,7 @@ from typing import Final
 
 import msgspec
 
+from state.churn_state import ChurnState
 from state.journey_runs import JourneyState
 
 # Bounds on every collection in a profile; the size test in tests/state pins them down.
@@ -231,6 +232,8 @@ class Profile(msgspec.Struct):
     next_review_at: float | None = None
     #: Journey runs in progress, entries, goal windows and recent sends.
     journeys: JourneyState = msgspec.field(default_factory=JourneyState)
+    #: Churn snapshots waiting for their label, and the current risk (``churn/``).
+    churn: ChurnState = msgspec.field(default_factory=ChurnState)
     #: Ids of the newest events applied to this profile, oldest first. Stored with the
     #: profile, so an event redelivered after a worker restart is recognised and skipped.
     recent_event_ids: list[str] = []

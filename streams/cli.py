@@ -1,4 +1,4 @@
-"""The ``rapport`` command: replay, generate, rules, schemas and config.
+"""The ``rapport`` command: replay, generate, worker, rules, churn, schemas and config.
 
 Exit codes: 0 success; 1 invalid rules or a failed check; 2 bad usage; 3 unreadable input.
 """
@@ -344,6 +344,77 @@ def _write_or_check(files: dict[str, bytes], directory: Path, check: bool, comma
             f"out of date with the models (run `{command}`):\n  " + "\n  ".join(stale), err=True
         )
         sys.exit(EXIT_INVALID)
+
+
+@main.group()
+def churn() -> None:
+    """The churn model."""
+
+
+@churn.command("evaluate")
+@click.argument("input_file", metavar="FILE|-")
+@click.option(
+    "--format",
+    "input_format",
+    type=click.Choice(["contract", "segment", "online-retail"]),
+    default="contract",
+    show_default=True,
+    help="Input layout.",
+)
+@click.option("--horizon", help="Label horizon (default: settings churn.horizon, 90d).")
+@click.option("--checkin", help="Check-in interval, 0s for none (default: churn.checkin).")
+@click.option(
+    "--split",
+    type=click.FloatRange(0.05, 0.95),
+    default=0.5,
+    show_default=True,
+    help="Share of the stream's time span the batch baseline trains on.",
+)
+@click.option("--baseline/--no-baseline", default=True, help="Also train the batch baseline.")
+def churn_evaluate(
+    input_file: str,
+    input_format: str,
+    horizon: str | None,
+    checkin: str | None,
+    split: float,
+    baseline: bool,
+) -> None:
+    """Replay FILE with the online churn model: prequential ROC AUC and log loss, and a
+    batch gradient-boosting baseline trained once on the first part of the stream."""
+    from churn.evaluate import batch_baseline, evaluate
+    from schemas.decode import DeadLetter
+    from streams.replay import READERS
+    from streams.sources.files import open_input
+
+    settings = _settings()
+    overrides = {k: v for k, v in (("horizon", horizon), ("checkin", checkin)) if v is not None}
+    try:
+        churn_settings = settings.churn.model_validate({**settings.churn.model_dump(), **overrides})
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from error
+    try:
+        stream, _, _ = open_input(input_file)
+        with stream:
+            records = READERS[input_format](stream, input_file, None)
+            events = (item for item in records if not isinstance(item, DeadLetter))
+            result = evaluate(
+                events,
+                churn_settings.config(),
+                churn_settings.learner(),
+                settings.profile,
+                settings.engine.engine_config().allowed_lateness_seconds,
+            )
+    except InputError as error:
+        click.echo(str(error), err=True)
+        sys.exit(EXIT_INPUT)
+    if baseline:
+        try:
+            result.baseline = batch_baseline(result, split)
+        except ImportError:
+            result.baseline_note = "scikit-learn is not installed (pip install scikit-learn)"
+        except ValueError as error:
+            result.baseline_note = str(error)
+    click.echo(result.render())
 
 
 @main.group()

@@ -21,6 +21,7 @@ import msgspec
 import orjson
 from tqdm import tqdm
 
+from churn.tracker import ChurnLabel
 from rules.engine import Engine, Output
 from rules.journey_report import JourneyReport
 from rules.loader import RuleSet
@@ -256,6 +257,8 @@ class _OutputSink:
                 self.counts[item.kind] += 1
                 if self.changes is not None:
                     self.changes.write(_ENCODER.encode(item) + b"\n")
+            elif isinstance(item, ChurnLabel):
+                continue  # the learner's, not a journey record
             elif not isinstance(item, INTERNAL_TYPES):  # one engine homes every profile
                 self.report.count(item)
                 if self.actions is not None:

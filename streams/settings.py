@@ -19,6 +19,8 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from churn.model import ChurnLearner
+from churn.tracker import ChurnConfig
 from rules.durations import parse_duration
 from rules.engine import EngineConfig
 from rules.loader import DEFAULT_RULES_DIR
@@ -60,6 +62,58 @@ class EngineSettings(BaseModel):
     @property
     def max_clock_skew_seconds(self) -> float:
         return parse_duration(self.max_clock_skew)
+
+
+class ChurnSettings(BaseModel):
+    """The churn model (``churn/``): snapshots, delayed labels, risk bands."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    horizon: str = Field(
+        "90d", description="A snapshot with no order within this long is labelled churned."
+    )
+    checkin: str = Field(
+        "30d",
+        description="Score (and snapshot) a customer again after this long without an order, "
+        "and again every this long; `0s` turns check-ins off.",
+    )
+    checkin_until: str = Field(
+        "180d", description="No check-ins once the last order is this far back."
+    )
+    snapshot_gap: str = Field(
+        "0s", description="At most one order snapshot per customer within this long."
+    )
+    high: float = Field(0.7, gt=0, le=1, description="Risk at or above this: band `high`.")
+    low: float = Field(0.5, ge=0, lt=1, description="Risk at or below this: back to `low`.")
+    min_labels: int = Field(
+        500, ge=1, description="Labels of each kind to learn before the model gives scores."
+    )
+    learning_rate: float = Field(0.1, gt=0, description="AdaGrad step of the logistic model.")
+
+    @field_validator("horizon", "checkin", "checkin_until", "snapshot_gap")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @model_validator(mode="after")
+    def _bands(self) -> ChurnSettings:
+        if self.low >= self.high:
+            raise ValueError(f"churn.low ({self.low}) must be below churn.high ({self.high})")
+        return self
+
+    def config(self) -> ChurnConfig:
+        return ChurnConfig(
+            horizon=parse_duration(self.horizon),
+            checkin=parse_duration(self.checkin),
+            checkin_until=parse_duration(self.checkin_until),
+            snapshot_gap=parse_duration(self.snapshot_gap),
+            high=self.high,
+            low=self.low,
+        )
+
+    def learner(self) -> ChurnLearner:
+        return ChurnLearner(min_labels=self.min_labels, learning_rate=self.learning_rate)
 
 
 class WorkerSettings(BaseModel):
@@ -266,6 +320,7 @@ class Settings(BaseSettings):
     )
     engine: EngineSettings = EngineSettings()
     profile: ProfilePolicy = ProfilePolicy()
+    churn: ChurnSettings = ChurnSettings()
     worker: WorkerSettings = WorkerSettings()
     redis: RedisSettings = RedisSettings()
     delivery: DeliverySettings = DeliverySettings()

@@ -1,0 +1,171 @@
+"""Snapshots, delayed labels and churn risk on profiles, driven by the engine in event time.
+
+The engine calls ``on_order`` after it applies an order of a known customer, and ``due``
+when the profile's churn timer (``profile.churn.next_due_at``) falls due. Both only read
+and change the profile and return outputs, so the engine stays deterministic.
+
+- **Snapshots.** At every order (or one per ``snapshot_gap``) and at check-ins every
+  ``checkin`` of silence after the last order (until ``checkin_until``), the profile's
+  features are taken and scored with the newest model.
+- **Labels.** When a snapshot's horizon has passed, it is labelled ``churned`` if no
+  order came after it (the order count has not grown), ``retained`` otherwise, and put out as a ``ChurnLabel`` for the
+  learner. Both kinds are put out at the horizon, though a retained one is known at the
+  next order: released early, retained labels would reach the learner months before the
+  churned ones of the same snapshots, and it would learn a world with little churn
+  (docs/churn.md measures it).
+- **Risk.** Each snapshot's score becomes the profile's risk. The risk band moves to
+  ``high`` at ``high`` and back to ``low`` only at ``low``, so a risk near one threshold
+  does not flap; each move of the band is a ``churn_risk_changed`` profile change that
+  journeys can trigger on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import msgspec
+
+from churn.features import features
+from churn.model import LinearScorer
+from state.changes import ProfileChange
+from state.churn_state import MAX_PENDING_SNAPSHOTS, ChurnSnapshot, SnapshotKind
+from state.profile import DAY, Profile
+
+
+class ChurnLabel(msgspec.Struct, frozen=True, kw_only=True, tag_field="record", tag="churn_label"):
+    """A snapshot whose outcome is known: what the learner learns from."""
+
+    label_id: str
+    profile_key: str
+    #: When the snapshot was taken, and why.
+    snapshot_at: float
+    kind: SnapshotKind
+    #: Feature values in ``churn.features.FEATURES`` order, as of ``snapshot_at``.
+    values: list[float]
+    churned: bool
+    #: The score the snapshot was given when taken, and by which model version.
+    score: float | None
+    version: int
+    #: When the label was put out: the snapshot's horizon.
+    at: float
+
+
+@dataclass(frozen=True)
+class ChurnConfig:
+    horizon: float = 90 * DAY
+    #: Check-ins after this long without an order, again every this long; 0: none.
+    checkin: float = 30 * DAY
+    #: No check-ins once the last order is this far back.
+    checkin_until: float = 180 * DAY
+    #: At most one order snapshot per customer within this long; 0: one at every order.
+    snapshot_gap: float = 0.0
+    #: The risk band's thresholds (hysteresis): to ``high`` at ``high``, back at ``low``.
+    high: float = 0.7
+    low: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.low < self.high <= 1.0:
+            raise ValueError(
+                f"churn thresholds need 0 <= low < high <= 1, got {self.low}, {self.high}"
+            )
+        if self.horizon <= 0:
+            raise ValueError(f"churn horizon must be positive, got {self.horizon}")
+
+
+class ChurnTracker:
+    def __init__(self, config: ChurnConfig, scorer: Callable[[], LinearScorer]) -> None:
+        """``scorer`` returns the newest model to score with (asked at each snapshot)."""
+        self.config = config
+        self._scorer = scorer
+
+    def on_order(self, profile: Profile, ts: float, cause: str) -> list[ProfileChange]:
+        """After an order of ``profile`` at ``ts``: a snapshot, unless one was taken lately."""
+        if profile.customer_id is None:
+            return []
+        state = profile.churn
+        pending = state.pending
+        changes: list[ProfileChange] = []
+        if (
+            not pending
+            or ts - pending[-1].at >= self.config.snapshot_gap
+            or (pending[-1].kind != "order")
+        ):
+            changes = self._snapshot(profile, ts, "order", cause)
+        self._reschedule(profile)
+        return changes
+
+    def due(self, profile: Profile, now: float) -> list[ChurnLabel | ProfileChange]:
+        """Labels whose horizon has passed by ``now``, and a check-in if one is due."""
+        state = profile.churn
+        outputs: list[ChurnLabel | ProfileChange] = []
+        horizon = self.config.horizon
+        while state.pending and state.pending[0].at + horizon <= now:
+            outputs.append(self._label(profile, state.pending.pop(0)))
+        checkin = self._next_checkin(profile)
+        if checkin is not None and checkin <= now:
+            state.checked_in_at = checkin
+            outputs.extend(self._snapshot(profile, checkin, "checkin", f"checkin@{checkin:.0f}"))
+        self._reschedule(profile)
+        return outputs
+
+    # --- inside ---------------------------------------------------------------------------
+
+    def _snapshot(
+        self, profile: Profile, at: float, kind: SnapshotKind, cause: str
+    ) -> list[ProfileChange]:
+        state = profile.churn
+        scorer = self._scorer()
+        values = features(profile, at)
+        score = scorer.score(values)
+        count = profile.orders.count
+        state.pending.append(ChurnSnapshot(at, kind, values, score, scorer.version, count))
+        if len(state.pending) > MAX_PENDING_SNAPSHOTS:
+            del state.pending[0]  # bounded: the oldest goes unlabelled
+        if score is None:
+            return []
+        state.risk, state.risk_at = round(score, 4), at
+        band = state.band
+        if score >= self.config.high:
+            state.band = "high"
+        elif score <= self.config.low:
+            state.band = "low"
+        else:  # between the thresholds the band stays (hysteresis)
+            state.band = band or "low"
+        if state.band == band or (band is None and state.band == "low"):
+            return []  # no move, or a first score that is not high: nothing to report
+        return [ProfileChange.make("churn_risk_changed", profile.key, band, state.band, at, cause)]
+
+    def _label(self, profile: Profile, snapshot: ChurnSnapshot) -> ChurnLabel:
+        churned = profile.orders.count <= snapshot.orders
+        digest = hashlib.blake2b(
+            f"{profile.key}\x1f{snapshot.at!r}\x1f{snapshot.kind}".encode(), digest_size=10
+        ).hexdigest()
+        return ChurnLabel(
+            label_id=digest,
+            profile_key=profile.key,
+            snapshot_at=snapshot.at,
+            kind=snapshot.kind,
+            values=snapshot.values,
+            churned=churned,
+            score=snapshot.score,
+            version=snapshot.version,
+            at=snapshot.at + self.config.horizon,
+        )
+
+    def _next_checkin(self, profile: Profile) -> float | None:
+        config, last = self.config, profile.orders.last_order_at
+        if not config.checkin or last is None or profile.customer_id is None:
+            return None
+        checked = profile.churn.checked_in_at
+        due = (last if checked is None or checked < last else checked) + config.checkin
+        return due if due - last <= config.checkin_until else None
+
+    def _reschedule(self, profile: Profile) -> None:
+        state = profile.churn
+        times = [state.pending[0].at + self.config.horizon] if state.pending else []
+        checkin = self._next_checkin(profile)
+        if checkin is not None:
+            times.append(checkin)
+        state.next_due_at = min(times) if times else None
