@@ -100,7 +100,7 @@ def features(profile: Profile, at: float) -> list[float]:
     support = profile.support
     open_tickets = sum(1 for t in support.tickets.values() if t.resolved_at is None)
     csat = support.csat_average or 0.0
-    return [
+    values = [
         _log(count),
         _log(net),
         _log(net / count) if count else 0.0,
@@ -131,6 +131,8 @@ def features(profile: Profile, at: float) -> list[float]:
         float(csat),
         1.0 if support.nps_detractors > support.nps_promoters else 0.0,
     ]
+    # Four decimals are plenty for a model, and keep stored snapshots small.
+    return [round(v, 4) for v in values]
 
 
 def named(values: list[float]) -> dict[str, float]:

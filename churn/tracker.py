@@ -80,13 +80,13 @@ class ChurnTracker:
         self.config = config
         self._scorer = scorer
 
-    def on_order(self, profile: Profile, ts: float, cause: str) -> list[ProfileChange]:
+    def on_order(self, profile: Profile, ts: float, cause: str) -> list[ChurnLabel | ProfileChange]:
         """After an order of ``profile`` at ``ts``: a snapshot, unless one was taken lately."""
         if profile.customer_id is None:
             return []
         state = profile.churn
         pending = state.pending
-        changes: list[ProfileChange] = []
+        changes: list[ChurnLabel | ProfileChange] = []
         if (
             not pending
             or ts - pending[-1].at >= self.config.snapshot_gap
@@ -114,17 +114,22 @@ class ChurnTracker:
 
     def _snapshot(
         self, profile: Profile, at: float, kind: SnapshotKind, cause: str
-    ) -> list[ProfileChange]:
+    ) -> list[ChurnLabel | ProfileChange]:
         state = profile.churn
         scorer = self._scorer()
         values = features(profile, at)
         score = scorer.score(values)
         count = profile.orders.count
+        out: list[ChurnLabel | ProfileChange] = []
+        if len(state.pending) >= MAX_PENDING_SNAPSHOTS:
+            # Bounded. A customer who orders this often has ordered since the oldest
+            # snapshot, so its label (retained) is known already: it goes out now.
+            oldest = state.pending.pop(0)
+            if count > oldest.orders:
+                out.append(self._label(profile, oldest, at))
         state.pending.append(ChurnSnapshot(at, kind, values, score, scorer.version, count))
-        if len(state.pending) > MAX_PENDING_SNAPSHOTS:
-            del state.pending[0]  # bounded: the oldest goes unlabelled
         if score is None:
-            return []
+            return out
         state.risk, state.risk_at = round(score, 4), at
         band = state.band
         if score >= self.config.high:
@@ -134,10 +139,16 @@ class ChurnTracker:
         else:  # between the thresholds the band stays (hysteresis)
             state.band = band or "low"
         if state.band == band or (band is None and state.band == "low"):
-            return []  # no move, or a first score that is not high: nothing to report
-        return [ProfileChange.make("churn_risk_changed", profile.key, band, state.band, at, cause)]
+            return out  # no move, or a first score that is not high: nothing to report
+        out.append(
+            ProfileChange.make("churn_risk_changed", profile.key, band, state.band, at, cause)
+        )
+        return out
 
-    def _label(self, profile: Profile, snapshot: ChurnSnapshot) -> ChurnLabel:
+    def _label(
+        self, profile: Profile, snapshot: ChurnSnapshot, at: float | None = None
+    ) -> ChurnLabel:
+        """The snapshot's label, put out at its horizon (or at ``at``, known earlier)."""
         churned = profile.orders.count <= snapshot.orders
         digest = hashlib.blake2b(
             f"{profile.key}\x1f{snapshot.at!r}\x1f{snapshot.kind}".encode(), digest_size=10
@@ -151,7 +162,7 @@ class ChurnTracker:
             churned=churned,
             score=snapshot.score,
             version=snapshot.version,
-            at=snapshot.at + self.config.horizon,
+            at=snapshot.at + self.config.horizon if at is None else at,
         )
 
     def _next_checkin(self, profile: Profile) -> float | None:

@@ -291,7 +291,11 @@ class Engine:
         if refreshed:
             changes.extend(refresh_derived(profile, self.policy, cause))
         if churn is not None and cls is ev.OrderPlaced:
-            changes.extend(churn.on_order(profile, ts, cause))
+            for item in churn.on_order(profile, ts, cause):
+                if isinstance(item, ProfileChange):
+                    changes.append(item)
+                else:
+                    outputs.append(item)
             self._schedule_churn(profile, churn_due)
         tag_changes = tags.on_event(profile, event, ts, cause)
         if tag_changes:

@@ -13,7 +13,7 @@ from typing import Final, Literal
 import msgspec
 
 #: Snapshots waiting for their label; the oldest are labelled early if more are taken.
-MAX_PENDING_SNAPSHOTS: Final = 64
+MAX_PENDING_SNAPSHOTS: Final = 32
 
 SnapshotKind = Literal["order", "checkin"]
 

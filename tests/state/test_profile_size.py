@@ -2,6 +2,8 @@
 
 import msgspec
 
+from churn.model import ChurnLearner
+from churn.tracker import ChurnConfig, ChurnTracker
 from rules.engine import Engine
 from rules.loader import DEFAULT_RULES_DIR, load_rules
 from state.stores import MemoryProfileStore
@@ -12,7 +14,13 @@ MAX_PROFILE_BYTES = 32 * 1024
 
 
 def test_a_hyperactive_customer_stays_within_the_documented_size() -> None:
-    engine = Engine(MemoryProfileStore(), load_rules(DEFAULT_RULES_DIR), config=IMMEDIATE)
+    learner = ChurnLearner(min_labels=1)  # scores from the first labels on
+    engine = Engine(
+        MemoryProfileStore(),
+        load_rules(DEFAULT_RULES_DIR),
+        config=IMMEDIATE,
+        churn=ChurnTracker(ChurnConfig(), learner.scorer),
+    )
     for i in range(3000):
         when = at(i / 20)
         engine.process(viewed(f"product-{i:06d}", category=f"category-{i % 50:02d}", when=when))
