@@ -21,7 +21,8 @@ import msgspec
 import orjson
 from tqdm import tqdm
 
-from churn.tracker import ChurnLabel
+from churn.model import ChurnLearner
+from churn.tracker import ChurnLabel, ChurnTracker
 from rules.engine import Engine, Output
 from rules.journey_report import JourneyReport
 from rules.loader import RuleSet
@@ -82,6 +83,9 @@ class ReplaySummary:
     journeys: list[dict[str, object]] = field(default_factory=list)
     #: pool -> [codes left, codes in the pool]
     coupon_pools: dict[str, list[int]] = field(default_factory=dict)
+    #: The churn model at the end: labels learned and how many churned, rolling ROC AUC
+    #: and log loss (None before any scored label), drifts, customers by risk band.
+    churn: dict[str, object] = field(default_factory=dict)
 
     @property
     def events(self) -> int:
@@ -121,6 +125,16 @@ class ReplaySummary:
         lines += _render_journeys(self.journeys)
         for pool, (left, size) in self.coupon_pools.items():
             lines.append(f"Coupon pool {pool}: {left:,} of {size:,} codes left")
+        if self.churn:
+            c = self.churn
+            auc = "n/a" if c["roc_auc"] is None else f"{c['roc_auc']:.3f}"
+            loss = "n/a" if c["log_loss"] is None else f"{c['log_loss']:.3f}"
+            lines.append(
+                f"Churn model: {c['labels']:,} labels learned ({c['churned']:,} churned), "
+                f"version {c['version']:,}, rolling ROC AUC {auc}, log loss {loss}, "
+                f"drifts {c['drifts']}"
+            )
+            lines += block("Customers by churn risk band", c["bands"])  # type: ignore[arg-type]
         if self.rules_reloaded or self.rules_rejected:
             lines.append(
                 f"Rule reloads: {self.rules_reloaded:,} applied, {self.rules_rejected:,} rejected"
@@ -175,7 +189,15 @@ def replay(
     reload_rules: Callable[[], RuleSet | None] | None = None,
 ) -> ReplaySummary:
     """Run one input through a fresh engine; write outputs; return the summary."""
-    engine = Engine(MemoryProfileStore(), rules, settings.profile, settings.engine.engine_config())
+    learner = settings.churn.learner() if settings.churn.enabled else None
+    churn = ChurnTracker(settings.churn.config(), learner.scorer) if learner else None
+    engine = Engine(
+        MemoryProfileStore(),
+        rules,
+        settings.profile,
+        settings.engine.engine_config(),
+        churn=churn,
+    )
     latest = now.timestamp() + settings.engine.max_clock_skew_seconds
     latest_allowed = datetime.fromtimestamp(latest, UTC)
     summary = ReplaySummary(source=input_name, rules_version=rules.version)
@@ -190,7 +212,7 @@ def replay(
         changes_out = _open(stack, outputs.changes)
         dead_out = _open(stack, outputs.dead_letters)
         actions_out = _open(stack, outputs.actions)
-        sink = _OutputSink(changes_out, actions_out, changed, report)
+        sink = _OutputSink(changes_out, actions_out, changed, report, learner)
         bar = stack.enter_context(
             tqdm(
                 total=total,
@@ -229,6 +251,8 @@ def replay(
             sink.write(engine.finish(engine.newest_event_time))
     summary.seconds = time.perf_counter() - started
     _fill_summary(summary, engine, dead, changed, first)
+    if learner is not None:
+        summary.churn = _churn_summary(engine, learner)
     summary.journeys = report.rows()
     if outputs.profiles is not None:
         _write_profiles(engine, outputs.profiles)
@@ -250,6 +274,8 @@ class _OutputSink:
     actions: IO[bytes] | None
     counts: Counter[str]
     report: JourneyReport
+    #: The in-process churn learner: labels are learned as they come out.
+    learner: ChurnLearner | None = None
 
     def write(self, outputs: list[Output]) -> None:
         for item in outputs:
@@ -258,7 +284,8 @@ class _OutputSink:
                 if self.changes is not None:
                     self.changes.write(_ENCODER.encode(item) + b"\n")
             elif isinstance(item, ChurnLabel):
-                continue  # the learner's, not a journey record
+                if self.learner is not None:
+                    self.learner.learn(item.values, item.churned, item.score)
             elif not isinstance(item, INTERNAL_TYPES):  # one engine homes every profile
                 self.report.count(item)
                 if self.actions is not None:
@@ -284,6 +311,25 @@ def _reload(
         summary.rules_reloaded += 1
         summary.rules_version = fresh.version
         log.info("rules reloaded: now %s", fresh.version)
+
+
+def _churn_summary(engine: Engine, learner: ChurnLearner) -> dict[str, object]:
+    health = learner.health
+    judged = health.labels - health.unscored
+    bands = Counter[str]()
+    for key in engine.store.sorted_keys():
+        profile = engine.store.get(key)
+        if profile is not None and profile.customer_id is not None:
+            bands[profile.churn.band or "unscored"] += 1
+    return {
+        "labels": health.labels,
+        "churned": health.churned,
+        "version": learner.version,
+        "roc_auc": round(health.roc_auc, 4) if judged else None,
+        "log_loss": round(health.mean_log_loss, 4) if judged else None,
+        "drifts": health.drifts,
+        "bands": dict(sorted(bands.items())),
+    }
 
 
 def _fill_summary(
