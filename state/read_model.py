@@ -29,6 +29,7 @@ READ_MODEL_FIELDS: tuple[str, ...] = (
     "rfm_frequency",
     "rfm_monetary",
     "churn_risk",
+    "churn_band",
     "tags",
     "consent",
     "open_cart_id",
@@ -49,7 +50,8 @@ def _time(value: float | None) -> str:
 def read_model_fields(profile: Profile) -> dict[str, str]:
     """The read-model hash of ``profile``: strings only, empty where nothing is known.
 
-    ``churn_risk`` is empty until the churn model scores the profile.
+    ``churn_risk`` (a probability, 4 decimals) and ``churn_band`` (``low``/``high``) are
+    empty until the churn model scores the profile.
     """
     cart = profile.open_cart
     consent = {channel: bool(s.value) for channel, s in sorted(profile.consent.items())}
@@ -61,7 +63,8 @@ def read_model_fields(profile: Profile) -> dict[str, str]:
         "rfm_recency": str(profile.rfm.recency),
         "rfm_frequency": str(profile.rfm.frequency),
         "rfm_monetary": str(profile.rfm.monetary),
-        "churn_risk": "",  # the churn model (issue 5) fills it in
+        "churn_risk": "" if profile.churn.risk is None else f"{profile.churn.risk:.4f}",
+        "churn_band": profile.churn.band or "",
         "tags": _ENCODER.encode(profile.tags).decode(),
         "consent": _ENCODER.encode(consent).decode(),
         "open_cart_id": cart.cart_id if cart else "",

@@ -284,8 +284,15 @@ class _OutputSink:
                 if self.changes is not None:
                     self.changes.write(_ENCODER.encode(item) + b"\n")
             elif isinstance(item, ChurnLabel):
-                if self.learner is not None:
-                    self.learner.learn(item.values, item.churned, item.score)
+                learner = self.learner
+                if learner is not None and learner.learn(item.values, item.churned, item.score):
+                    log.warning(
+                        "churn model drift detected (ADWIN) at %s, model version %d, "
+                        "rolling ROC AUC %.3f",
+                        _iso(item.at),
+                        learner.version,
+                        learner.health.roc_auc,
+                    )
             elif not isinstance(item, INTERNAL_TYPES):  # one engine homes every profile
                 self.report.count(item)
                 if self.actions is not None:

@@ -65,3 +65,15 @@ def test_a_learned_model_ranks_churners_above_the_others() -> None:
 def test_thresholds_in_the_wrong_order_are_refused_with_both_values() -> None:
     with pytest.raises(ValueError, match=r"0\.8, 0\.6"):
         ChurnConfig(low=0.8, high=0.6)
+
+
+def test_a_model_that_suddenly_errs_is_reported_as_drifting() -> None:
+    learner = ChurnLearner(min_labels=1)
+    values = [0.0] * len(FEATURES)
+    rng = random.Random(2)
+    for n in range(3000):
+        churned = rng.random() < 0.3
+        right = 0.9 if churned else 0.1
+        learner.learn(values, churned, right if n < 1500 else 1 - right)
+    assert learner.health.drifts >= 1
+    assert learner.health.roc_auc < 0.5  # the last 1,000 scores were upside down

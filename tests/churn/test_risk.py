@@ -75,3 +75,14 @@ def test_a_journey_starts_when_the_risk_band_turns_high(tmp_path: Path) -> None:
     assert sends(engine.process(ordered("o1", when=at(0)))) == []
     [sent] = sends(engine.process(ordered("o2", when=at(1))))
     assert (sent.journey_id, sent.template) == ("risk_win_back", "hello")
+
+
+def test_the_read_model_carries_the_risk_and_its_band() -> None:
+    from state.read_model import read_model_fields
+
+    engine = _engine(scores=[0.8125])
+    engine.process(ordered("o1", when=at(0)))
+    profile = engine.store.get("c1")
+    assert profile is not None
+    fields = read_model_fields(profile)
+    assert (fields["churn_risk"], fields["churn_band"]) == ("0.8125", "high")
