@@ -15,6 +15,7 @@ def test_every_command_has_help() -> None:
         ["rules", "validate", "--help"],
         ["schemas", "export", "--help"],
         ["config", "show", "--help"],
+        ["churn", "evaluate", "--help"],
     ):
         result = runner.invoke(main, args)
         assert result.exit_code == 0, args
@@ -67,3 +68,30 @@ def test_the_worker_refuses_to_start_when_a_webhook_secret_is_not_set(
     result = CliRunner().invoke(main, ["worker"])
     assert result.exit_code == 1
     assert "environment variable CRM_KEY is not set" in result.output
+
+
+def test_churn_evaluate_prints_prequential_figures_and_the_batch_baseline(tmp_path: Path) -> None:
+    runner = CliRunner()
+    stream = tmp_path / "s.jsonl"
+    generated = runner.invoke(
+        main, ["generate", "--customers", "200", "--days", "150", "-o", str(stream)]
+    )
+    assert generated.exit_code == 0, generated.output
+    # A short horizon and check-in, so labels come early enough in 150 days to judge scores.
+    result = runner.invoke(
+        main,
+        ["churn", "evaluate", str(stream), "--horizon", "14d", "--checkin", "7d"],
+        env={"RAPPORT_CHURN__MIN_LABELS": "20"},
+    )
+    assert result.exit_code == 0, result.output
+    assert "prequential" in result.output
+    assert "order    ROC AUC 0." in result.output
+    assert "batch baseline (gradient boosting" in result.output
+
+
+def test_churn_evaluate_refuses_a_bad_horizon_with_the_value(tmp_path: Path) -> None:
+    stream = tmp_path / "s.jsonl"
+    stream.write_text("")
+    result = CliRunner().invoke(main, ["churn", "evaluate", str(stream), "--horizon", "soon"])
+    assert result.exit_code == 2
+    assert "'soon'" in result.output
