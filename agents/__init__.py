@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from faust.types import StreamT
 
 from rules.yaml_source import RuleFileError
+from streams.churn_io import MODEL_KEY, PUBLISH_EVERY, ChurnIO, follow_models
 
 if TYPE_CHECKING:
     from streams.worker import Worker
@@ -33,6 +34,8 @@ RULES_CHECK_SECONDS = 5.0
 #: Publish, store and acknowledge after this many records, or after this long.
 BATCH = 200
 COMPLETE_SECONDS = 0.1
+#: Publish the churn model at least this often while labels come in.
+CHURN_PUBLISH_SECONDS = 2.0
 
 
 def register(worker: Worker) -> None:
@@ -100,11 +103,18 @@ def register(worker: Worker) -> None:
             async for event in stream.events():
                 await delivery.handle(event.value, worker.dead_letter_action)
 
+    churn = worker.churn
+    if churn is not None:
+        register_churn(worker, churn)
+
     async def revoked(sender: Any, revoked: set[Any], **_: Any) -> None:
         gone = sorted(tp.partition for tp in revoked if tp.topic == worker.names.events)
         if gone:
             worker.forget(gone)
             log.info("partitions %s revoked: engines released", gone)
+        if churn is not None and any(tp.topic == worker.names.churn_labels for tp in revoked):
+            churn.release()
+            log.info("churn labels revoked: learner released")
 
     app.on_partitions_revoked.connect(revoked)  # type: ignore[arg-type]
 
@@ -118,3 +128,41 @@ def register(worker: Worker) -> None:
         if fresh is not None and fresh.version != engines.rules.version:
             engines.swap_rules(fresh)
             log.info("rules reloaded: now %s", fresh.version)
+
+
+def register_churn(worker: Worker, churn: ChurnIO) -> None:
+    """The learner (on whichever worker owns the one labels partition), its publishing, and
+    every worker following the models topic (``streams/churn_io.py``)."""
+    app, names = worker.app, worker.names
+
+    @app.agent(worker.churn_labels)
+    async def churn_learner(stream: StreamT[Any]) -> None:
+        manual: Any = stream.noack()  # type: ignore[attr-defined]
+        await churn.caught_up.wait()  # restore from the newest model there is
+        async for event in manual.events():
+            async with churn.lock:
+                churn.learn(event.value, event.message.offset)
+                churn.held.append((manual, event))
+                if len(churn.held) >= PUBLISH_EVERY:
+                    await publish()
+
+    async def publish() -> None:
+        raw = churn.record()
+        if raw is not None:
+            sent = await worker.produce(names.churn_models, MODEL_KEY, raw, 0)
+            await sent
+            churn.published(raw)
+        held, churn.held = churn.held, []
+        for stream, event in held:
+            await stream.ack(event)
+
+    @app.timer(interval=CHURN_PUBLISH_SECONDS)  # type: ignore[untyped-decorator]
+    async def churn_publish() -> None:
+        if churn.held:
+            async with churn.lock:
+                await publish()
+
+    @app.task  # type: ignore[untyped-decorator]
+    async def churn_follow() -> None:
+        await worker.churn_models.maybe_declare()
+        await follow_models(worker.settings.worker.broker, names.churn_models, churn)

@@ -33,6 +33,7 @@ from functools import lru_cache
 import msgspec
 from aiokafka.partitioner import murmur2
 
+from churn.tracker import ChurnTracker
 from rules.coupon_pools import CouponLedger
 from rules.engine import Engine, EngineConfig, Output
 from rules.loader import RuleSet
@@ -63,6 +64,7 @@ class PartitionEngines:
         store_factory: Callable[[int], ProfileStore] = lambda _: MemoryProfileStore(),
         coupon_shares: int | None = None,
         partitions: int | None = None,
+        churn: ChurnTracker | None = None,
     ) -> None:
         """``coupon_shares``: the partition count when engines of other partitions run
         elsewhere at the same time; each partition then takes its own share of every
@@ -77,6 +79,8 @@ class PartitionEngines:
         self.config = config or EngineConfig()
         self.max_clock_skew = timedelta(seconds=max_clock_skew_seconds)
         self._store_factory = store_factory
+        #: Churn snapshots and labels in every engine (``churn/tracker.py``); None: off.
+        self.churn = churn
         self._coupon_shares = coupon_shares
         self._engines: dict[int, Engine] = {}
         self._done: list[object] = []
@@ -90,7 +94,7 @@ class PartitionEngines:
         if engine is None:
             store = self._store_factory(partition)
             home = None if self.partition_count is None else self._home_of(partition)
-            engine = Engine(store, self.rules, self.policy, self.config, home)
+            engine = Engine(store, self.rules, self.policy, self.config, home, self.churn)
             if self._coupon_shares is not None:
                 engine.coupons = CouponLedger(share=(partition, self._coupon_shares))
             if isinstance(store, ChangelogProfileStore):

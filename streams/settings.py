@@ -69,11 +69,7 @@ class ChurnSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    enabled: bool = Field(
-        True,
-        description="Churn snapshots, labels and risk in replay (the worker does not run the "
-        "model yet).",
-    )
+    enabled: bool = Field(True, description="Churn snapshots, labels, learning and risk.")
     horizon: str = Field(
         "90d", description="A snapshot with no order within this long is labelled churned."
     )

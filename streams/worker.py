@@ -13,6 +13,8 @@ records in and publish what comes out. Topic names take the configured prefix:
                        partition, and events forwarded to the partition that homes
                        their profile (``state/handoff.py``); as many partitions as
                        ``events``, read by the same agent
+``<prefix>churn.labels`` churn labels for the one learner (one partition)
+``<prefix>churn.models`` the learner's model for every worker (compacted, one partition)
 =====================  ==========================================================
 """
 
@@ -30,6 +32,7 @@ import faust
 import msgspec
 from aiokafka.partitioner import murmur2
 
+from churn.tracker import ChurnLabel, ChurnTracker
 from rules.actions import Action
 from rules.engine import Output
 from rules.loader import RuleSet
@@ -38,6 +41,7 @@ from schemas.decode import DeadLetter
 from state.changes import ProfileChange
 from state.handoff import INTERNAL_TYPES, encode_internal, routing_key
 from state.stores.changelog import ChangelogProfileStore
+from streams.churn_io import ChurnIO
 from streams.delivery import Delivery
 from streams.partitions import PartitionEngines
 from streams.redis_io import RedisIO, holding
@@ -58,6 +62,8 @@ class TopicNames:
     action_dead_letters: str
     changes: str
     identity: str
+    churn_labels: str
+    churn_models: str
 
     @classmethod
     def with_prefix(cls, prefix: str) -> TopicNames:
@@ -68,6 +74,8 @@ class TopicNames:
             action_dead_letters=f"{prefix}actions.dlq",
             changes=f"{prefix}changes",
             identity=f"{prefix}identity",
+            churn_labels=f"{prefix}churn.labels",
+            churn_models=f"{prefix}churn.models",
         )
 
 
@@ -124,6 +132,15 @@ class Worker:
         self.actions = self.app.topic(self.names.actions, **raw)
         self.changes = self.app.topic(self.names.changes, **raw)
         self.action_dead_letters = self.app.topic(self.names.action_dead_letters, **raw)
+        #: The churn model: labels to one learner, its model to every worker.
+        churn = settings.churn
+        self.churn = ChurnIO(churn.learner) if churn.enabled else None
+        self.churn_labels = self.app.topic(
+            self.names.churn_labels, partitions=1, internal=True, **raw
+        )
+        self.churn_models = self.app.topic(
+            self.names.churn_models, partitions=1, internal=True, compacting=True, **raw
+        )
         self.profiles = self.app.Table(
             "profiles",
             partitions=worker.partitions,
@@ -139,6 +156,9 @@ class Worker:
             store_factory=self._store_for,
             coupon_shares=worker.partitions,
             partitions=worker.partitions,
+            churn=(
+                ChurnTracker(churn.config(), self.churn.scorer) if self.churn is not None else None
+            ),
         )
         self.watcher = RulesWatcher(settings.rules_dir, rules)
         #: Action claims and the read model; None when ``redis.url`` is empty.
@@ -276,11 +296,16 @@ class Worker:
                 key = routing_key(item.route_key).encode()
                 partition = self.engines.route(item)
                 raw = encode_internal(item)
-                pending.append(await self._produce(self.names.identity, key, raw, partition))
+                pending.append(await self.produce(self.names.identity, key, raw, partition))
+                continue
+            if isinstance(item, ChurnLabel):
+                key = item.profile_key.encode()
+                raw = _ENCODER.encode(item)
+                pending.append(await self.produce(self.names.churn_labels, key, raw, 0))
                 continue
             topic = self.names.changes if isinstance(item, ProfileChange) else self.names.actions
             key = item.profile_key.encode()
-            pending.append(await self._produce(topic, key, _ENCODER.encode(item)))
+            pending.append(await self.produce(topic, key, _ENCODER.encode(item)))
         for event, letter in dead:
             pending.append(await self._dead_letter(event.value, event.key, letter))
         if pending:
@@ -344,11 +369,11 @@ class Worker:
         """Send table writes to the changelog; return the broker's metadata of each."""
         topic = self.profiles.changelog_topic.get_topic_name()
         pending = [
-            await self._produce(topic, key, value, partition) for partition, key, value in writes
+            await self.produce(topic, key, value, partition) for partition, key, value in writes
         ]
         return list(await asyncio.gather(*pending))
 
-    async def _produce(
+    async def produce(
         self, topic: str, key: bytes | None, value: bytes | None, partition: int | None = None
     ) -> Any:
         """Hand one record to the producer; return the future of the broker's ack. Faust's
