@@ -30,6 +30,7 @@ from prometheus_client.registry import Collector
 from yarl import URL
 
 from state.read_model import read_model_fields
+from streams.churn_io import ChurnIO
 
 if TYPE_CHECKING:
     from streams.worker import Worker
@@ -156,3 +157,44 @@ class WorkerCollector(Collector):
                 "Delivery tries that failed and were tried again.",
                 value=delivery.retries,
             )
+        churn = worker.churn
+        if churn is not None:
+            yield from _churn_metrics(churn)
+
+
+def _churn_metrics(churn: ChurnIO) -> Iterator[Any]:
+    """The model this worker scores with; its health where this worker runs the learner."""
+    scorer = churn.scorer()
+    yield GaugeMetricFamily(
+        "rapport_churn_model_version",
+        "Labels learned by the churn model this worker scores with (0: none yet).",
+        value=scorer.version,
+    )
+    yield GaugeMetricFamily(
+        "rapport_churn_model_ready",
+        "1 once the churn model has learned enough labels of each kind to give scores.",
+        value=1.0 if scorer.ready else 0.0,
+    )
+    learner = churn.learner
+    if learner is None:
+        return
+    health = learner.health
+    yield CounterMetricFamily(
+        "rapport_churn_labels",
+        "Churn labels learned by this worker's learner.",
+        value=health.labels,
+    )
+    yield CounterMetricFamily(
+        "rapport_churn_drifts", "Drifts ADWIN detected in the model's error.", value=health.drifts
+    )
+    if health.labels > health.unscored:
+        yield GaugeMetricFamily(
+            "rapport_churn_roc_auc",
+            "Rolling ROC AUC of the scores snapshots were given, judged at their labels.",
+            value=health.roc_auc,
+        )
+        yield GaugeMetricFamily(
+            "rapport_churn_log_loss",
+            "Rolling log loss of the scores snapshots were given, judged at their labels.",
+            value=health.mean_log_loss,
+        )

@@ -96,3 +96,29 @@ def test_a_model_for_other_features_or_garbage_is_ignored() -> None:
 def test_faust_broker_urls_become_bootstrap_servers() -> None:
     assert bootstrap_servers("kafka://h1:9092;kafka://h2:9093") == "h1:9092,h2:9093"
     assert bootstrap_servers("kafka://127.0.0.1:9092") == "127.0.0.1:9092"
+
+
+def test_the_model_and_its_health_are_metrics_on_the_learners_worker() -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.registry import Collector
+
+    from streams.web import _churn_metrics
+
+    io = _io()
+    for offset, raw in enumerate(_labels(40)):
+        io.learn(raw, offset)
+    record = io.record()
+    assert record is not None
+    io.published(record)
+
+    class Churn(Collector):
+        def collect(self):  # type: ignore[no-untyped-def]
+            yield from _churn_metrics(io)
+
+    registry = CollectorRegistry()
+    registry.register(Churn())
+    text = generate_latest(registry).decode()
+    assert "rapport_churn_model_version 40.0" in text
+    assert "rapport_churn_model_ready 1.0" in text
+    assert "rapport_churn_labels_total 40.0" in text
+    assert "rapport_churn_drifts_total 0.0" in text
