@@ -28,7 +28,7 @@ CHURN = {"horizon": "2d", "checkin": "0s", "min_labels": "5"}
 
 
 @pytest.mark.integration
-def test_the_worker_learns_from_labels_and_scores_with_the_model_it_published(
+def test_the_worker_learns_from_labels_scores_with_its_model_and_restores_it_after_a_restart(
     broker: Server, redis: Server, tmp_path: Path
 ) -> None:
     prefix = f"t{uuid.uuid4().hex[:8]}."
@@ -43,46 +43,72 @@ def test_the_worker_learns_from_labels_and_scores_with_the_model_it_published(
         churn__checkin=CHURN["checkin"],
         churn__min_labels=CHURN["min_labels"],
     )
-    worker = WorkerProcess(tmp_path, env)
+    config = GeneratorConfig(customers=60, days=30, seed=12, anonymous_share=0.0)
+    lines = list(generate_stream(config))
+    half = len(lines) // 2
+    first = WorkerProcess(tmp_path, env, name="first")
     try:
-        deadline = time.monotonic() + 60
-        while "[^Worker]: Ready" not in worker.log() and time.monotonic() < deadline:
-            assert not worker.exited, worker.log()[-3000:]
-            time.sleep(0.2)
-        config = GeneratorConfig(customers=60, days=30, seed=12, anonymous_share=0.0)
-        produced = produce(broker.address, f"{prefix}events", generate_stream(config), 1500)
-        events = read_topic(broker.address, f"{prefix}events", until=lambda r: len(r) == produced)
-        want = _want(events)
-        assert len(want) > 50, "the stream must give labels"
-        labels = read_topic(
-            broker.address,
-            f"{prefix}churn.labels",
-            until=lambda r: len(r) >= len(want) or worker.exited,
-            timeout=120,
-        )
-        decoder = msgspec.json.Decoder(ChurnLabel)
-        got = {
-            (label.label_id, label.churned)
-            for label in map(decoder.decode, (r.value for r in labels))
-        }
-        models = read_topic(
-            broker.address,
-            f"{prefix}churn.models",
-            until=lambda r: any(_record(x.value).labels_offset >= len(labels) - 1 for x in r),
-            timeout=60,
-        )
+        _ready(first)
+        produce(broker.address, f"{prefix}events", lines[:half], 1500)
+        labels = _labels_learned(broker, prefix, half, first)
     finally:
-        worker.stop()
-    assert got == want, worker.log()[-3000:]
+        first.stop()  # its learner's model is on the models topic
+    assert len(labels) > 20, "the first half must give labels"
+    second = WorkerProcess(tmp_path, env, name="second")
+    try:
+        _ready(second)
+        produce(broker.address, f"{prefix}events", lines[half:], 1500)
+        labels = _labels_learned(broker, prefix, len(lines), second)
+        models = read_topic(broker.address, f"{prefix}churn.models", until=lambda r: True)
+    finally:
+        second.stop()
+    assert "churn learner restored" in second.log(), second.log()[-3000:]
+    events = read_topic(broker.address, f"{prefix}events", until=lambda r: len(r) == len(lines))
+    want = _want(events)
+    decoder = msgspec.json.Decoder(ChurnLabel)
+    got = {(label.label_id, label.churned) for label in map(decoder.decode, labels)}
+    assert got == want
+    assert len(labels) == len(want)  # no label published twice
     newest = max((_record(r.value) for r in models), key=lambda m: m.version)
     assert newest.ready
-    assert newest.version == len(labels)  # every label learned once
+    assert newest.version == len(labels)  # every label learned once, across the restart
     profiles = [
         msgspec.json.decode(value, type=Profile)
         for value in _profiles_in(_latest(_changelog(broker.address, prefix.rstrip(".")))).values()
     ]
-    scored = [p for p in profiles if p.churn.risk is not None]
-    assert scored, "no profile was scored with the published model"
+    assert any(p.churn.risk is not None for p in profiles), "nobody was scored with the model"
+
+
+def _ready(worker: WorkerProcess) -> None:
+    deadline = time.monotonic() + 60
+    while "[^Worker]: Ready" not in worker.log() and time.monotonic() < deadline:
+        assert not worker.exited, worker.log()[-3000:]
+        time.sleep(0.2)
+
+
+def _labels_learned(
+    broker: Server, prefix: str, produced: int, worker: WorkerProcess
+) -> list[bytes]:
+    """The labels the engines give for the first ``produced`` events, once a published
+    model has learned all of them (or the worker died, or time ran out)."""
+    events = read_topic(broker.address, f"{prefix}events", until=lambda r: len(r) == produced)
+    count = len(_want(events))
+    labels = read_topic(
+        broker.address,
+        f"{prefix}churn.labels",
+        until=lambda r: len(r) >= count or worker.exited,
+        timeout=120,
+    )
+    read_topic(
+        broker.address,
+        f"{prefix}churn.models",
+        until=lambda r: (
+            any(_record(x.value).labels_offset >= len(labels) - 1 for x in r) or worker.exited
+        ),
+        timeout=60,
+        settle=0,
+    )
+    return [record.value for record in labels]
 
 
 def _record(raw: bytes) -> ModelRecord:
