@@ -49,6 +49,8 @@ def register(worker: Worker) -> None:
         # Acks are ours: Faust's batching helpers ack every event they hand out, which
         # would commit offsets of events still waiting for the watermark.
         manual: Any = stream.noack()  # type: ignore[attr-defined]
+        if worker.churn is not None:
+            await worker.churn.caught_up.wait()  # score with the newest model there is
         async for event in manual.events():
             message = event.message
             # A record whose partition a rebalance took away is not ours to apply: left

@@ -300,17 +300,25 @@ def test_a_worker_killed_mid_stream_leaves_the_profiles_replay_computes(
 def test_a_stopped_worker_leaves_on_disk_what_its_changelog_holds_and_how_far(
     killed_run: KilledRun,
 ) -> None:
-    """What makes a restart on the same disk fast: each partition's RocksDB database holds
-    the partition's table, and the changelog offset it reaches, so Faust reads only what
-    came after it."""
+    """What makes a restart on the same disk fast: each partition's RocksDB database notes
+    the changelog offset it holds, and reading the changelog after that offset into it
+    (what Faust does at start-up) gives the partition's table. A stop in the middle of a
+    batch may leave a few writes to read again; the note never claims more than is there."""
     databases = sorted(killed_run.data_dir.rglob("profiles-*.db"))
     assert len(databases) == PARTITIONS, list(killed_run.data_dir.rglob("*"))
     for path in databases:
         partition = int(path.name.removesuffix(".db").rsplit("-", 1)[1])
         records = [r for r in killed_run.changelog if r.partition == partition]
         table, offset = _read_database(path)
+        assert offset is not None, partition
+        assert offset <= max(r.offset for r in records), partition
+        for record in sorted(records, key=lambda r: r.offset):
+            if record.offset > offset:
+                if record.value:
+                    table[record.key or b""] = record.value
+                else:
+                    table.pop(record.key or b"", None)
         assert table == _latest(records), partition
-        assert offset == max(r.offset for r in records), partition
 
 
 @pytest.mark.integration
