@@ -38,12 +38,14 @@ from rules.coupon_pools import CouponLedger
 from rules.engine import Engine, EngineConfig, Output
 from rules.loader import RuleSet
 from schemas.decode import DeadLetter, dead_letter, decode_event, latest_accepted
+from schemas.events import EVENT_TYPES
 from state.handoff import Internal, decode_internal, routing_key
 from state.policy import ProfilePolicy
 from state.profile import Profile
 from state.stores import MemoryProfileStore
 from state.stores.base import ProfileStore
 from state.stores.changelog import ChangelogProfileStore, PartitionMeta
+from streams.edge_counts import EdgeCounts
 
 
 @dataclass
@@ -81,6 +83,10 @@ class PartitionEngines:
         self._store_factory = store_factory
         #: Churn snapshots and labels in every engine (``churn/tracker.py``); None: off.
         self.churn = churn
+        #: Events by type and dead letters by reason, counted as records are decoded;
+        #: the runner counts outputs into it too (``streams/edge_counts.py``).
+        self.counts = EdgeCounts()
+        self._released_duplicates = self._released_late = 0
         self._coupon_shares = coupon_shares
         self._engines: dict[int, Engine] = {}
         self._done: list[object] = []
@@ -161,9 +167,11 @@ class PartitionEngines:
         latest = latest_accepted(datetime.fromtimestamp(now, UTC), self.max_clock_skew)
         item = decode_event(raw, source=source, position=0, latest_allowed=latest)
         if isinstance(item, DeadLetter):
+            self.counts.count_dead(item.reason)
             if position is not None:
                 self._done.append(position)
             return Handled(dead_letter=item)
+        self.counts.count_event(_TYPE_OF[type(item)])
         return Handled(outputs=engine.process(item, position, replayed))
 
     def receive(self, partition: int, raw: bytes, source: str, position: object = None) -> Handled:
@@ -180,8 +188,22 @@ class PartitionEngines:
             letter = dead_letter(
                 raw, source=source, position=0, reason="invalid_internal", detail=str(error)
             )
+            self.counts.count_dead(letter.reason)
             return Handled(dead_letter=letter)
         return Handled(outputs=self.engine(partition).receive(record, position))
+
+    def duplicates(self) -> int:
+        """Events skipped as already applied, by every engine this worker has had."""
+        live = sum(engine.stats.duplicates for engine in self._engines.values())
+        return self._released_duplicates + live
+
+    def late(self) -> int:
+        """Events that came later than the allowed lateness, by every engine it has had."""
+        return self._released_late + sum(e.stats.late for e in self._engines.values())
+
+    def profiles(self) -> int:
+        """Profiles held by the engines of the partitions owned now."""
+        return sum(len(engine.store) for engine in self._engines.values())
 
     def parked_events(self) -> int:
         """Events held for customers waiting for a visitor's profile from another partition."""
@@ -240,9 +262,15 @@ class PartitionEngines:
     def release(self, partitions: Iterable[int]) -> None:
         """Forget the engines of partitions this worker no longer owns."""
         for partition in partitions:
-            self._engines.pop(partition, None)
+            engine = self._engines.pop(partition, None)
+            if engine is not None:  # its counts stay in the totals
+                self._released_duplicates += engine.stats.duplicates
+                self._released_late += engine.stats.late
             self._read_through.pop(partition, None)
             self._recovered_through.pop(partition, None)
+
+
+_TYPE_OF = {cls: tag for tag, cls in EVENT_TYPES.items()}
 
 
 @lru_cache(maxsize=65_536)

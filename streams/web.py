@@ -33,6 +33,7 @@ from state.read_model import read_model_fields
 from streams.churn_io import ChurnIO
 
 if TYPE_CHECKING:
+    from streams.partitions import PartitionEngines
     from streams.worker import Worker
 
 _ENCODER = msgspec.json.Encoder()
@@ -126,6 +127,7 @@ class WorkerCollector(Collector):
             "partition (stays high if identity records stop flowing).",
             value=worker.engines.parked_events(),
         )
+        yield from engine_metrics(worker.engines)
         info = InfoMetricFamily("rapport_rules", "The active rules version.")
         info.add_metric([], {"version": worker.engines.rules.version})
         yield info
@@ -198,3 +200,63 @@ def _churn_metrics(churn: ChurnIO) -> Iterator[Any]:
             "Rolling log loss of the scores snapshots were given, judged at their labels.",
             value=health.mean_log_loss,
         )
+
+
+def engine_metrics(engines: PartitionEngines) -> Iterator[Any]:
+    """What the engines were fed and gave, counted at the edge (``EdgeCounts``). Every
+    label is from a closed set: event types, reasons, change kinds, journey ids, outcomes."""
+    counts = engines.counts
+    events = CounterMetricFamily("rapport_events", "Valid events read, by type.", labels=["type"])
+    for kind, count in sorted(counts.events_by_type.items()):
+        events.add_metric([kind], count)
+    yield events
+    dead = CounterMetricFamily(
+        "rapport_dead_letters", "Records refused, by reason.", labels=["reason"]
+    )
+    for reason, count in sorted(counts.dead_letters_by_reason.items()):
+        dead.add_metric([reason], count)
+    yield dead
+    yield CounterMetricFamily(
+        "rapport_duplicate_events",
+        "Events skipped because they were applied before (redeliveries).",
+        value=engines.duplicates(),
+    )
+    yield CounterMetricFamily(
+        "rapport_late_events",
+        "Events older than the watermark (later than the allowed lateness).",
+        value=engines.late(),
+    )
+    changes = CounterMetricFamily(
+        "rapport_profile_changes", "Profile changes, by kind.", labels=["kind"]
+    )
+    for kind, count in sorted(counts.changes_by_kind.items()):
+        changes.add_metric([kind], count)
+    yield changes
+    runs = CounterMetricFamily(
+        "rapport_journey_runs",
+        "Journey runs entered, exited, completed and converted, by journey and arm.",
+        labels=["journey", "milestone", "arm"],
+    )
+    for (journey, milestone, arm), count in sorted(counts.journey_runs.items()):
+        runs.add_metric([journey, milestone, arm], count)
+    yield runs
+    actions = CounterMetricFamily(
+        "rapport_journey_actions",
+        "Journey actions by journey and status (sent, deferred, suppressed), with the "
+        "suppression reason.",
+        labels=["journey", "status", "reason"],
+    )
+    for (journey, status, reason), count in sorted(counts.journey_actions.items()):
+        actions.add_metric([journey, status, reason], count)
+    yield actions
+    labels = CounterMetricFamily(
+        "rapport_churn_labels_given",
+        "Churn labels the engines gave, by outcome.",
+        labels=["outcome"],
+    )
+    for outcome, count in sorted(counts.churn_labels.items()):
+        labels.add_metric([outcome], count)
+    yield labels
+    yield GaugeMetricFamily(
+        "rapport_profiles", "Profiles held for the partitions owned.", value=engines.profiles()
+    )

@@ -264,6 +264,7 @@ class Worker:
         self, outputs: list[Output], event: Any = None, letter: DeadLetter | None = None
     ) -> None:
         """Keep what one record (or a tick) gave until the next ``complete``."""
+        self.engines.counts.count_outputs(outputs)
         self._outputs.extend(outputs)
         if letter is not None:
             self._dead.append((event, letter))

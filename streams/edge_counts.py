@@ -1,0 +1,53 @@
+"""What a runner counts at its edge, from what the engines return: events by type, dead
+letters by reason, profile changes by kind, journey runs and actions, churn labels.
+
+Plain counters, no Prometheus here: ``streams/web.py`` turns them into metrics at scrape
+time. Every key is from a closed set (event types, reasons, change kinds, journey ids
+from the rules, outcomes), never a customer, cart or event id, so metrics stay bounded
+however many customers there are.
+
+>>> counts = EdgeCounts()
+>>> counts.count_event("order.placed"); counts.count_dead("invalid_json")
+>>> dict(counts.events_by_type), dict(counts.dead_letters_by_reason)
+({'order.placed': 1}, {'invalid_json': 1})
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from churn.tracker import ChurnLabel
+from rules.actions import Action, JourneyMilestone
+from state.changes import ProfileChange
+
+
+@dataclass
+class EdgeCounts:
+    events_by_type: Counter[str] = field(default_factory=Counter)
+    dead_letters_by_reason: Counter[str] = field(default_factory=Counter)
+    changes_by_kind: Counter[str] = field(default_factory=Counter)
+    #: (journey id, milestone kind, arm): runs entered, exited, completed, converted.
+    journey_runs: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    #: (journey id, status, reason or ""): actions sent, deferred, suppressed and why.
+    journey_actions: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    #: "churned" / "retained": churn labels the engines gave.
+    churn_labels: Counter[str] = field(default_factory=Counter)
+
+    def count_event(self, kind: str) -> None:
+        self.events_by_type[kind] += 1
+
+    def count_dead(self, reason: str) -> None:
+        self.dead_letters_by_reason[reason] += 1
+
+    def count_outputs(self, outputs: Iterable[object]) -> None:
+        for item in outputs:
+            if isinstance(item, ProfileChange):
+                self.changes_by_kind[item.kind] += 1
+            elif isinstance(item, Action):
+                self.journey_actions[(item.journey_id, item.status, item.reason or "")] += 1
+            elif isinstance(item, JourneyMilestone):
+                self.journey_runs[(item.journey_id, item.kind, item.arm)] += 1
+            elif isinstance(item, ChurnLabel):
+                self.churn_labels["churned" if item.churned else "retained"] += 1
