@@ -112,6 +112,12 @@ class Worker:
             # Events waiting for the watermark stay unacked on purpose; a rebalance must not
             # wait for them (the next owner reads them again from the committed offset).
             stream_wait_empty=False,
+            # No standby copies of other workers' partitions: a standby reads a changelog
+            # to its true end, and on Tansu (which reports a partition's end as its last
+            # batch's first offset + 1) a write cut short by a stop leaves that end lower
+            # than what the standby holds, and Faust then refuses to take the partition
+            # over (ConsistencyError). A takeover rebuilds from the changelog instead.
+            table_standby_replicas=0,
         )
         raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
         self.events = self.app.topic(self.names.events, partitions=worker.partitions, **raw)
