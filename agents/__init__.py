@@ -125,10 +125,12 @@ def register(worker: Worker) -> None:
         try:
             fresh = worker.watcher.check()
         except RuleFileError as error:
+            worker.rules_rejected += 1
             log.error("rules change rejected, keeping %s:\n%s", engines.rules.version, error)
             return
         if fresh is not None and fresh.version != engines.rules.version:
             engines.swap_rules(fresh)
+            worker.rules_reloaded += 1
             log.info("rules reloaded: now %s", fresh.version)
 
 

@@ -131,6 +131,14 @@ class WorkerCollector(Collector):
         info = InfoMetricFamily("rapport_rules", "The active rules version.")
         info.add_metric([], {"version": worker.engines.rules.version})
         yield info
+        yield CounterMetricFamily(
+            "rapport_rules_reloads", "Rule changes swapped in.", value=worker.rules_reloaded
+        )
+        yield CounterMetricFamily(
+            "rapport_rules_reload_failures",
+            "Rule changes refused as invalid (the last good rules stay).",
+            value=worker.rules_rejected,
+        )
         redis = worker.redis
         if redis is not None:
             yield GaugeMetricFamily(

@@ -167,6 +167,9 @@ class Worker:
             ),
         )
         self.watcher = RulesWatcher(settings.rules_dir, rules)
+        #: Rule changes swapped in, and changes refused (the last good rules stayed).
+        self.rules_reloaded = 0
+        self.rules_rejected = 0
         #: Action claims and the read model; None when ``redis.url`` is empty.
         self.redis = RedisIO(settings.redis) if settings.redis.url else None
         if self.redis is None:

@@ -114,6 +114,14 @@ def test_any_worker_answers_a_profile_lookup_by_asking_the_owner(
         assert samples["rapport_worker_ready"] == 1.0
         assert samples["rapport_partitions_assigned"] == len(owned[ports[0]])
         assert samples["rapport_redis_up"] == 1.0
+        assert samples["rapport_rules_reload_failures_total"] == 0.0
+        events_read = sum(
+            sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == "rapport_events_total"
+        )
+        assert events_read > 0, "the worker counted no events"
     finally:
         for worker in workers:
             worker.stop()
