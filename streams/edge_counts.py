@@ -14,6 +14,7 @@ however many customers there are.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -21,6 +22,9 @@ from dataclasses import dataclass, field
 from churn.tracker import ChurnLabel
 from rules.actions import Action, JourneyMilestone
 from state.changes import ProfileChange
+
+#: Upper bounds (seconds) of the event latency histogram's buckets.
+LATENCY_BUCKETS: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600)
 
 
 @dataclass
@@ -34,6 +38,14 @@ class EdgeCounts:
     journey_actions: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     #: "churned" / "retained": churn labels the engines gave.
     churn_labels: Counter[str] = field(default_factory=Counter)
+    #: How old events were when handled (handling time less event time): per bucket
+    #: (upper bounds in ``LATENCY_BUCKETS``, the last one unbounded), and the sum.
+    latency_counts: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BUCKETS) + 1))
+    latency_sum: float = 0.0
+
+    def observe_latency(self, seconds: float) -> None:
+        self.latency_sum += seconds
+        self.latency_counts[bisect_left(LATENCY_BUCKETS, seconds)] += 1
 
     def count_event(self, kind: str) -> None:
         self.events_by_type[kind] += 1

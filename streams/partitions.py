@@ -172,6 +172,7 @@ class PartitionEngines:
                 self._done.append(position)
             return Handled(dead_letter=item)
         self.counts.count_event(_TYPE_OF[type(item)])
+        self.counts.observe_latency(now - item.occurred_at.timestamp())
         return Handled(outputs=engine.process(item, position, replayed))
 
     def receive(self, partition: int, raw: bytes, source: str, position: object = None) -> Handled:

@@ -20,17 +20,24 @@ librdkafka-based producers).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    InfoMetricFamily,
+)
 from prometheus_client.registry import Collector
 from yarl import URL
 
 from state.read_model import read_model_fields
 from streams.churn_io import ChurnIO
+from streams.edge_counts import LATENCY_BUCKETS
 
 if TYPE_CHECKING:
     from streams.partitions import PartitionEngines
@@ -267,4 +274,14 @@ def engine_metrics(engines: PartitionEngines) -> Iterator[Any]:
     yield labels
     yield GaugeMetricFamily(
         "rapport_profiles", "Profiles held for the partitions owned.", value=engines.profiles()
+    )
+    cumulative, buckets = 0, []
+    for bound, count in zip((*LATENCY_BUCKETS, math.inf), counts.latency_counts, strict=True):
+        cumulative += count
+        buckets.append(("+Inf" if bound == math.inf else repr(float(bound)), cumulative))
+    yield HistogramMetricFamily(
+        "rapport_event_latency_seconds",
+        "How old events were when the worker handled them (wall clock less event time).",
+        buckets=buckets,
+        sum_value=counts.latency_sum,
     )

@@ -84,3 +84,25 @@ def test_a_hundred_thousand_customers_give_a_bounded_set_of_series_without_ids()
     assert 'rapport_dead_letters_total{reason="invalid_json"} 100.0' in text
     assert "rapport_journey_runs_total" in text
     assert "rapport_profiles 100000.0" in text
+
+
+def test_event_latency_is_a_histogram_of_wall_clock_less_event_time() -> None:
+    engines = PartitionEngines(load_rules(DEFAULT_RULES_DIR))
+    event = {
+        "type": "order.placed",
+        "event_id": "ev-1",
+        "customer_id": "c1",
+        "occurred_at": START.isoformat(),
+        "properties": {"order_id": "order-1", "total": 10.0},
+    }
+    for delay in (0.07, 0.07, 4.0, 7200.0):
+        engines.handle(
+            0, orjson.dumps({**event, "event_id": f"ev-{delay}"}), "t", START.timestamp() + delay
+        )
+    text = _scrape(engines)
+    assert 'rapport_event_latency_seconds_bucket{le="0.05"} 0.0' in text
+    assert 'rapport_event_latency_seconds_bucket{le="0.1"} 2.0' in text
+    assert 'rapport_event_latency_seconds_bucket{le="5.0"} 3.0' in text
+    assert 'rapport_event_latency_seconds_bucket{le="3600.0"} 3.0' in text
+    assert 'rapport_event_latency_seconds_bucket{le="+Inf"} 4.0' in text
+    assert "rapport_event_latency_seconds_count 4.0" in text
