@@ -118,7 +118,7 @@ def evaluate(
     result = Evaluation()
     judged = result.judged
 
-    def take(outputs: list[object]) -> None:
+    def take(outputs: Iterable[object]) -> None:
         for item in outputs:
             if not isinstance(item, ChurnLabel):
                 continue
@@ -135,10 +135,10 @@ def evaluate(
         ts = event.occurred_at.timestamp()
         result.first_at = min(result.first_at, ts)
         result.last_at = max(result.last_at, ts)
-        take(list(engine.process(event)))
+        take(engine.process(event))
     if result.events:
         # The stream's end: labels whose horizon passed by then come out; later ones cannot.
-        take(list(engine.advance(result.last_at)))
+        take(engine.advance(result.last_at))
     result.drifts = learner.health.drifts
     result.model_version = learner.version
     return result

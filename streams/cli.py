@@ -45,6 +45,17 @@ def _reject(error: RuleFileError, verdict: str | None = None) -> NoReturn:
     sys.exit(EXIT_INVALID)
 
 
+#: The input layouts replay and churn evaluate read (``streams/replay.py: READERS``).
+_input_format = click.option(
+    "--format",
+    "input_format",
+    type=click.Choice(["contract", "segment", "online-retail"]),
+    default="contract",
+    show_default=True,
+    help="Input layout.",
+)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="rapport")
 def main() -> None:
@@ -53,14 +64,7 @@ def main() -> None:
 
 @main.command()
 @click.argument("input_file", metavar="FILE|-")
-@click.option(
-    "--format",
-    "input_format",
-    type=click.Choice(["contract", "segment", "online-retail"]),
-    default="contract",
-    show_default=True,
-    help="Input layout.",
-)
+@_input_format
 @click.option(
     "--rules",
     "rules_dir",
@@ -353,14 +357,7 @@ def churn() -> None:
 
 @churn.command("evaluate")
 @click.argument("input_file", metavar="FILE|-")
-@click.option(
-    "--format",
-    "input_format",
-    type=click.Choice(["contract", "segment", "online-retail"]),
-    default="contract",
-    show_default=True,
-    help="Input layout.",
-)
+@_input_format
 @click.option("--horizon", help="Label horizon (default: settings churn.horizon, 90d).")
 @click.option("--checkin", help="Check-in interval, 0s for none (default: churn.checkin).")
 @click.option(

@@ -21,8 +21,8 @@ librdkafka-based producers).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 from prometheus_client import CollectorRegistry, generate_latest
@@ -161,14 +161,12 @@ class WorkerCollector(Collector):
             )
         delivery = worker.delivery
         if delivery is not None:
-            outcomes = CounterMetricFamily(
+            yield _labelled(
                 "rapport_deliveries",
                 "Records of the actions topic by delivery outcome.",
-                labels=["outcome"],
+                ["outcome"],
+                {(outcome,): count for outcome, count in delivery.counts.items()},
             )
-            for outcome, count in sorted(delivery.counts.items()):
-                outcomes.add_metric([outcome], count)
-            yield outcomes
             yield CounterMetricFamily(
                 "rapport_delivery_retries",
                 "Delivery tries that failed and were tried again.",
@@ -221,16 +219,18 @@ def engine_metrics(engines: PartitionEngines) -> Iterator[Any]:
     """What the engines were fed and gave, counted at the edge (``EdgeCounts``). Every
     label is from a closed set: event types, reasons, change kinds, journey ids, outcomes."""
     counts = engines.counts
-    events = CounterMetricFamily("rapport_events", "Valid events read, by type.", labels=["type"])
-    for kind, count in sorted(counts.events_by_type.items()):
-        events.add_metric([kind], count)
-    yield events
-    dead = CounterMetricFamily(
-        "rapport_dead_letters", "Records refused, by reason.", labels=["reason"]
+    yield _labelled(
+        "rapport_events",
+        "Valid events read, by type.",
+        ["type"],
+        {(kind,): n for kind, n in counts.events_by_type.items()},
     )
-    for reason, count in sorted(counts.dead_letters_by_reason.items()):
-        dead.add_metric([reason], count)
-    yield dead
+    yield _labelled(
+        "rapport_dead_letters",
+        "Records refused, by reason.",
+        ["reason"],
+        {(reason,): n for reason, n in counts.dead_letters_by_reason.items()},
+    )
     yield CounterMetricFamily(
         "rapport_duplicate_events",
         "Events skipped because they were applied before (redeliveries).",
@@ -241,37 +241,31 @@ def engine_metrics(engines: PartitionEngines) -> Iterator[Any]:
         "Events older than the watermark (later than the allowed lateness).",
         value=engines.late(),
     )
-    changes = CounterMetricFamily(
-        "rapport_profile_changes", "Profile changes, by kind.", labels=["kind"]
+    yield _labelled(
+        "rapport_profile_changes",
+        "Profile changes, by kind.",
+        ["kind"],
+        {(kind,): n for kind, n in counts.changes_by_kind.items()},
     )
-    for kind, count in sorted(counts.changes_by_kind.items()):
-        changes.add_metric([kind], count)
-    yield changes
-    runs = CounterMetricFamily(
+    yield _labelled(
         "rapport_journey_runs",
         "Journey runs entered, exited, completed and converted, by journey and arm.",
-        labels=["journey", "milestone", "arm"],
+        ["journey", "milestone", "arm"],
+        counts.journey_runs,
     )
-    for (journey, milestone, arm), count in sorted(counts.journey_runs.items()):
-        runs.add_metric([journey, milestone, arm], count)
-    yield runs
-    actions = CounterMetricFamily(
+    yield _labelled(
         "rapport_journey_actions",
         "Journey actions by journey and status (sent, deferred, suppressed), with the "
         "suppression reason.",
-        labels=["journey", "status", "reason"],
+        ["journey", "status", "reason"],
+        counts.journey_actions,
     )
-    for (journey, status, reason), count in sorted(counts.journey_actions.items()):
-        actions.add_metric([journey, status, reason], count)
-    yield actions
-    labels = CounterMetricFamily(
+    yield _labelled(
         "rapport_churn_labels_given",
         "Churn labels the engines gave, by outcome.",
-        labels=["outcome"],
+        ["outcome"],
+        {(outcome,): n for outcome, n in counts.churn_labels.items()},
     )
-    for outcome, count in sorted(counts.churn_labels.items()):
-        labels.add_metric([outcome], count)
-    yield labels
     yield GaugeMetricFamily(
         "rapport_profiles", "Profiles held for the partitions owned.", value=engines.profiles()
     )
@@ -285,3 +279,16 @@ def engine_metrics(engines: PartitionEngines) -> Iterator[Any]:
         buckets=buckets,
         sum_value=counts.latency_sum,
     )
+
+
+_Labels = TypeVar("_Labels", bound=tuple[str, ...])
+
+
+def _labelled(
+    name: str, documentation: str, labels: list[str], counts: Mapping[_Labels, int]
+) -> CounterMetricFamily:
+    """A counter family with one sample per key of ``counts``, in key order."""
+    family = CounterMetricFamily(name, documentation, labels=labels)
+    for values, count in sorted(counts.items()):
+        family.add_metric(list(values), count)
+    return family

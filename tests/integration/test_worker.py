@@ -20,7 +20,7 @@ from state.profile import Profile
 from state.read_model import read_model_fields
 from streams.generator import GeneratorConfig, generate_stream
 from streams.partitions import PartitionEngines
-from streams.settings import load_settings
+from streams.settings import Settings, load_settings
 from tests.integration.kafka_io import Record, create_topic, end_offsets, produce, read_topic
 from tests.integration.worker_process import WorkerProcess, worker_env
 from tests.servers import Server
@@ -40,27 +40,11 @@ class Oracle(NamedTuple):
 def _oracle(
     events: list[Record], partitions: int = PARTITIONS, lateness: str | None = None
 ) -> Oracle:
-    """Run each partition's records, in offset order, through the same engines, the
-    partitions interleaved as a worker reads them side by side, and the identity records
-    the engines send each other delivered at once. ``lateness``: the engine's allowed
-    lateness, when the worker runs with another than the default."""
+    """Replay's answer for ``events`` as the worker reads them (``partitioned``).
+    ``lateness``: the engine's allowed lateness, when the worker runs with another than
+    the default."""
     settings = load_settings(**({"engine": {"allowed_lateness": lateness}} if lateness else {}))
-    engines = PartitionEngines(
-        load_rules(settings.rules_dir),
-        settings.profile,
-        settings.engine.engine_config(),
-        settings.engine.max_clock_skew_seconds,
-        coupon_shares=partitions,
-        partitions=partitions,
-        # Snapshots as the worker takes them; these streams are too short (30 days) for a
-        # 90-day label, so no model is ever ready and no score depends on timing.
-        churn=ChurnTracker(settings.churn.config(), lambda: NOT_READY),
-    )
-    exchange = Exchange(engines)
-    sizes = Counter(r.partition for r in events)
-    for record in sorted(events, key=lambda r: ((r.offset + 1) / sizes[r.partition], r.partition)):
-        exchange.feed_raw(record.partition, record.value)
-    exchange.settle()
+    exchange = partitioned(events, partitions, settings)
     actions, changes = Counter[bytes](), Counter[bytes]()
     for item in exchange.outputs:
         if isinstance(item, ChurnLabel):
@@ -69,6 +53,30 @@ def _oracle(
         target[_ENCODER.encode(item)] += 1
     profiles = {key: _ENCODER.encode(p) for key, p in exchange.profiles().items()}
     return Oracle(actions, changes, exchange.dead, profiles)
+
+
+def partitioned(events: list[Record], partitions: int, settings: Settings) -> Exchange:
+    """Each partition's records, in offset order, through the same engines as the worker's,
+    the partitions interleaved as a worker reads them side by side, and the identity
+    records the engines send each other delivered at once.
+
+    Churn snapshots are taken as the worker takes them, with no model: scores depend on
+    when a model reaches a worker, labels and snapshots do not."""
+    engines = PartitionEngines(
+        load_rules(settings.rules_dir),
+        settings.profile,
+        settings.engine.engine_config(),
+        settings.engine.max_clock_skew_seconds,
+        coupon_shares=partitions,
+        partitions=partitions,
+        churn=ChurnTracker(settings.churn.config(), lambda: NOT_READY),
+    )
+    exchange = Exchange(engines)
+    sizes = Counter(r.partition for r in events)
+    for record in sorted(events, key=lambda r: ((r.offset + 1) / sizes[r.partition], r.partition)):
+        exchange.feed_raw(record.partition, record.value)
+    exchange.settle()
+    return exchange
 
 
 def _changelog(bootstrap: str, app_id: str) -> list[Record]:
@@ -116,10 +124,7 @@ def test_worker_output_equals_replay_of_the_same_partitions_visitors_included(
     )
     worker = WorkerProcess(tmp_path, env)
     try:
-        deadline = time.monotonic() + 60
-        while "[^Worker]: Ready" not in worker.log() and time.monotonic() < deadline:
-            assert not worker.exited, worker.log()[-3000:]
-            time.sleep(0.2)
+        worker.wait_ready()
         lines = generate_stream(config)
         produced = produce(broker.address, f"{prefix}events", lines, per_second=300)
         events = read_topic(broker.address, f"{prefix}events", until=lambda r: len(r) == produced)

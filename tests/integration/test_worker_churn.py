@@ -2,27 +2,27 @@
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections import Counter
 from pathlib import Path
 
 import msgspec
 import pytest
 
-from churn.model import NOT_READY
-from churn.tracker import ChurnLabel, ChurnTracker
-from rules.loader import load_rules
+from churn.tracker import ChurnLabel
 from state.profile import Profile
 from streams.churn_io import ModelRecord
 from streams.generator import GeneratorConfig, generate_stream
-from streams.partitions import PartitionEngines
 from streams.settings import load_settings
 from tests.integration.kafka_io import Record, create_topic, produce, read_topic
-from tests.integration.test_worker import PARTITIONS, _changelog, _latest, _profiles_in
+from tests.integration.test_worker import (
+    PARTITIONS,
+    _changelog,
+    _latest,
+    _profiles_in,
+    partitioned,
+)
 from tests.integration.worker_process import WorkerProcess, worker_env
 from tests.servers import Server
-from tests.streams.exchange import Exchange
 
 CHURN = {"horizon": "2d", "checkin": "0s", "min_labels": "5"}
 
@@ -48,7 +48,7 @@ def test_the_worker_learns_from_labels_scores_with_its_model_and_restores_it_aft
     half = len(lines) // 2
     first = WorkerProcess(tmp_path, env, name="first")
     try:
-        _ready(first)
+        first.wait_ready()
         produce(broker.address, f"{prefix}events", lines[:half], 1500)
         labels = _labels_learned(broker, prefix, half, first)
     finally:
@@ -56,7 +56,7 @@ def test_the_worker_learns_from_labels_scores_with_its_model_and_restores_it_aft
     assert len(labels) > 20, "the first half must give labels"
     second = WorkerProcess(tmp_path, env, name="second")
     try:
-        _ready(second)
+        second.wait_ready()
         produce(broker.address, f"{prefix}events", lines[half:], 1500)
         labels = _labels_learned(broker, prefix, len(lines), second)
         models = read_topic(broker.address, f"{prefix}churn.models", until=lambda r: True)
@@ -77,13 +77,6 @@ def test_the_worker_learns_from_labels_scores_with_its_model_and_restores_it_aft
         for value in _profiles_in(_latest(_changelog(broker.address, prefix.rstrip(".")))).values()
     ]
     assert any(p.churn.risk is not None for p in profiles), "nobody was scored with the model"
-
-
-def _ready(worker: WorkerProcess) -> None:
-    deadline = time.monotonic() + 60
-    while "[^Worker]: Ready" not in worker.log() and time.monotonic() < deadline:
-        assert not worker.exited, worker.log()[-3000:]
-        time.sleep(0.2)
 
 
 def _labels_learned(
@@ -118,20 +111,7 @@ def _record(raw: bytes) -> ModelRecord:
 def _want(events: list[Record]) -> set[tuple[str, bool]]:
     """(label id, churned) of every label the partitioned engines give for ``events``: what
     a label is does not depend on the model, only its score does."""
-    settings = load_settings(churn=CHURN)
-    engines = PartitionEngines(
-        load_rules(settings.rules_dir),
-        settings.profile,
-        settings.engine.engine_config(),
-        coupon_shares=PARTITIONS,
-        partitions=PARTITIONS,
-        churn=ChurnTracker(settings.churn.config(), lambda: NOT_READY),
-    )
-    exchange = Exchange(engines)
-    sizes = Counter(r.partition for r in events)
-    for record in sorted(events, key=lambda r: ((r.offset + 1) / sizes[r.partition], r.partition)):
-        exchange.feed_raw(record.partition, record.value)
-    exchange.settle()
+    exchange = partitioned(events, PARTITIONS, load_settings(churn=CHURN))
     return {
         (item.label_id, item.churned) for item in exchange.outputs if isinstance(item, ChurnLabel)
     }

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 RAPPORT = Path(sys.executable).parent / "rapport"
@@ -34,6 +35,13 @@ class WorkerProcess:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        """Until Faust logs the worker ready (its partitions assigned and recovered)."""
+        deadline = time.monotonic() + timeout
+        while "[^Worker]: Ready" not in self.log() and time.monotonic() < deadline:
+            assert not self.exited, self.log()[-3000:]
+            time.sleep(0.2)
 
     def stop(self, hard: bool = False) -> None:
         """SIGTERM and wait for a clean stop, or SIGKILL (``kill -9``)."""
