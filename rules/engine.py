@@ -36,6 +36,7 @@ from state.dedup import SeenEvents
 from state.derived import refresh_derived
 from state.handoff import Forward, Handoff, HandoffRequest, Internal
 from state.identity import merge_profiles
+from state.kpis import KpiTally
 from state.policy import ProfilePolicy
 from state.profile import DAY, MAX_RECENT_EVENT_IDS, Profile
 from state.reducers import advance_profile_clock, apply_event
@@ -105,6 +106,8 @@ class Engine:
         self.policy = policy or ProfilePolicy()
         self.config = config or EngineConfig()
         self.stats = EngineStats()
+        #: Business KPI flows: funnel, orders, tickets, SLA, ratings (``state/kpis.py``).
+        self.kpis = KpiTally(self.policy.support)
         #: Pool coupon codes handed out; kept across rule reloads.
         self.coupons = CouponLedger()
         self._seen = SeenEvents(self.config.dedup_max_entries, self.config.dedup_window_seconds)
@@ -281,7 +284,11 @@ class Engine:
         changes = self._catch_up(profile, ts) if due is not None and due <= ts else []
         scheduled = profile.next_review_at
         before = profile.as_of
+        kpis = self.kpis
+        mark = kpis.before(profile, event)
         apply_event(profile, event, ts)
+        if mark is not None:
+            kpis.after(profile, event, mark)
         tags = self.rules.tags
         merged = event.anonymous_id is not None and event.customer_id is not None
         if merged or (profile.as_of != before and profile.as_of // DAY != before // DAY):

@@ -1,4 +1,5 @@
-"""The business thresholds behind derived profile fields: lifecycle, tiers and RFM.
+"""The business thresholds behind derived profile fields (lifecycle, tiers, RFM) and the
+support targets the KPIs measure against.
 
 Each field is declared once with its default and meaning; ``config/defaults.yaml``
 is generated from these models and settings override them per deployment.
@@ -106,7 +107,36 @@ class RfmPolicy(_Policy):
     )
 
 
+class SupportPolicy(_Policy):
+    """Service targets the support KPIs are measured against."""
+
+    first_response_sla_hours: dict[str, float] = Field(
+        default={"urgent": 1.0, "high": 4.0, "normal": 24.0, "low": 72.0},
+        description="Hours allowed until the first agent response, per ticket priority "
+        "(low, normal, high, urgent). Keep them equal to the sla_escalation journey's waits.",
+    )
+
+    @model_validator(mode="after")
+    def _priorities(self) -> SupportPolicy:
+        known = {"low", "normal", "high", "urgent"}
+        unknown = sorted(set(self.first_response_sla_hours) - known)
+        missing = sorted(known - set(self.first_response_sla_hours))
+        if unknown or missing:
+            raise ValueError(
+                f"first_response_sla_hours needs exactly the priorities {sorted(known)}"
+                + (f"; unknown: {unknown}" if unknown else "")
+                + (f"; missing: {missing}" if missing else "")
+            )
+        if any(hours <= 0 for hours in self.first_response_sla_hours.values()):
+            raise ValueError("first_response_sla_hours must all be above 0")
+        return self
+
+    def sla_seconds(self, priority: str) -> float:
+        return self.first_response_sla_hours.get(priority, 24.0) * 3600.0
+
+
 class ProfilePolicy(_Policy):
     lifecycle: LifecyclePolicy = LifecyclePolicy()
     tiers: TierPolicy = TierPolicy()
     rfm: RfmPolicy = RfmPolicy()
+    support: SupportPolicy = SupportPolicy()

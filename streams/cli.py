@@ -116,6 +116,15 @@ def main() -> None:
 @click.option(
     "--progress/--no-progress", default=None, help="Progress bar (default: on a terminal)."
 )
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Serve Prometheus /metrics on this port while the replay runs (0: any free port).",
+)
+@click.option(
+    "--metrics-host", default="0.0.0.0", show_default=True, help="Address /metrics listens on."
+)
 def replay(
     input_file: str,
     input_format: str,
@@ -128,6 +137,8 @@ def replay(
     summary_path: Path | None,
     now_text: str | None,
     progress: bool | None,
+    metrics_port: int | None,
+    metrics_host: str,
 ) -> None:
     """Replay FILE (or - for stdin) through the engine in event time and print a summary."""
     from streams.replay import InputFormat, ReplayOutputs
@@ -162,6 +173,8 @@ def replay(
             now=now,
             progress=sys.stderr.isatty() if progress is None else progress,
             reload_rules=RulesWatcher(rules_dir, rules).check if watch_rules else None,
+            metrics_port=metrics_port,
+            metrics_host=metrics_host,
         )
     except InputError as error:
         click.echo(str(error), err=True)

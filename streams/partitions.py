@@ -40,6 +40,7 @@ from rules.loader import RuleSet
 from schemas.decode import DeadLetter, dead_letter, decode_event, latest_accepted
 from schemas.events import EVENT_TYPES
 from state.handoff import Internal, decode_internal, routing_key
+from state.kpis import KpiCounts, Population
 from state.policy import ProfilePolicy
 from state.profile import Profile
 from state.stores import MemoryProfileStore
@@ -87,6 +88,7 @@ class PartitionEngines:
         #: the runner counts outputs into it too (``streams/edge_counts.py``).
         self.counts = EdgeCounts()
         self._released_duplicates = self._released_late = 0
+        self._released_kpis = KpiCounts()
         self._coupon_shares = coupon_shares
         self._engines: dict[int, Engine] = {}
         self._done: list[object] = []
@@ -202,6 +204,22 @@ class PartitionEngines:
         """Events that came later than the allowed lateness, by every engine it has had."""
         return self._released_late + sum(e.stats.late for e in self._engines.values())
 
+    def kpis(self) -> KpiCounts:
+        """KPI flows tallied by every engine this worker has had (``state/kpis.py``)."""
+        total = KpiCounts()
+        total.add(self._released_kpis)
+        for engine in self._engines.values():
+            total.add(engine.kpis.counts)
+        return total
+
+    def population(self) -> Population:
+        """The customer base held by the engines of the partitions owned now."""
+        counted = Population()
+        for engine in self._engines.values():
+            for profile in engine.store.profiles():
+                counted.add(profile)
+        return counted
+
     def profiles(self) -> int:
         """Profiles held by the engines of the partitions owned now."""
         return sum(len(engine.store) for engine in self._engines.values())
@@ -267,6 +285,7 @@ class PartitionEngines:
             if engine is not None:  # its counts stay in the totals
                 self._released_duplicates += engine.stats.duplicates
                 self._released_late += engine.stats.late
+                self._released_kpis.add(engine.kpis.counts)
             self._read_through.pop(partition, None)
             self._recovered_through.pop(partition, None)
 

@@ -15,7 +15,7 @@ from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, BinaryIO, Literal
+from typing import IO, Any, BinaryIO, Literal
 
 import msgspec
 import orjson
@@ -30,8 +30,17 @@ from rules.yaml_source import RuleFileError
 from schemas.decode import DeadLetter
 from state.changes import ProfileChange
 from state.handoff import INTERNAL_TYPES
+from state.kpis import KpiCounts, Population, population
 from state.profile import Profile
 from state.stores import MemoryProfileStore
+from streams.edge_counts import EdgeCounts
+from streams.metrics import (
+    MetricsServer,
+    OwnerThreadCollector,
+    churn_metrics,
+    engine_metrics,
+    kpi_metrics,
+)
 from streams.settings import Settings
 from streams.sources.base import Decoded
 from streams.sources.contract import read_contract
@@ -86,6 +95,8 @@ class ReplaySummary:
     #: The churn model at the end: labels learned and how many churned, rolling ROC AUC
     #: and log loss (None before any scored label), drifts, customers by risk band.
     churn: dict[str, object] = field(default_factory=dict)
+    #: Business KPIs (``state/kpis.py``): funnel, repeat purchase, support and ratings.
+    kpis: dict[str, Any] = field(default_factory=dict)
 
     @property
     def events(self) -> int:
@@ -122,6 +133,7 @@ class ReplaySummary:
         lines += block("Customers by lifecycle stage", self.lifecycle)
         lines += block("Customers by tier", self.tiers)
         lines += block("Customers by tag", self.tags)
+        lines += _render_kpis(self.kpis)
         lines += _render_journeys(self.journeys)
         for pool, (left, size) in self.coupon_pools.items():
             lines.append(f"Coupon pool {pool}: {left:,} of {size:,} codes left")
@@ -140,6 +152,39 @@ class ReplaySummary:
                 f"Rule reloads: {self.rules_reloaded:,} applied, {self.rules_rejected:,} rejected"
             )
         return "\n".join(lines)
+
+
+def _render_kpis(kpis: dict[str, Any]) -> list[str]:
+    if not kpis:
+        return []
+
+    def share(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.1%}"
+
+    def number(value: float | None, form: str = ".2f") -> str:
+        return "n/a" if value is None else format(value, form)
+
+    funnel, conversion = kpis["funnel"], kpis["conversion"]
+    steps = " -> ".join(f"{step} {count:,}" for step, count in funnel.items())
+    rates = ", ".join(f"{pair} {share(rate)}" for pair, rate in conversion.items())
+    lines = [
+        "KPIs:",
+        f"  funnel (purchase cycles): {steps}",
+        f"  conversion: {rates}",
+        f"  repeat purchase: {kpis['repeat_buyers']:,} of {kpis['buyers']:,} buyers "
+        f"({share(kpis['repeat_purchase_rate'])}); first orders {kpis['first_orders']:,}, "
+        f"second orders {kpis['second_orders']:,}",
+        f"  support: {kpis['tickets_opened']:,} tickets, {kpis['complaints']:,} complaints "
+        f"({number(kpis['complaints_per_100_orders'])} per 100 orders); "
+        f"CSAT {number(kpis['csat_average'])} of {kpis['csat_ratings']:,} ratings; "
+        f"NPS {number(kpis['nps'], '+.1f')} of {kpis['nps_ratings']:,} ratings",
+    ]
+    for priority, row in kpis["first_response_sla"].items():
+        lines.append(
+            f"  first response, {priority}: {share(row['met_share'])} within SLA of "
+            f"{row['responses']:,}, mean {row['mean_hours']:.2f} h"
+        )
+    return lines
 
 
 def _render_journeys(rows: list[dict[str, object]]) -> list[str]:
@@ -187,8 +232,13 @@ def replay(
     now: datetime,
     progress: bool = True,
     reload_rules: Callable[[], RuleSet | None] | None = None,
+    metrics_port: int | None = None,
+    metrics_host: str = "0.0.0.0",
 ) -> ReplaySummary:
-    """Run one input through a fresh engine; write outputs; return the summary."""
+    """Run one input through a fresh engine; write outputs; return the summary.
+
+    ``metrics_port``: serve Prometheus ``/metrics`` there while the replay runs (the
+    families the worker has for its engines; scrapes are answered between batches)."""
     learner = settings.churn.learner() if settings.churn.enabled else None
     churn = ChurnTracker(settings.churn.config(), learner.scorer) if learner else None
     engine = Engine(
@@ -201,18 +251,20 @@ def replay(
     latest = now.timestamp() + settings.engine.max_clock_skew_seconds
     latest_allowed = datetime.fromtimestamp(latest, UTC)
     summary = ReplaySummary(source=input_name, rules_version=rules.version)
-    dead = Counter[str]()
-    changed = Counter[str]()
+    edge = EdgeCounts()
     report = JourneyReport()
     first = float("inf")
     started = time.perf_counter()
     stream, counter, total = open_input(input_name)
     with ExitStack() as stack:
         stack.enter_context(stream)
+        collector = None
+        if metrics_port is not None:
+            collector = _serve_metrics(stack, engine, edge, learner, metrics_port, metrics_host)
         changes_out = _open(stack, outputs.changes)
         dead_out = _open(stack, outputs.dead_letters)
         actions_out = _open(stack, outputs.actions)
-        sink = _OutputSink(changes_out, actions_out, changed, report, learner)
+        sink = _OutputSink(changes_out, actions_out, edge, report, learner)
         bar = stack.enter_context(
             tqdm(
                 total=total,
@@ -228,7 +280,7 @@ def replay(
         records = READERS[input_format](stream, input_name, latest_allowed)
         for count, item in enumerate(records, start=1):
             if isinstance(item, DeadLetter):
-                dead[item.reason] += 1
+                edge.count_dead(item.reason)
                 if dead_out is not None:
                     dead_out.write(_ENCODER.encode(item) + b"\n")
                 continue
@@ -244,13 +296,17 @@ def replay(
                     reported = counter.consumed
                 if reload_rules is not None:
                     _reload(engine, reload_rules, summary)
+                if collector is not None and collector.wanted:
+                    collector.serve()
         summary.records = count
         # End of input: no later event can arrive, so every review up to the newest event
         # fires and every profile is brought to that moment (the snapshot time).
         if engine.newest_event_time > float("-inf"):
             sink.write(engine.finish(engine.newest_event_time))
+        if collector is not None:
+            collector.close()
     summary.seconds = time.perf_counter() - started
-    _fill_summary(summary, engine, dead, changed, first)
+    _fill_summary(summary, engine, edge, first)
     if learner is not None:
         summary.churn = _churn_summary(engine, learner)
     summary.journeys = report.rows()
@@ -272,15 +328,15 @@ class _OutputSink:
 
     changes: IO[bytes] | None
     actions: IO[bytes] | None
-    counts: Counter[str]
+    counts: EdgeCounts
     report: JourneyReport
     #: The in-process churn learner: labels are learned as they come out.
     learner: ChurnLearner | None = None
 
     def write(self, outputs: list[Output]) -> None:
+        self.counts.count_outputs(outputs)
         for item in outputs:
             if isinstance(item, ProfileChange):
-                self.counts[item.kind] += 1
                 if self.changes is not None:
                     self.changes.write(_ENCODER.encode(item) + b"\n")
             elif isinstance(item, ChurnLabel):
@@ -339,30 +395,82 @@ def _churn_summary(engine: Engine, learner: ChurnLearner) -> dict[str, object]:
     }
 
 
-def _fill_summary(
-    summary: ReplaySummary, engine: Engine, dead: Counter[str], changed: Counter[str], first: float
-) -> None:
+def _fill_summary(summary: ReplaySummary, engine: Engine, edge: EdgeCounts, first: float) -> None:
     stats, store = engine.stats, engine.store
     summary.events_by_type = dict(sorted(stats.by_type.items()))
-    summary.dead_letters_by_reason = dict(sorted(dead.items()))
+    summary.dead_letters_by_reason = dict(sorted(edge.dead_letters_by_reason.items()))
     summary.duplicates, summary.late = stats.duplicates, stats.late
     summary.merges, summary.erasures = stats.merges, stats.erasures
-    summary.changes_by_kind = dict(sorted(changed.items()))
-    lifecycle, tiers, tags = Counter[str](), Counter[str](), Counter[str]()
+    summary.changes_by_kind = dict(sorted(edge.changes_by_kind.items()))
+    base, tags = Population(), Counter[str]()
     for key in store.sorted_keys():
         profile = store.get(key)
         assert profile is not None
-        if profile.customer_id is None:
-            summary.anonymous_profiles += 1
-            continue
-        summary.customers += 1
-        lifecycle[profile.lifecycle] += 1
-        tiers[profile.tier] += 1
-        tags.update(profile.tags)
-    summary.lifecycle, summary.tiers, summary.tags = dict(lifecycle), dict(tiers), dict(tags)
+        base.add(profile)
+        if profile.customer_id is not None:
+            tags.update(profile.tags)
+    summary.customers, summary.anonymous_profiles = base.customers, base.visitors
+    summary.lifecycle, summary.tiers, summary.tags = dict(base.stages), dict(base.tiers), dict(tags)
+    summary.kpis = {
+        **engine.kpis.counts.summary(),
+        "buyers": base.buyers,
+        "repeat_buyers": base.repeat_buyers,
+        "repeat_purchase_rate": base.repeat_rate,
+    }
     summary.first_event_at = _iso(first) if first != float("inf") else None
     summary.last_event_at = _iso(engine.newest_event_time)
     summary.coupon_pools = {name: list(counts) for name, counts in engine.coupon_pools().items()}
+
+
+class _ReplayTallies:
+    """The replay engine seen as the worker's ``PartitionEngines`` are, for ``/metrics``."""
+
+    def __init__(self, engine: Engine, edge: EdgeCounts) -> None:
+        self._engine, self._edge = engine, edge
+
+    @property
+    def counts(self) -> EdgeCounts:
+        self._edge.events_by_type = Counter(self._engine.stats.by_type)
+        return self._edge
+
+    def duplicates(self) -> int:
+        return self._engine.stats.duplicates
+
+    def late(self) -> int:
+        return self._engine.stats.late
+
+    def profiles(self) -> int:
+        return len(self._engine.store)
+
+    def kpis(self) -> KpiCounts:
+        return self._engine.kpis.counts
+
+    def population(self) -> Population:
+        return population(self._engine.store.profiles())
+
+
+def _serve_metrics(
+    stack: ExitStack,
+    engine: Engine,
+    edge: EdgeCounts,
+    learner: ChurnLearner | None,
+    port: int,
+    host: str,
+) -> OwnerThreadCollector:
+    tallies = _ReplayTallies(engine, edge)
+
+    def families() -> Iterator[Any]:
+        yield from engine_metrics(tallies)
+        yield from kpi_metrics(tallies)
+        if learner is not None:
+            yield from churn_metrics(learner.scorer(), learner)
+
+    collector = OwnerThreadCollector(families)
+    server = MetricsServer(collector, port, host)
+    stack.callback(server.close)
+    stack.callback(collector.close)
+    log.info("serving /metrics on %s:%d while the replay runs", host, server.port)
+    return collector
 
 
 def _write_profiles(engine: Engine, path: Path) -> None:

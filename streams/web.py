@@ -20,27 +20,19 @@ librdkafka-based producers).
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-    InfoMetricFamily,
-)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.registry import Collector
 from yarl import URL
 
 from state.read_model import read_model_fields
-from streams.churn_io import ChurnIO
-from streams.edge_counts import LATENCY_BUCKETS
+from streams.metrics import churn_metrics, engine_metrics, kpi_metrics, labelled
 
 if TYPE_CHECKING:
-    from streams.partitions import PartitionEngines
     from streams.worker import Worker
 
 _ENCODER = msgspec.json.Encoder()
@@ -135,6 +127,7 @@ class WorkerCollector(Collector):
             value=worker.engines.parked_events(),
         )
         yield from engine_metrics(worker.engines)
+        yield from kpi_metrics(worker.engines)
         info = InfoMetricFamily("rapport_rules", "The active rules version.")
         info.add_metric([], {"version": worker.engines.rules.version})
         yield info
@@ -161,7 +154,7 @@ class WorkerCollector(Collector):
             )
         delivery = worker.delivery
         if delivery is not None:
-            yield _labelled(
+            yield labelled(
                 "rapport_deliveries",
                 "Records of the actions topic by delivery outcome.",
                 ["outcome"],
@@ -174,121 +167,4 @@ class WorkerCollector(Collector):
             )
         churn = worker.churn
         if churn is not None:
-            yield from _churn_metrics(churn)
-
-
-def _churn_metrics(churn: ChurnIO) -> Iterator[Any]:
-    """The model this worker scores with; its health where this worker runs the learner."""
-    scorer = churn.scorer()
-    yield GaugeMetricFamily(
-        "rapport_churn_model_version",
-        "Labels learned by the churn model this worker scores with (0: none yet).",
-        value=scorer.version,
-    )
-    yield GaugeMetricFamily(
-        "rapport_churn_model_ready",
-        "1 once the churn model has learned enough labels of each kind to give scores.",
-        value=1.0 if scorer.ready else 0.0,
-    )
-    learner = churn.learner
-    if learner is None:
-        return
-    health = learner.health
-    yield CounterMetricFamily(
-        "rapport_churn_labels",
-        "Churn labels learned by this worker's learner.",
-        value=health.labels,
-    )
-    yield CounterMetricFamily(
-        "rapport_churn_drifts", "Drifts ADWIN detected in the model's error.", value=health.drifts
-    )
-    if health.labels > health.unscored:
-        yield GaugeMetricFamily(
-            "rapport_churn_roc_auc",
-            "Rolling ROC AUC of the scores snapshots were given, judged at their labels.",
-            value=health.roc_auc,
-        )
-        yield GaugeMetricFamily(
-            "rapport_churn_log_loss",
-            "Rolling log loss of the scores snapshots were given, judged at their labels.",
-            value=health.mean_log_loss,
-        )
-
-
-def engine_metrics(engines: PartitionEngines) -> Iterator[Any]:
-    """What the engines were fed and gave, counted at the edge (``EdgeCounts``). Every
-    label is from a closed set: event types, reasons, change kinds, journey ids, outcomes."""
-    counts = engines.counts
-    yield _labelled(
-        "rapport_events",
-        "Valid events read, by type.",
-        ["type"],
-        {(kind,): n for kind, n in counts.events_by_type.items()},
-    )
-    yield _labelled(
-        "rapport_dead_letters",
-        "Records refused, by reason.",
-        ["reason"],
-        {(reason,): n for reason, n in counts.dead_letters_by_reason.items()},
-    )
-    yield CounterMetricFamily(
-        "rapport_duplicate_events",
-        "Events skipped because they were applied before (redeliveries).",
-        value=engines.duplicates(),
-    )
-    yield CounterMetricFamily(
-        "rapport_late_events",
-        "Events older than the watermark (later than the allowed lateness).",
-        value=engines.late(),
-    )
-    yield _labelled(
-        "rapport_profile_changes",
-        "Profile changes, by kind.",
-        ["kind"],
-        {(kind,): n for kind, n in counts.changes_by_kind.items()},
-    )
-    yield _labelled(
-        "rapport_journey_runs",
-        "Journey runs entered, exited, completed and converted, by journey and arm.",
-        ["journey", "milestone", "arm"],
-        counts.journey_runs,
-    )
-    yield _labelled(
-        "rapport_journey_actions",
-        "Journey actions by journey and status (sent, deferred, suppressed), with the "
-        "suppression reason.",
-        ["journey", "status", "reason"],
-        counts.journey_actions,
-    )
-    yield _labelled(
-        "rapport_churn_labels_given",
-        "Churn labels the engines gave, by outcome.",
-        ["outcome"],
-        {(outcome,): n for outcome, n in counts.churn_labels.items()},
-    )
-    yield GaugeMetricFamily(
-        "rapport_profiles", "Profiles held for the partitions owned.", value=engines.profiles()
-    )
-    cumulative, buckets = 0, []
-    for bound, count in zip((*LATENCY_BUCKETS, math.inf), counts.latency_counts, strict=True):
-        cumulative += count
-        buckets.append(("+Inf" if bound == math.inf else repr(float(bound)), cumulative))
-    yield HistogramMetricFamily(
-        "rapport_event_latency_seconds",
-        "How old events were when the worker handled them (wall clock less event time).",
-        buckets=buckets,
-        sum_value=counts.latency_sum,
-    )
-
-
-_Labels = TypeVar("_Labels", bound=tuple[str, ...])
-
-
-def _labelled(
-    name: str, documentation: str, labels: list[str], counts: Mapping[_Labels, int]
-) -> CounterMetricFamily:
-    """A counter family with one sample per key of ``counts``, in key order."""
-    family = CounterMetricFamily(name, documentation, labels=labels)
-    for values, count in sorted(counts.items()):
-        family.add_metric(list(values), count)
-    return family
+            yield from churn_metrics(churn.scorer(), churn.learner)

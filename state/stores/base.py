@@ -33,5 +33,9 @@ class ProfileStore(Protocol):
         """Every profile key, in sorted order."""
         ...
 
+    def profiles(self) -> Iterator[Profile]:
+        """Every profile held, in no particular order."""
+        ...
+
     def __len__(self) -> int:
         """The number of profiles held."""

@@ -132,6 +132,9 @@ class ChangelogProfileStore:
     def sorted_keys(self) -> Iterator[str]:
         return self._memory.sorted_keys()
 
+    def profiles(self) -> Iterator[Profile]:
+        return self._memory.profiles()
+
     def __len__(self) -> int:
         return len(self._memory)
 

@@ -46,5 +46,8 @@ class MemoryProfileStore:
     def sorted_keys(self) -> Iterator[str]:
         return iter(sorted(self._profiles))
 
+    def profiles(self) -> Iterator[Profile]:
+        return iter(self._profiles.values())
+
     def __len__(self) -> int:
         return len(self._profiles)

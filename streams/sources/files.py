@@ -37,7 +37,7 @@ def open_input(name: str) -> tuple[BinaryIO, CountingReader | None, int | None]:
         return sys.stdin.buffer, None, None
     path = Path(name)
     try:
-        raw = path.open("rb")
+        raw = path.open("rb", buffering=0)  # partial reads: a pipe gives lines as they come
     except OSError as error:
         raise InputError(f"{name}: cannot open: {error.strerror}") from error
     counter = CountingReader(raw)

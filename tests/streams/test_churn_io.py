@@ -100,9 +100,8 @@ def test_faust_broker_urls_become_bootstrap_servers() -> None:
 
 def test_the_model_and_its_health_are_metrics_on_the_learners_worker() -> None:
     from prometheus_client import CollectorRegistry, generate_latest
-    from prometheus_client.registry import Collector
 
-    from streams.web import _churn_metrics
+    from streams.metrics import FunctionCollector, churn_metrics
 
     io = _io()
     for offset, raw in enumerate(_labels(40)):
@@ -111,12 +110,8 @@ def test_the_model_and_its_health_are_metrics_on_the_learners_worker() -> None:
     assert record is not None
     io.published(record)
 
-    class Churn(Collector):
-        def collect(self):  # type: ignore[no-untyped-def]
-            yield from _churn_metrics(io)
-
     registry = CollectorRegistry()
-    registry.register(Churn())
+    registry.register(FunctionCollector(lambda: churn_metrics(io.scorer(), io.learner)))
     text = generate_latest(registry).decode()
     assert "rapport_churn_model_version 40.0" in text
     assert "rapport_churn_model_ready 1.0" in text

@@ -1,0 +1,340 @@
+"""Business KPIs: what the engine tallies as it applies events, and the customer base.
+
+Two kinds of figures, both with labels from closed sets (steps, priorities, scores,
+stages, tiers), never an id:
+
+- **Flows** (``KpiCounts``, counted once per applied event, so a redelivered event is
+  not counted twice): the shopping funnel, first and second orders, tickets opened (and
+  how many are complaints), first agent responses against the SLA of their priority,
+  CSAT scores and NPS groups. Runners add them up and turn them into counters.
+- **Stocks** (``Population``, read off the profiles held): customers by lifecycle stage
+  and tier, buyers and repeat buyers.
+
+The funnel follows a customer's purchase cycles: a cycle runs from one order to the
+next (the first from the first event). Each step counts once per cycle:
+
+``viewed``    a product viewed
+``carted``    an item put into a cart
+``checkout``  a checkout started
+``ordered``   an order placed (a new order id), which ends the cycle
+
+So ``carted / viewed`` is the share of browsing cycles that fill a cart and
+``ordered / checkout`` the checkout completion rate, over any window. A cart abandoned
+and filled again before an order is the same cycle.
+
+>>> from datetime import UTC, datetime
+>>> from schemas import events as ev
+>>> from state.profile import Profile
+>>> from state.reducers import apply_event
+>>> tally, profile = KpiTally(), Profile(key="c1", customer_id="c1")
+>>> at = datetime(2026, 1, 5, tzinfo=UTC)
+>>> for event in (
+...     ev.ProductViewed(event_id="e1", customer_id="c1", occurred_at=at,
+...                      properties=ev.ProductViewedProperties(product_id="p1")),
+...     ev.ProductViewed(event_id="e2", customer_id="c1", occurred_at=at,
+...                      properties=ev.ProductViewedProperties(product_id="p2")),
+...     ev.OrderPlaced(event_id="e3", customer_id="c1", occurred_at=at,
+...                    properties=ev.OrderPlacedProperties(order_id="o1", total=9.5)),
+... ):
+...     mark = tally.before(profile, event)
+...     _ = apply_event(profile, event)
+...     tally.after(profile, event, mark)
+>>> dict(tally.counts.funnel), tally.counts.first_orders
+({'viewed': 1, 'ordered': 1}, 1)
+"""
+
+from __future__ import annotations
+
+import itertools
+from bisect import bisect_left
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from schemas import events as ev
+from state.policy import SupportPolicy
+from state.profile import Profile
+
+FUNNEL_STEPS = ("viewed", "carted", "checkout", "ordered")
+PRIORITIES = ("low", "normal", "high", "urgent")
+#: NPS groups by score: 0-6 detractors, 7-8 passives, 9-10 promoters.
+NPS_GROUPS = ("detractor", "passive", "promoter")
+#: Upper bounds (seconds) of the first-response histogram: around the default SLAs.
+FIRST_RESPONSE_BUCKETS: tuple[float, ...] = (
+    900.0,
+    1800.0,
+    3600.0,
+    7200.0,
+    14400.0,
+    28800.0,
+    86400.0,
+    172800.0,
+    259200.0,
+    604800.0,
+)
+
+
+def nps_group(score: int) -> str:
+    return "promoter" if score >= 9 else "passive" if score >= 7 else "detractor"
+
+
+@dataclass
+class FirstResponses:
+    """First agent responses of one priority's tickets: a histogram and the SLA verdicts."""
+
+    buckets: list[int] = field(default_factory=lambda: [0] * (len(FIRST_RESPONSE_BUCKETS) + 1))
+    seconds: float = 0.0
+    met: int = 0
+    missed: int = 0
+
+    @property
+    def count(self) -> int:
+        return self.met + self.missed
+
+    def observe(self, seconds: float, sla: float) -> None:
+        self.buckets[bisect_left(FIRST_RESPONSE_BUCKETS, seconds)] += 1
+        self.seconds += seconds
+        if seconds <= sla:
+            self.met += 1
+        else:
+            self.missed += 1
+
+    def add(self, other: FirstResponses) -> None:
+        self.buckets = [a + b for a, b in zip(self.buckets, other.buckets, strict=True)]
+        self.seconds += other.seconds
+        self.met += other.met
+        self.missed += other.missed
+
+
+@dataclass
+class KpiCounts:
+    """Flows since the engine started (see the module docstring)."""
+
+    funnel: Counter[str] = field(default_factory=Counter)
+    #: Customers who placed their first order / their second order (became repeat buyers).
+    first_orders: int = 0
+    second_orders: int = 0
+    #: (priority, is complaint) -> tickets opened
+    tickets_opened: Counter[tuple[str, bool]] = field(default_factory=Counter)
+    #: priority -> first agent responses
+    first_responses: dict[str, FirstResponses] = field(default_factory=dict)
+    #: CSAT score (1-5) -> ratings; NPS group -> ratings
+    csat: Counter[int] = field(default_factory=Counter)
+    nps: Counter[str] = field(default_factory=Counter)
+
+    def add(self, other: KpiCounts) -> None:
+        self.funnel.update(other.funnel)
+        self.first_orders += other.first_orders
+        self.second_orders += other.second_orders
+        self.tickets_opened.update(other.tickets_opened)
+        for priority, responses in other.first_responses.items():
+            self.first_responses.setdefault(priority, FirstResponses()).add(responses)
+        self.csat.update(other.csat)
+        self.nps.update(other.nps)
+
+    def summary(self) -> dict[str, Any]:
+        """The KPIs as a plain, JSON-ready dict: counts and the ratios derived from them."""
+        funnel = {step: self.funnel[step] for step in FUNNEL_STEPS}
+        conversion = {
+            f"{a}->{b}": _ratio(funnel[b], funnel[a]) for a, b in itertools.pairwise(FUNNEL_STEPS)
+        }
+        ratings = sum(self.csat.values())
+        nps_ratings = sum(self.nps.values())
+        complaints = sum(n for (_, complaint), n in self.tickets_opened.items() if complaint)
+        sla: dict[str, dict[str, Any]] = {}
+        for priority in PRIORITIES:
+            responses = self.first_responses.get(priority)
+            if responses is None or not responses.count:
+                continue
+            sla[priority] = {
+                "responses": responses.count,
+                "met": responses.met,
+                "met_share": _ratio(responses.met, responses.count),
+                "mean_hours": round(responses.seconds / responses.count / 3600, 2),
+            }
+        return {
+            "funnel": funnel,
+            "conversion": conversion,
+            "first_orders": self.first_orders,
+            "second_orders": self.second_orders,
+            "tickets_opened": sum(self.tickets_opened.values()),
+            "complaints": complaints,
+            "complaints_per_100_orders": _ratio(100 * complaints, funnel["ordered"], 2),
+            "first_response_sla": sla,
+            "csat_ratings": ratings,
+            "csat_average": _ratio(sum(s * n for s, n in self.csat.items()), ratings, 2),
+            "nps_ratings": nps_ratings,
+            "nps": _ratio(100 * (self.nps["promoter"] - self.nps["detractor"]), nps_ratings, 1),
+        }
+
+
+def _ratio(part: float, whole: float, digits: int = 4) -> float | None:
+    return round(part / whole, digits) if whole else None
+
+
+_Mark = Any
+_Before = Callable[["KpiTally", Profile, Any], _Mark]
+
+
+class KpiTally:
+    """Counts KPI flows around ``apply_event``: ``before`` reads what the event may change,
+    ``after`` compares. Both cost a dictionary lookup for event types no KPI looks at."""
+
+    def __init__(self, support: SupportPolicy | None = None) -> None:
+        self.support = support or SupportPolicy()
+        self.counts = KpiCounts()
+
+    def before(self, profile: Profile, event: ev.Event) -> _Mark:
+        handler = _BEFORE.get(type(event))
+        return None if handler is None else handler(self, profile, event)
+
+    def after(self, profile: Profile, event: ev.Event, mark: _Mark) -> None:
+        if mark is not None:
+            _AFTER[type(event)](self, profile, event, mark)
+
+    def responded(self, profile: Profile, ticket_id: str) -> None:
+        ticket = profile.support.tickets.get(ticket_id)
+        if ticket is None or ticket.opened_at is None or ticket.first_response_at is None:
+            return
+        seconds = max(0.0, ticket.first_response_at - ticket.opened_at)
+        responses = self.counts.first_responses.get(ticket.priority)
+        if responses is None:
+            responses = self.counts.first_responses[ticket.priority] = FirstResponses()
+        responses.observe(seconds, self.support.sla_seconds(ticket.priority))
+
+
+def _new_in_cycle(profile: Profile, kind: str, ts: float) -> bool:
+    """Whether an event of ``kind`` at ``ts`` is the first of its kind in the purchase cycle."""
+    last = profile.last_event_at.get(kind)
+    if last is None:
+        return True
+    last_order = profile.orders.last_order_at
+    return last_order is not None and last < last_order < ts
+
+
+def _viewed(tally: KpiTally, profile: Profile, event: ev.ProductViewed) -> None:
+    if _new_in_cycle(profile, "product.viewed", event.occurred_at.timestamp()):
+        tally.counts.funnel["viewed"] += 1
+
+
+def _cart_step(tally: KpiTally, profile: Profile, event: ev.CartItemAdded) -> bool | None:
+    return _new_in_cycle(profile, "cart.item_added", event.occurred_at.timestamp()) or None
+
+
+def _checkout_step(tally: KpiTally, profile: Profile, event: ev.CheckoutStarted) -> bool | None:
+    return _new_in_cycle(profile, "checkout.started", event.occurred_at.timestamp()) or None
+
+
+def _orders(tally: KpiTally, profile: Profile, event: ev.OrderPlaced) -> int:
+    return profile.orders.count
+
+
+def _ticket_opened(tally: KpiTally, profile: Profile, event: ev.TicketOpened) -> tuple[int, int]:
+    support = profile.support
+    return support.opened_count, support.first_response_count
+
+
+def _ticket_replied(tally: KpiTally, profile: Profile, event: ev.TicketReplied) -> int | None:
+    return profile.support.first_response_count if event.properties.author == "agent" else None
+
+
+def _rated(tally: KpiTally, profile: Profile, event: ev.SatisfactionRated) -> None:
+    props, counts = event.properties, tally.counts
+    if props.csat is not None:
+        counts.csat[props.csat] += 1
+    if props.nps is not None:
+        counts.nps[nps_group(props.nps)] += 1
+
+
+def _carted(tally: KpiTally, profile: Profile, event: ev.CartItemAdded, mark: bool) -> None:
+    cart = profile.carts.get(event.properties.cart_id)
+    if cart is not None and cart.has_items:
+        tally.counts.funnel["carted"] += 1
+
+
+def _checked_out(tally: KpiTally, profile: Profile, event: ev.CheckoutStarted, mark: bool) -> None:
+    cart = profile.carts.get(event.properties.cart_id)
+    if cart is not None and cart.checkout_started_at is not None:
+        tally.counts.funnel["checkout"] += 1
+
+
+def _ordered(tally: KpiTally, profile: Profile, event: ev.OrderPlaced, before: int) -> None:
+    if profile.orders.count > before:
+        counts = tally.counts
+        counts.funnel["ordered"] += 1
+        counts.first_orders += before == 0
+        counts.second_orders += before == 1
+
+
+def _opened(
+    tally: KpiTally, profile: Profile, event: ev.TicketOpened, before: tuple[int, int]
+) -> None:
+    opened, responded = before
+    support, props = profile.support, event.properties
+    if support.opened_count > opened:
+        tally.counts.tickets_opened[(props.priority, props.is_complaint)] += 1
+    if support.first_response_count > responded:
+        tally.responded(profile, props.ticket_id)
+
+
+def _replied(tally: KpiTally, profile: Profile, event: ev.TicketReplied, before: int) -> None:
+    if profile.support.first_response_count > before:
+        tally.responded(profile, event.properties.ticket_id)
+
+
+_AFTER: dict[type, Callable[[KpiTally, Profile, Any, Any], None]] = {
+    ev.CartItemAdded: _carted,
+    ev.CheckoutStarted: _checked_out,
+    ev.OrderPlaced: _ordered,
+    ev.TicketOpened: _opened,
+    ev.TicketReplied: _replied,
+}
+
+_BEFORE: dict[type, _Before] = {
+    ev.ProductViewed: _viewed,
+    ev.CartItemAdded: _cart_step,
+    ev.CheckoutStarted: _checkout_step,
+    ev.OrderPlaced: _orders,
+    ev.TicketOpened: _ticket_opened,
+    ev.TicketReplied: _ticket_replied,
+    ev.SatisfactionRated: _rated,
+}
+
+
+@dataclass
+class Population:
+    """The customer base held: customers (profiles with a customer id) by lifecycle stage
+    and tier, buyers (1+ orders) and repeat buyers (2+ orders); visitors apart."""
+
+    customers: int = 0
+    visitors: int = 0
+    stages: Counter[str] = field(default_factory=Counter)
+    tiers: Counter[str] = field(default_factory=Counter)
+    buyers: int = 0
+    repeat_buyers: int = 0
+
+    @property
+    def repeat_rate(self) -> float | None:
+        return _ratio(self.repeat_buyers, self.buyers)
+
+    def add(self, profile: Profile) -> None:
+        if profile.customer_id is None:
+            self.visitors += 1
+            return
+        self.customers += 1
+        self.stages[profile.lifecycle] += 1
+        self.tiers[profile.tier] += 1
+        count = profile.orders.count
+        if count:
+            self.buyers += 1
+            if count > 1:
+                self.repeat_buyers += 1
+
+
+def population(profiles: Iterable[Profile | None]) -> Population:
+    counted = Population()
+    for profile in profiles:
+        if profile is not None:
+            counted.add(profile)
+    return counted

@@ -1,0 +1,342 @@
+"""Metric families both runners expose: what the engines were fed and gave, the business
+KPIs, and the churn model's health. Built at scrape time from plain counts
+(``streams/edge_counts.py``, ``state/kpis.py``), so the hot path never touches Prometheus.
+
+Every label comes from a closed set: event types, reasons, change kinds, journey ids,
+outcomes, funnel steps, ticket priorities, scores, stages and tiers; never an id. The
+worker adds its own families (``streams/web.py``); replay serves these alone
+(``serve_metrics``).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future
+from typing import Any, Protocol, TypeVar
+
+from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+)
+from prometheus_client.registry import Collector
+
+from churn.model import ChurnLearner, LinearScorer
+from state.kpis import (
+    FIRST_RESPONSE_BUCKETS,
+    FUNNEL_STEPS,
+    NPS_GROUPS,
+    PRIORITIES,
+    KpiCounts,
+    Population,
+)
+from state.lifecycle import STAGES
+from streams.edge_counts import LATENCY_BUCKETS, EdgeCounts
+
+
+class Tallies(Protocol):
+    """What a runner knows about its engines (``PartitionEngines`` in the worker)."""
+
+    @property
+    def counts(self) -> EdgeCounts: ...
+
+    def duplicates(self) -> int: ...
+    def late(self) -> int: ...
+    def profiles(self) -> int: ...
+    def kpis(self) -> KpiCounts: ...
+    def population(self) -> Population: ...
+
+
+def engine_metrics(engines: Tallies) -> Iterator[Any]:
+    """What the engines were fed and gave, counted at the edge (``EdgeCounts``)."""
+    counts = engines.counts
+    yield labelled(
+        "rapport_events",
+        "Valid events read, by type.",
+        ["type"],
+        {(kind,): n for kind, n in counts.events_by_type.items()},
+    )
+    yield labelled(
+        "rapport_dead_letters",
+        "Records refused, by reason.",
+        ["reason"],
+        {(reason,): n for reason, n in counts.dead_letters_by_reason.items()},
+    )
+    yield CounterMetricFamily(
+        "rapport_duplicate_events",
+        "Events skipped because they were applied before (redeliveries).",
+        value=engines.duplicates(),
+    )
+    yield CounterMetricFamily(
+        "rapport_late_events",
+        "Events older than the watermark (later than the allowed lateness).",
+        value=engines.late(),
+    )
+    yield labelled(
+        "rapport_profile_changes",
+        "Profile changes, by kind.",
+        ["kind"],
+        {(kind,): n for kind, n in counts.changes_by_kind.items()},
+    )
+    yield labelled(
+        "rapport_journey_runs",
+        "Journey runs entered, exited, completed and converted, by journey and arm.",
+        ["journey", "milestone", "arm"],
+        counts.journey_runs,
+    )
+    yield labelled(
+        "rapport_journey_actions",
+        "Journey actions by journey and status (sent, deferred, suppressed), with the "
+        "suppression reason.",
+        ["journey", "status", "reason"],
+        counts.journey_actions,
+    )
+    yield labelled(
+        "rapport_churn_labels_given",
+        "Churn labels the engines gave, by outcome.",
+        ["outcome"],
+        {(outcome,): n for outcome, n in counts.churn_labels.items()},
+    )
+    yield GaugeMetricFamily(
+        "rapport_profiles", "Profiles held for the partitions owned.", value=engines.profiles()
+    )
+    latency = HistogramMetricFamily(
+        "rapport_event_latency_seconds",
+        "How old events were when they were handled (wall clock less event time).",
+    )
+    latency.add_metric(
+        [], _buckets(LATENCY_BUCKETS, counts.latency_counts), sum_value=counts.latency_sum
+    )
+    yield latency
+
+
+def kpi_metrics(engines: Tallies) -> Iterator[Any]:
+    """The business KPIs (``state/kpis.py``): flows as counters, the customer base as gauges.
+    Series of the closed sets are always there, at 0 until counted."""
+    kpis = engines.kpis()
+    yield labelled(
+        "rapport_funnel_steps",
+        "Shopping trips reaching each funnel step: viewed, carted, checkout, ordered.",
+        ["step"],
+        {(step,): kpis.funnel[step] for step in FUNNEL_STEPS},
+    )
+    yield CounterMetricFamily(
+        "rapport_first_orders", "Customers who placed their first order.", value=kpis.first_orders
+    )
+    yield CounterMetricFamily(
+        "rapport_second_orders",
+        "Customers who placed their second order (became repeat buyers).",
+        value=kpis.second_orders,
+    )
+    yield labelled(
+        "rapport_tickets_opened",
+        "Support tickets opened, by priority and whether they are complaints.",
+        ["priority", "complaint"],
+        {
+            (priority, str(complaint).lower()): kpis.tickets_opened[(priority, complaint)]
+            for priority in PRIORITIES
+            for complaint in (False, True)
+        },
+    )
+    responses = kpis.first_responses
+    yield labelled(
+        "rapport_ticket_first_responses",
+        "First agent responses to tickets, by priority and whether the priority's SLA was met.",
+        ["priority", "sla"],
+        {
+            (priority, verdict): getattr(responses[priority], verdict)
+            if priority in responses
+            else 0
+            for priority in PRIORITIES
+            for verdict in ("met", "missed")
+        },
+    )
+    first_response = HistogramMetricFamily(
+        "rapport_ticket_first_response_seconds",
+        "Time from a ticket's opening to its first agent response, by priority.",
+        labels=["priority"],
+    )
+    for priority in PRIORITIES:
+        seen = responses.get(priority)
+        counts = seen.buckets if seen else [0] * (len(FIRST_RESPONSE_BUCKETS) + 1)
+        first_response.add_metric(
+            [priority],
+            _buckets(FIRST_RESPONSE_BUCKETS, counts),
+            sum_value=seen.seconds if seen else 0.0,
+        )
+    yield first_response
+    yield labelled(
+        "rapport_csat_ratings",
+        "Customer satisfaction ratings, by score (1-5).",
+        ["score"],
+        {(str(score),): kpis.csat[score] for score in range(1, 6)},
+    )
+    yield labelled(
+        "rapport_nps_ratings",
+        "Net promoter ratings, by group (detractor 0-6, passive 7-8, promoter 9-10).",
+        ["group"],
+        {(group,): kpis.nps[group] for group in NPS_GROUPS},
+    )
+    base = engines.population()
+    stages = {(stage,): base.stages[stage] for stage in STAGES}
+    stages.update({(stage,): n for stage, n in base.stages.items()})
+    yield _gauges(
+        "rapport_customers_by_stage", "Customers held, by lifecycle stage.", ["stage"], stages
+    )
+    yield _gauges(
+        "rapport_customers_by_tier",
+        "Customers held, by membership tier.",
+        ["tier"],
+        {(tier,): n for tier, n in base.tiers.items()},
+    )
+    yield GaugeMetricFamily("rapport_customers", "Customers held.", value=base.customers)
+    yield GaugeMetricFamily(
+        "rapport_visitors", "Anonymous visitors' profiles held.", value=base.visitors
+    )
+    yield GaugeMetricFamily(
+        "rapport_buyers", "Customers held with at least one order.", value=base.buyers
+    )
+    yield GaugeMetricFamily(
+        "rapport_repeat_buyers", "Customers held with two orders or more.", value=base.repeat_buyers
+    )
+
+
+def churn_metrics(scorer: LinearScorer, learner: ChurnLearner | None) -> Iterator[Any]:
+    """The model a runner scores with; its health where the runner runs the learner."""
+    yield GaugeMetricFamily(
+        "rapport_churn_model_version",
+        "Labels learned by the churn model this worker scores with (0: none yet).",
+        value=scorer.version,
+    )
+    yield GaugeMetricFamily(
+        "rapport_churn_model_ready",
+        "1 once the churn model has learned enough labels of each kind to give scores.",
+        value=1.0 if scorer.ready else 0.0,
+    )
+    if learner is None:
+        return
+    health = learner.health
+    yield CounterMetricFamily(
+        "rapport_churn_labels",
+        "Churn labels learned by this worker's learner.",
+        value=health.labels,
+    )
+    yield CounterMetricFamily(
+        "rapport_churn_drifts", "Drifts ADWIN detected in the model's error.", value=health.drifts
+    )
+    if health.labels > health.unscored:
+        yield GaugeMetricFamily(
+            "rapport_churn_roc_auc",
+            "Rolling ROC AUC of the scores snapshots were given, judged at their labels.",
+            value=health.roc_auc,
+        )
+        yield GaugeMetricFamily(
+            "rapport_churn_log_loss",
+            "Rolling log loss of the scores snapshots were given, judged at their labels.",
+            value=health.mean_log_loss,
+        )
+
+
+def _buckets(bounds: Sequence[float], counts: Sequence[int]) -> list[tuple[str, float]]:
+    """Cumulative (upper bound, count) pairs from per-bucket counts (the last unbounded)."""
+    cumulative, buckets = 0, list[tuple[str, float]]()
+    for bound, count in zip((*bounds, math.inf), counts, strict=True):
+        cumulative += count
+        buckets.append(("+Inf" if bound == math.inf else repr(float(bound)), cumulative))
+    return buckets
+
+
+_Labels = TypeVar("_Labels", bound=tuple[str, ...])
+
+
+def labelled(
+    name: str, documentation: str, labels: list[str], counts: Mapping[_Labels, int]
+) -> CounterMetricFamily:
+    """A counter family with one sample per key of ``counts``, in key order."""
+    family = CounterMetricFamily(name, documentation, labels=labels)
+    for values, count in sorted(counts.items()):
+        family.add_metric(list(values), count)
+    return family
+
+
+def _gauges(
+    name: str, documentation: str, labels: list[str], values: Mapping[_Labels, int]
+) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(name, documentation, labels=labels)
+    for key, value in sorted(values.items()):
+        family.add_metric(list(key), value)
+    return family
+
+
+class FunctionCollector(Collector):
+    """Collects whatever ``families`` yields when scraped."""
+
+    def __init__(self, families: Callable[[], Iterator[Any]]) -> None:
+        self._families = families
+
+    def collect(self) -> Iterator[Any]:
+        return self._families()
+
+
+class OwnerThreadCollector(Collector):
+    """Builds the families on the thread that owns the counts, never on the HTTP thread.
+
+    A runner that mutates its state on one thread (replay) calls ``serve`` at its
+    checkpoints: a scrape waits for the next one and gets families built there, so it
+    never reads a dict while it changes. After ``close`` a scrape builds them itself.
+    """
+
+    def __init__(self, families: Callable[[], Iterator[Any]], timeout: float = 10.0) -> None:
+        self._families = families
+        self._timeout = timeout
+        self._lock = threading.Lock()
+        self._waiting: list[Future[list[Any]]] = []
+        self._closed = False
+
+    def collect(self) -> Iterator[Any]:
+        with self._lock:
+            if self._closed:
+                return iter(list(self._families()))
+            wanted: Future[list[Any]] = Future()
+            self._waiting.append(wanted)
+        return iter(wanted.result(timeout=self._timeout))
+
+    @property
+    def wanted(self) -> bool:
+        return bool(self._waiting)
+
+    def serve(self) -> None:
+        """Answer the scrapes waiting (on the owner's thread)."""
+        with self._lock:
+            waiting, self._waiting = self._waiting, []
+        if waiting:
+            families = list(self._families())
+            for future in waiting:
+                future.set_result(families)
+
+    def close(self) -> None:
+        """The owner is done: answer what waits; later scrapes build families themselves."""
+        with self._lock:
+            self._closed = True
+        self.serve()
+
+
+class MetricsServer:
+    """``/metrics`` served from a background thread (``prometheus_client``'s server)."""
+
+    def __init__(self, collector: Collector, port: int, host: str = "0.0.0.0") -> None:
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(collector)
+        self._server, self._thread = start_http_server(port, addr=host, registry=registry)
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_port)
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
