@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 BUILD := build
 
-.PHONY: demo test lint typecheck unit bench bench-worker lock schemas clean redis-server image-test image-tools
+.PHONY: demo test lint typecheck unit bench bench-worker lock schemas clean redis-server prometheus image-test image-tools
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -24,8 +24,9 @@ demo: $(INSTALLED)
 		--actions $(BUILD)/actions.jsonl
 
 ## test: install, then lint (ruff), types (mypy --strict) and the whole pytest suite
-## (integration tests start redis-server, installed here from Debian when missing)
-test: $(INSTALLED) redis-server
+## (integration tests start redis-server and prometheus, installed here from Debian when
+## missing; promtool comes with prometheus)
+test: $(INSTALLED) redis-server prometheus
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -35,6 +36,11 @@ redis-server:
 	@command -v redis-server >/dev/null || { \
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends redis-server >/dev/null; }
+
+prometheus:
+	@command -v prometheus >/dev/null && command -v promtool >/dev/null || { \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
 
 ## image-test: build the Dockerfile with buildah (no Docker engine) on a base made from
 ## Debian's packages, then run `rapport --help` and a short replay inside the image

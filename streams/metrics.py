@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, get_args
 
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import (
@@ -25,6 +25,9 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from churn.model import ChurnLearner, LinearScorer
+from schemas.decode import DEAD_LETTER_REASONS
+from schemas.events import EVENT_TYPES
+from state.changes import ChangeKind
 from state.kpis import (
     FIRST_RESPONSE_BUCKETS,
     FUNNEL_STEPS,
@@ -57,13 +60,13 @@ def engine_metrics(engines: Tallies) -> Iterator[Any]:
         "rapport_events",
         "Valid events read, by type.",
         ["type"],
-        {(kind,): n for kind, n in counts.events_by_type.items()},
+        _every(EVENT_TYPES, counts.events_by_type),
     )
     yield labelled(
         "rapport_dead_letters",
         "Records refused, by reason.",
         ["reason"],
-        {(reason,): n for reason, n in counts.dead_letters_by_reason.items()},
+        _every(DEAD_LETTER_REASONS, counts.dead_letters_by_reason),
     )
     yield CounterMetricFamily(
         "rapport_duplicate_events",
@@ -79,7 +82,7 @@ def engine_metrics(engines: Tallies) -> Iterator[Any]:
         "rapport_profile_changes",
         "Profile changes, by kind.",
         ["kind"],
-        {(kind,): n for kind, n in counts.changes_by_kind.items()},
+        _every(get_args(ChangeKind), counts.changes_by_kind),
     )
     yield labelled(
         "rapport_journey_runs",
@@ -98,7 +101,7 @@ def engine_metrics(engines: Tallies) -> Iterator[Any]:
         "rapport_churn_labels_given",
         "Churn labels the engines gave, by outcome.",
         ["outcome"],
-        {(outcome,): n for outcome, n in counts.churn_labels.items()},
+        _every(("churned", "retained"), counts.churn_labels),
     )
     yield GaugeMetricFamily(
         "rapport_profiles", "Profiles held for the partitions owned.", value=engines.profiles()
@@ -174,6 +177,11 @@ def kpi_metrics(engines: Tallies) -> Iterator[Any]:
         ["score"],
         {(str(score),): kpis.csat[score] for score in range(1, 6)},
     )
+    yield CounterMetricFamily(
+        "rapport_csat_score",
+        "Sum of the CSAT scores given: divided by rapport_csat_ratings_total, the average.",
+        value=sum(score * n for score, n in kpis.csat.items()),
+    )
     yield labelled(
         "rapport_nps_ratings",
         "Net promoter ratings, by group (detractor 0-6, passive 7-8, promoter 9-10).",
@@ -183,10 +191,10 @@ def kpi_metrics(engines: Tallies) -> Iterator[Any]:
     base = engines.population()
     stages = {(stage,): base.stages[stage] for stage in STAGES}
     stages.update({(stage,): n for stage, n in base.stages.items()})
-    yield _gauges(
+    yield gauges(
         "rapport_customers_by_stage", "Customers held, by lifecycle stage.", ["stage"], stages
     )
-    yield _gauges(
+    yield gauges(
         "rapport_customers_by_tier",
         "Customers held, by membership tier.",
         ["tier"],
@@ -240,6 +248,14 @@ def churn_metrics(scorer: LinearScorer, learner: ChurnLearner | None) -> Iterato
         )
 
 
+def _every(known: Iterable[str], counts: Mapping[str, int]) -> dict[tuple[str], int]:
+    """One sample per value of a closed set, at 0 until counted (so rates exist from the
+    start), plus any value counted outside it."""
+    every = {(value,): 0 for value in known}
+    every.update({(value,): n for value, n in counts.items()})
+    return every
+
+
 def _buckets(bounds: Sequence[float], counts: Sequence[int]) -> list[tuple[str, float]]:
     """Cumulative (upper bound, count) pairs from per-bucket counts (the last unbounded)."""
     cumulative, buckets = 0, list[tuple[str, float]]()
@@ -262,9 +278,10 @@ def labelled(
     return family
 
 
-def _gauges(
+def gauges(
     name: str, documentation: str, labels: list[str], values: Mapping[_Labels, int]
 ) -> GaugeMetricFamily:
+    """A gauge family with one sample per key of ``values``, in key order."""
     family = GaugeMetricFamily(name, documentation, labels=labels)
     for key, value in sorted(values.items()):
         family.add_metric(list(key), value)

@@ -30,7 +30,7 @@ from prometheus_client.registry import Collector
 from yarl import URL
 
 from state.read_model import read_model_fields
-from streams.metrics import churn_metrics, engine_metrics, kpi_metrics, labelled
+from streams.metrics import churn_metrics, engine_metrics, gauges, kpi_metrics, labelled
 
 if TYPE_CHECKING:
     from streams.worker import Worker
@@ -138,6 +138,27 @@ class WorkerCollector(Collector):
             "rapport_rules_reload_failures",
             "Rule changes refused as invalid (the last good rules stay).",
             value=worker.rules_rejected,
+        )
+        yield gauges(
+            "rapport_consumer_lag_records",
+            "Records of an owned input partition not read yet (high watermark of the last "
+            "fetch less the next offset to read).",
+            ["topic", "partition"],
+            {
+                (topic, str(partition)): lag
+                for (topic, partition), lag in worker.consumer_lag().items()
+            },
+        )
+        yield labelled(
+            "rapport_broker_errors",
+            "Records the broker refused or failed to acknowledge, by operation.",
+            ["operation"],
+            {("produce",): worker.broker_errors["produce"]},
+        )
+        yield GaugeMetricFamily(
+            "rapport_state_bytes",
+            "Bytes the local table stores take on disk (0 for the memory store).",
+            value=worker.state_bytes(),
         )
         redis = worker.redis
         if redis is not None:

@@ -21,9 +21,11 @@ records in and publish what comes out. Topic names take the configured prefix:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import socket
-from collections import deque
+from collections import Counter, deque
 from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +33,7 @@ from typing import Any
 import faust
 import msgspec
 from aiokafka.partitioner import murmur2
+from faust.types import TP
 
 from churn.tracker import ChurnLabel, ChurnTracker
 from rules.actions import Action
@@ -196,6 +199,10 @@ class Worker:
         #: Per (partition, topic), the offsets read and not yet acked, in order; and those done.
         self._read: dict[tuple[int, int], deque[int]] = {}
         self._done: set[Position] = set()
+        #: Per (partition, topic), the highest offset read: consumer lag is measured from it.
+        self.read_through: dict[tuple[int, int], int] = {}
+        #: Records the broker refused or failed to acknowledge, by operation.
+        self.broker_errors: Counter[str] = Counter()
 
         from agents import register  # the agents need the app; the app does not need them
         from streams.web import register_pages
@@ -389,7 +396,17 @@ class Worker:
         """Hand one record to the producer; return the future of the broker's ack. Faust's
         producer directly: ``Topic.send`` adds a channel, serializers and callbacks per
         record, which the hot path does not need (its records are bytes already)."""
-        return await self.app.producer.send(topic, key, value, partition, None, None)
+        try:
+            sent = await self.app.producer.send(topic, key, value, partition, None, None)
+        except Exception:
+            self.broker_errors["produce"] += 1
+            raise
+        asyncio.ensure_future(sent).add_done_callback(self._count_ack)
+        return sent
+
+    def _count_ack(self, sent: asyncio.Future[Any]) -> None:
+        if sent.cancelled() or sent.exception() is not None:
+            self.broker_errors["produce"] += 1
 
     async def _ack_in_order(self) -> None:
         """Ack each partition's done records up to the first one not done, in offset order.
@@ -431,6 +448,8 @@ class Worker:
         self.unacked[position] = (stream, event)
         partition, offset, topic = position
         self._read.setdefault((partition, topic), deque()).append(offset)
+        if offset > self.read_through.get((partition, topic), -1):
+            self.read_through[(partition, topic)] = offset
 
     def forget(self, partitions: list[int]) -> None:
         """Partitions given to another worker: drop their engines and unacked input."""
@@ -443,3 +462,37 @@ class Worker:
         self._done = {p for p in self._done if p[0] not in gone}
         for partition, topic in [key for key in self._read if key[0] in gone]:
             self._read.pop((partition, topic), None)
+        for key in [key for key in self.read_through if key[0] in gone]:
+            del self.read_through[key]
+
+    def consumer_lag(self) -> dict[tuple[str, int], int]:
+        """(topic, partition) -> records not read yet: the high watermark of the last fetch
+        less the next offset to read, for the input partitions owned that were read from.
+
+        On Tansu the high watermark is the first offset of the partition's last batch + 1
+        (see ``_write_changelog``), so the lag reads up to a batch too low there."""
+        consumer = self.app.consumer
+        names = (self.names.events, self.names.identity)
+        lag = {}
+        for (partition, topic), offset in sorted(self.read_through.items()):
+            if not self.owns(partition):
+                continue
+            name = names[topic]
+            try:
+                highwater = consumer.highwater(TP(name, partition))
+            except Exception:  # no consumer yet, or a partition it no longer has
+                continue
+            if highwater is not None:
+                lag[(name, partition)] = max(0, highwater - offset - 1)
+        return lag
+
+    def state_bytes(self) -> int:
+        """Bytes the local table stores take on disk under ``data_dir`` (0 in memory)."""
+        if self.settings.worker.store != "rocksdb":
+            return 0
+        total = 0
+        for folder, _, files in os.walk(self.settings.worker.data_dir):
+            for name in files:
+                with contextlib.suppress(OSError):  # a file compacted away meanwhile
+                    total += os.stat(os.path.join(folder, name)).st_size
+        return total

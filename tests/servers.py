@@ -124,3 +124,42 @@ def kafka_broker(workdir: Path) -> Iterator[Server]:
         yield Server(port, process)
     finally:
         _stop(process)
+
+
+@contextlib.contextmanager
+def prometheus_server(
+    workdir: Path, targets: list[str], rule_files: list[Path], interval: str = "1s"
+) -> Iterator[Server]:
+    """Debian's ``prometheus`` on a free port, scraping ``targets`` every ``interval`` as
+    job ``rapport`` and evaluating ``rule_files`` (``make test`` installs it when missing)."""
+    binary = shutil.which("prometheus")
+    if binary is None:
+        raise ServerUnavailable("prometheus not found: apt-get install prometheus")
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    rules = "".join(f"  - {path}\n" for path in rule_files)
+    config = workdir / "prometheus.yml"
+    config.write_text(
+        f"global:\n  scrape_interval: {interval}\n  evaluation_interval: {interval}\n"
+        f"rule_files:\n{rules}"
+        "scrape_configs:\n  - job_name: rapport\n    static_configs:\n"
+        f"      - targets: [{', '.join(repr(t) for t in targets)}]\n"
+    )
+    log = workdir / "prometheus.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [
+                binary,
+                f"--config.file={config}",
+                f"--storage.tsdb.path={workdir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=workdir,
+        )
+    try:
+        _wait_for_port(port, process, log, timeout=30)
+        yield Server(port, process)
+    finally:
+        _stop(process)

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
+import subprocess
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +28,16 @@ from streams.settings import load_settings
 from tests.integration.kafka_io import create_topic, produce
 from tests.integration.test_worker import _run_to_the_end
 from tests.integration.worker_process import WorkerProcess, worker_env
-from tests.servers import Server, free_port
+from tests.servers import Server, free_port, prometheus_server
 
 PARTITIONS = 4
+REPO = Path(__file__).resolve().parents[2]
+LEARNER_ONLY = {
+    "rapport_churn_roc_auc",
+    "rapport_churn_log_loss",
+    "rapport_churn_labels_total",
+    "rapport_churn_drifts_total",
+}
 
 
 def _get(port: int, path: str) -> tuple[int, Any]:
@@ -51,10 +64,22 @@ def _wait_ready(port: int, worker: WorkerProcess, timeout: float = 90) -> None:
     raise AssertionError(f"not ready after {timeout}s:\n{worker.log()[-3000:]}")
 
 
-@pytest.mark.integration
-def test_any_worker_answers_a_profile_lookup_by_asking_the_owner(
-    broker: Server, redis: Server, tmp_path: Path
-) -> None:
+@dataclass
+class TwoWorkers:
+    ports: list[int]
+    workers: list[WorkerProcess]
+    want: Any
+    #: port -> partitions it owns
+    owned: dict[int, list[int]]
+    produced: int
+
+
+@pytest.fixture(scope="module")
+def two_workers(
+    broker: Server, redis: Server, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TwoWorkers]:
+    """Two workers with web endpoints that have handled a whole generated stream."""
+    tmp_path = tmp_path_factory.mktemp("http")
     prefix = f"t{uuid.uuid4().hex[:8]}."
     create_topic(broker.address, f"{prefix}events", PARTITIONS)
     config = GeneratorConfig(customers=60, days=14, seed=11, anonymous_share=0.0)
@@ -83,45 +108,146 @@ def test_any_worker_answers_a_profile_lookup_by_asking_the_owner(
         for port, worker in zip(ports, workers, strict=True):
             _wait_ready(port, worker)  # a rebalance may have run meanwhile
         owned = {port: _get(port, "/ready")[1]["partitions"] for port in ports}
-        assert sorted(owned[ports[0]] + owned[ports[1]]) == list(range(PARTITIONS)), owned
-
-        decoder = msgspec.json.Decoder(Profile)
-        customers = sorted(key for key in want.profiles if not key.startswith("anon:"))
-        seen = set()
-        for key in customers[:12]:
-            expected = msgspec.json.decode(want.profiles[key])
-            answers = [_get(port, f"/profiles/{key}") for port in ports]
-            for status, body in answers:
-                assert status == 200, body
-                assert body["profile"] == expected
-                assert body["read_model"] == read_model_fields(decoder.decode(want.profiles[key]))
-            seen.add(answers[0][1]["partition"])
-        # Both workers own some of the keys asked for: half the answers were forwarded.
-        assert seen & set(owned[ports[0]]), (seen, owned)
-        assert seen & set(owned[ports[1]]), (seen, owned)
-
-        assert _get(ports[1], "/profiles/nobody-at-all")[0] == 404
-        assert _get(ports[0], "/health") == (200, {"status": "alive"})
-        version = load_rules(load_settings().rules_dir).version
-        assert _get(ports[1], "/rules") == (200, {"version": version})
-        status, text = _get(ports[0], "/metrics")
-        samples = {
-            sample.name: sample.value
-            for family in text_string_to_metric_families(text)
-            for sample in family.samples
-        }
-        assert status == 200
-        assert samples["rapport_worker_ready"] == 1.0
-        assert samples["rapport_partitions_assigned"] == len(owned[ports[0]])
-        assert samples["rapport_redis_up"] == 1.0
-        assert samples["rapport_rules_reload_failures_total"] == 0.0
-        events_read = sum(
-            sample.value
-            for family in text_string_to_metric_families(text)
-            for sample in family.samples
-            if sample.name == "rapport_events_total"
-        )
-        assert events_read > 0, "the worker counted no events"
+        yield TwoWorkers(ports, workers, want, owned, produced)
     finally:
         for worker in workers:
             worker.stop()
+
+
+@pytest.mark.integration
+def test_any_worker_answers_a_profile_lookup_by_asking_the_owner(two_workers: TwoWorkers) -> None:
+    ports, want, owned = two_workers.ports, two_workers.want, two_workers.owned
+    assert sorted(owned[ports[0]] + owned[ports[1]]) == list(range(PARTITIONS)), owned
+
+    decoder = msgspec.json.Decoder(Profile)
+    customers = sorted(key for key in want.profiles if not key.startswith("anon:"))
+    seen = set()
+    for key in customers[:12]:
+        expected = msgspec.json.decode(want.profiles[key])
+        answers = [_get(port, f"/profiles/{key}") for port in ports]
+        for status, body in answers:
+            assert status == 200, body
+            assert body["profile"] == expected
+            assert body["read_model"] == read_model_fields(decoder.decode(want.profiles[key]))
+        seen.add(answers[0][1]["partition"])
+    # Both workers own some of the keys asked for: half the answers were forwarded.
+    assert seen & set(owned[ports[0]]), (seen, owned)
+    assert seen & set(owned[ports[1]]), (seen, owned)
+
+    assert _get(ports[1], "/profiles/nobody-at-all")[0] == 404
+    assert _get(ports[0], "/health") == (200, {"status": "alive"})
+    version = load_rules(load_settings().rules_dir).version
+    assert _get(ports[1], "/rules") == (200, {"version": version})
+
+
+@pytest.mark.integration
+def test_metrics_show_the_work_done_and_pass_promtool(two_workers: TwoWorkers) -> None:
+    ports, owned = two_workers.ports, two_workers.owned
+    status, text = _get(ports[0], "/metrics")
+    assert status == 200
+    checked = subprocess.run(
+        [_binary("promtool"), "check", "metrics"], input=text.encode(), capture_output=True
+    )
+    assert checked.returncode == 0, checked.stdout.decode() + checked.stderr.decode()
+    assert not checked.stdout.strip(), checked.stdout.decode()
+    samples = _samples(text)
+    assert samples["rapport_worker_ready"] == [1.0]
+    assert samples["rapport_partitions_assigned"] == [len(owned[ports[0]])]
+    assert samples["rapport_redis_up"] == [1.0]
+    assert samples["rapport_rules_reload_failures_total"] == [0.0]
+    assert samples["rapport_broker_errors_total"] == [0.0]
+    assert sum(samples["rapport_events_total"]) > 0, "the worker counted no events"
+    # Caught up: nothing left to read on the partitions it owns (and it read from each).
+    assert samples["rapport_consumer_lag_records"] == [0.0] * len(owned[ports[0]])
+    assert samples["rapport_state_bytes"][0] > 0  # RocksDB files under data_dir
+    assert sum(samples["rapport_funnel_steps_total"]) > 0
+    assert samples["rapport_customers"][0] > 0
+
+
+@pytest.mark.integration
+def test_a_real_prometheus_scrapes_the_workers_and_evaluates_every_rule_and_panel(
+    two_workers: TwoWorkers, tmp_path: Path
+) -> None:
+    ports = two_workers.ports
+    scraped = set()
+    for port in ports:
+        scraped |= set(_samples(_get(port, "/metrics")[1]))
+    alerts = REPO / "config" / "prometheus" / "alerts.yml"
+    targets = [f"127.0.0.1:{port}" for port in ports]
+    with prometheus_server(tmp_path / "prometheus", targets, [alerts]) as prometheus:
+        events = _poll(prometheus, "sum(rapport_events_total)", want=len(targets))
+        # Every event was counted by the worker that read it (more if one was read again
+        # after a rebalance).
+        assert events >= two_workers.produced
+        assert _poll(prometheus, "sum(up{job='rapport'})", want=1) == len(targets)
+        groups = _api(prometheus, "rules", wait_for_rules=True)["groups"]
+        rules = [rule for group in groups for rule in group["rules"]]
+        assert len(rules) == 17
+        assert [rule["name"] for rule in rules if rule["health"] != "ok"] == []
+        recorded = {rule["name"] for rule in rules if rule["type"] == "recording"}
+        dashboard = json.loads(
+            (REPO / "config" / "grafana" / "dashboards" / "rapport.json").read_text()
+        )
+        queries = [
+            target["expr"] for panel in dashboard["panels"] for target in panel.get("targets", [])
+        ]
+        for query in queries:
+            answer = _api(prometheus, "query", query=query)
+            assert answer is not None, query
+        # Every rapport_ series a panel or a rule reads is one a worker exposes, or a
+        # recording rule. The learner's figures appear on the worker that runs it from
+        # its first label, AUC and log loss once it has judged one: a 14-day stream
+        # gives no churn labels (the horizon is 90 days).
+        named = set(re.findall(r"rapport[_:][a-z0-9_:]+", "\n".join(queries) + alerts.read_text()))
+        unknown = named - scraped - recorded - LEARNER_ONLY
+        assert not unknown, unknown
+
+
+def _binary(name: str) -> str:
+    found = shutil.which(name)
+    assert found, f"{name} not found: `make test` installs Debian's prometheus package"
+    return found
+
+
+def _samples(text: str) -> dict[str, list[float]]:
+    samples: dict[str, list[float]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples.setdefault(sample.name, []).append(sample.value)
+    return samples
+
+
+def _api(server: Server, path: str, wait_for_rules: bool = False, **params: str) -> Any:
+    """GET Prometheus's HTTP API; the ``data`` of a successful answer."""
+    url = f"http://127.0.0.1:{server.port}/api/v1/{path}?{urllib.parse.urlencode(params)}"
+    deadline = time.monotonic() + 30
+    while True:
+        with urllib.request.urlopen(url, timeout=10) as reply:
+            body = json.loads(reply.read())
+        assert body["status"] == "success", (path, params, body)
+        data = body["data"]
+        evaluated = (
+            all(
+                rule["health"] != "unknown"
+                for group in data.get("groups", [])
+                for rule in group["rules"]
+            )
+            if wait_for_rules
+            else True
+        )
+        if evaluated or time.monotonic() > deadline:
+            return data
+        time.sleep(0.5)
+
+
+def _poll(server: Server, query: str, want: int, timeout: float = 60) -> float:
+    """The value of an instant ``query`` once every target has been scraped ``want`` times."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = _api(server, "query", query=f"count_over_time(({query})[1m:1s])")["result"]
+        if result and float(result[0]["value"][1]) >= 3:
+            value = _api(server, "query", query=query)["result"]
+            if value:
+                return float(value[0]["value"][1])
+        time.sleep(0.5)
+    raise AssertionError(f"Prometheus never answered {query} within {timeout}s")
