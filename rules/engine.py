@@ -285,7 +285,7 @@ class Engine:
         scheduled = profile.next_review_at
         before = profile.as_of
         kpis = self.kpis
-        mark = kpis.before(profile, event)
+        mark = kpis.before(profile, event, ts)
         apply_event(profile, event, ts)
         if mark is not None:
             kpis.after(profile, event, mark)

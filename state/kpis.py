@@ -36,7 +36,7 @@ and filled again before an order is the same cycle.
 ...     ev.OrderPlaced(event_id="e3", customer_id="c1", occurred_at=at,
 ...                    properties=ev.OrderPlacedProperties(order_id="o1", total=9.5)),
 ... ):
-...     mark = tally.before(profile, event)
+...     mark = tally.before(profile, event, event.occurred_at.timestamp())
 ...     _ = apply_event(profile, event)
 ...     tally.after(profile, event, mark)
 >>> dict(tally.counts.funnel), tally.counts.first_orders
@@ -174,7 +174,7 @@ def _ratio(part: float, whole: float, digits: int = 4) -> float | None:
 
 
 _Mark = Any
-_Before = Callable[["KpiTally", Profile, Any], _Mark]
+_Before = Callable[["KpiTally", Profile, Any, float], _Mark]
 
 
 class KpiTally:
@@ -185,9 +185,10 @@ class KpiTally:
         self.support = support or SupportPolicy()
         self.counts = KpiCounts()
 
-    def before(self, profile: Profile, event: ev.Event) -> _Mark:
+    def before(self, profile: Profile, event: ev.Event, ts: float) -> _Mark:
+        """``ts``: the event's time, as epoch seconds."""
         handler = _BEFORE.get(type(event))
-        return None if handler is None else handler(self, profile, event)
+        return None if handler is None else handler(self, profile, event, ts)
 
     def after(self, profile: Profile, event: ev.Event, mark: _Mark) -> None:
         if mark is not None:
@@ -213,33 +214,41 @@ def _new_in_cycle(profile: Profile, kind: str, ts: float) -> bool:
     return last_order is not None and last < last_order < ts
 
 
-def _viewed(tally: KpiTally, profile: Profile, event: ev.ProductViewed) -> None:
-    if _new_in_cycle(profile, "product.viewed", event.occurred_at.timestamp()):
+def _viewed(tally: KpiTally, profile: Profile, event: ev.ProductViewed, ts: float) -> None:
+    if _new_in_cycle(profile, "product.viewed", ts):
         tally.counts.funnel["viewed"] += 1
 
 
-def _cart_step(tally: KpiTally, profile: Profile, event: ev.CartItemAdded) -> bool | None:
-    return _new_in_cycle(profile, "cart.item_added", event.occurred_at.timestamp()) or None
+def _cart_step(
+    tally: KpiTally, profile: Profile, event: ev.CartItemAdded, ts: float
+) -> bool | None:
+    return _new_in_cycle(profile, "cart.item_added", ts) or None
 
 
-def _checkout_step(tally: KpiTally, profile: Profile, event: ev.CheckoutStarted) -> bool | None:
-    return _new_in_cycle(profile, "checkout.started", event.occurred_at.timestamp()) or None
+def _checkout_step(
+    tally: KpiTally, profile: Profile, event: ev.CheckoutStarted, ts: float
+) -> bool | None:
+    return _new_in_cycle(profile, "checkout.started", ts) or None
 
 
-def _orders(tally: KpiTally, profile: Profile, event: ev.OrderPlaced) -> int:
+def _orders(tally: KpiTally, profile: Profile, event: ev.OrderPlaced, ts: float) -> int:
     return profile.orders.count
 
 
-def _ticket_opened(tally: KpiTally, profile: Profile, event: ev.TicketOpened) -> tuple[int, int]:
+def _ticket_opened(
+    tally: KpiTally, profile: Profile, event: ev.TicketOpened, ts: float
+) -> tuple[int, int]:
     support = profile.support
     return support.opened_count, support.first_response_count
 
 
-def _ticket_replied(tally: KpiTally, profile: Profile, event: ev.TicketReplied) -> int | None:
+def _ticket_replied(
+    tally: KpiTally, profile: Profile, event: ev.TicketReplied, ts: float
+) -> int | None:
     return profile.support.first_response_count if event.properties.author == "agent" else None
 
 
-def _rated(tally: KpiTally, profile: Profile, event: ev.SatisfactionRated) -> None:
+def _rated(tally: KpiTally, profile: Profile, event: ev.SatisfactionRated, ts: float) -> None:
     props, counts = event.properties, tally.counts
     if props.csat is not None:
         counts.csat[props.csat] += 1

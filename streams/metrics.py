@@ -60,7 +60,7 @@ def engine_metrics(engines: Tallies) -> Iterator[Any]:
         "rapport_events",
         "Valid events read, by type.",
         ["type"],
-        _every(EVENT_TYPES, counts.events_by_type),
+        _every(EVENT_TYPES, counts.events_by_type()),
     )
     yield labelled(
         "rapport_dead_letters",

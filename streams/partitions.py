@@ -38,7 +38,6 @@ from rules.coupon_pools import CouponLedger
 from rules.engine import Engine, EngineConfig, Output
 from rules.loader import RuleSet
 from schemas.decode import DeadLetter, dead_letter, decode_event, latest_accepted
-from schemas.events import EVENT_TYPES
 from state.handoff import Internal, decode_internal, routing_key
 from state.kpis import KpiCounts, Population
 from state.policy import ProfilePolicy
@@ -173,8 +172,7 @@ class PartitionEngines:
             if position is not None:
                 self._done.append(position)
             return Handled(dead_letter=item)
-        self.counts.count_event(_TYPE_OF[type(item)])
-        self.counts.observe_latency(now - item.occurred_at.timestamp())
+        self.counts.count_read(type(item), now - item.occurred_at.timestamp())
         return Handled(outputs=engine.process(item, position, replayed))
 
     def receive(self, partition: int, raw: bytes, source: str, position: object = None) -> Handled:
@@ -288,9 +286,6 @@ class PartitionEngines:
                 self._released_kpis.add(engine.kpis.counts)
             self._read_through.pop(partition, None)
             self._recovered_through.pop(partition, None)
-
-
-_TYPE_OF = {cls: tag for tag, cls in EVENT_TYPES.items()}
 
 
 @lru_cache(maxsize=65_536)

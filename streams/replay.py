@@ -28,6 +28,7 @@ from rules.journey_report import JourneyReport
 from rules.loader import RuleSet
 from rules.yaml_source import RuleFileError
 from schemas.decode import DeadLetter
+from schemas.events import EVENT_TYPES
 from state.changes import ProfileChange
 from state.handoff import INTERNAL_TYPES
 from state.kpis import KpiCounts, Population, population
@@ -430,7 +431,8 @@ class _ReplayTallies:
 
     @property
     def counts(self) -> EdgeCounts:
-        self._edge.events_by_type = Counter(self._engine.stats.by_type)
+        by_type = self._engine.stats.by_type
+        self._edge.events_by_class = {EVENT_TYPES[kind]: n for kind, n in by_type.items()}
         return self._edge
 
     def duplicates(self) -> int:
