@@ -122,7 +122,7 @@ def kpi_metrics(engines: Tallies) -> Iterator[Any]:
     kpis = engines.kpis()
     yield labelled(
         "rapport_funnel_steps",
-        "Shopping trips reaching each funnel step: viewed, carted, checkout, ordered.",
+        "Purchase cycles reaching each funnel step: viewed, carted, checkout, ordered.",
         ["step"],
         {(step,): kpis.funnel[step] for step in FUNNEL_STEPS},
     )
@@ -272,17 +272,20 @@ def labelled(
     name: str, documentation: str, labels: list[str], counts: Mapping[_Labels, int]
 ) -> CounterMetricFamily:
     """A counter family with one sample per key of ``counts``, in key order."""
-    family = CounterMetricFamily(name, documentation, labels=labels)
-    for values, count in sorted(counts.items()):
-        family.add_metric(list(values), count)
-    return family
+    return _filled(CounterMetricFamily(name, documentation, labels=labels), counts)
 
 
 def gauges(
     name: str, documentation: str, labels: list[str], values: Mapping[_Labels, int]
 ) -> GaugeMetricFamily:
     """A gauge family with one sample per key of ``values``, in key order."""
-    family = GaugeMetricFamily(name, documentation, labels=labels)
+    return _filled(GaugeMetricFamily(name, documentation, labels=labels), values)
+
+
+_Family = TypeVar("_Family", CounterMetricFamily, GaugeMetricFamily)
+
+
+def _filled(family: _Family, values: Mapping[_Labels, int]) -> _Family:
     for key, value in sorted(values.items()):
         family.add_metric(list(key), value)
     return family

@@ -8,6 +8,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from rules.loader import DEFAULT_RULES_DIR, load_rules
 from streams.generator import GeneratorConfig, generate_stream
@@ -16,6 +17,19 @@ from streams.settings import load_settings
 from tests.servers import free_port
 
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
+
+
+def _replay(path: Path, **options: Any) -> ReplaySummary:
+    return replay(
+        str(path),
+        input_format="contract",
+        settings=load_settings(),
+        rules=load_rules(DEFAULT_RULES_DIR),
+        outputs=ReplayOutputs(),
+        now=NOW,
+        progress=False,
+        **options,
+    )
 
 
 def _scrape(port: int) -> str:
@@ -39,19 +53,7 @@ def test_replay_serves_metrics_while_it_runs(tmp_path: Path) -> None:
     result: list[ReplaySummary] = []
 
     def run() -> None:
-        result.append(
-            replay(
-                str(fifo),
-                input_format="contract",
-                settings=load_settings(),
-                rules=load_rules(DEFAULT_RULES_DIR),
-                outputs=ReplayOutputs(),
-                now=NOW,
-                progress=False,
-                metrics_port=port,
-                metrics_host="127.0.0.1",
-            )
-        )
+        result.append(_replay(fifo, metrics_port=port, metrics_host="127.0.0.1"))
 
     runner = threading.Thread(target=run)
     runner.start()
@@ -85,15 +87,7 @@ def test_the_replay_summary_has_the_kpis(tmp_path: Path) -> None:
     stream.write_bytes(
         b"\n".join(generate_stream(GeneratorConfig(customers=300, days=60, seed=8))) + b"\n"
     )
-    summary = replay(
-        str(stream),
-        input_format="contract",
-        settings=load_settings(),
-        rules=load_rules(DEFAULT_RULES_DIR),
-        outputs=ReplayOutputs(),
-        now=NOW,
-        progress=False,
-    )
+    summary = _replay(stream)
     kpis = summary.kpis
     funnel = kpis["funnel"]
     assert funnel["viewed"] >= funnel["carted"] > 0
