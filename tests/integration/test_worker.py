@@ -389,7 +389,7 @@ def _differences(got: dict[str, bytes], want: dict[str, bytes]) -> list[str]:
 #: Runs of the takeover scenario before it counts as failed. faust-streaming 0.15 can lose
 #: records of partitions a rebalance hands back to the worker that had them, when that
 #: worker still holds records fetched before it (docs/operations.md, "Known limits": about
-#: one run in four alone, nearer two in three under the whole suite). Every failed run is
+#: one run in four alone, six in ten under the whole suite). Every failed run is
 #: reported; eight in a row fail the test.
 TAKEOVER_RUNS = 8
 
