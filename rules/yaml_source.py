@@ -15,7 +15,8 @@ from typing import Any
 from pydantic import ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.reader import ReaderError
 
 
 class RuleFileError(Exception):
@@ -62,6 +63,16 @@ def load_yaml_text(text: str, path: str) -> YamlDocument:
         mark = error.problem_mark
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else path
         raise RuleFileError([f"{where}: not valid YAML: {error.problem}"]) from error
+    except ReaderError as error:  # a character YAML does not allow, e.g. a control character
+        at = error.position
+        line, column = text.count("\n", 0, at) + 1, at - text.rfind("\n", 0, at)
+        raise RuleFileError(
+            [
+                f"{path}:{line}:{column}: not valid YAML: character #x{error.character:04x} is not allowed"
+            ]
+        ) from error
+    except YAMLError as error:
+        raise RuleFileError([f"{path}: not valid YAML: {error}"]) from error
 
 
 def load_yaml_file(path: Path) -> YamlDocument:
@@ -69,6 +80,10 @@ def load_yaml_file(path: Path) -> YamlDocument:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise RuleFileError([f"{path}: cannot read: {error.strerror}"]) from error
+    except UnicodeDecodeError as error:
+        raise RuleFileError(
+            [f"{path}: not UTF-8 text (byte {error.start}: {error.reason})"]
+        ) from error
     return load_yaml_text(text, str(path))
 
 

@@ -99,3 +99,23 @@ def test_bad_yaml_is_reported_with_its_position(tmp_path: Path) -> None:
     (problem,) = _problems(tmp_path, "tags:\n  - id: [unclosed\n")
     assert problem.startswith(f"{tmp_path}/tags.yaml:")
     assert "not valid YAML" in problem
+
+
+def test_a_control_character_in_a_rule_file_is_refused_with_its_line_and_column(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "tags.yaml").write_text("tags:\n  - id: vip\x1f\n")
+    with pytest.raises(RuleFileError) as caught:
+        load_rules(tmp_path)
+    (problem,) = caught.value.problems
+    assert (
+        problem == f"{tmp_path / 'tags.yaml'}:2:12: not valid YAML: character #x001f is not allowed"
+    )
+
+
+def test_a_rule_file_that_is_not_utf8_is_refused_naming_the_file(tmp_path: Path) -> None:
+    (tmp_path / "tags.yaml").write_bytes(b"tags: []\n# caf\xe9\n")
+    with pytest.raises(RuleFileError) as caught:
+        load_rules(tmp_path)
+    (problem,) = caught.value.problems
+    assert problem.startswith(f"{tmp_path / 'tags.yaml'}: not UTF-8 text (byte 14")
