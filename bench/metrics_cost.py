@@ -23,6 +23,7 @@ import gc
 import time
 from typing import Any
 
+import orjson
 from prometheus_client import CollectorRegistry, generate_latest
 
 from rules.loader import DEFAULT_RULES_DIR, RuleSet, load_rules
@@ -54,8 +55,6 @@ class _NoTally(KpiTally):
 
 
 def _records(config: GeneratorConfig) -> list[tuple[int, bytes]]:
-    import orjson
-
     records = []
     for line in generate_stream(config):
         try:

@@ -124,7 +124,7 @@ def kpi_metrics(engines: Tallies) -> Iterator[Any]:
         "rapport_funnel_steps",
         "Purchase cycles reaching each funnel step: viewed, carted, checkout, ordered.",
         ["step"],
-        {(step,): kpis.funnel[step] for step in FUNNEL_STEPS},
+        _every(FUNNEL_STEPS, kpis.funnel),
     )
     yield CounterMetricFamily(
         "rapport_first_orders", "Customers who placed their first order.", value=kpis.first_orders
@@ -186,19 +186,20 @@ def kpi_metrics(engines: Tallies) -> Iterator[Any]:
         "rapport_nps_ratings",
         "Net promoter ratings, by group (detractor 0-6, passive 7-8, promoter 9-10).",
         ["group"],
-        {(group,): kpis.nps[group] for group in NPS_GROUPS},
+        _every(NPS_GROUPS, kpis.nps),
     )
     base = engines.population()
-    stages = {(stage,): base.stages[stage] for stage in STAGES}
-    stages.update({(stage,): n for stage, n in base.stages.items()})
     yield gauges(
-        "rapport_customers_by_stage", "Customers held, by lifecycle stage.", ["stage"], stages
+        "rapport_customers_by_stage",
+        "Customers held, by lifecycle stage.",
+        ["stage"],
+        _every(STAGES, base.stages),
     )
     yield gauges(
         "rapport_customers_by_tier",
         "Customers held, by membership tier.",
         ["tier"],
-        {(tier,): n for tier, n in base.tiers.items()},
+        _every((), base.tiers),
     )
     yield GaugeMetricFamily("rapport_customers", "Customers held.", value=base.customers)
     yield GaugeMetricFamily(
