@@ -38,7 +38,9 @@ class ChurnLabel(msgspec.Struct, frozen=True, kw_only=True, tag_field="record", 
     """A snapshot whose outcome is known: what the learner learns from."""
 
     label_id: str
-    profile_key: str
+    #: Whose snapshot it was; the worker publishes labels without it (``anonymous``): the
+    #: learner needs none, and a label kept in the labels topic then outlives no erasure.
+    profile_key: str | None = None
     #: When the snapshot was taken, and why.
     snapshot_at: float
     kind: SnapshotKind
@@ -50,6 +52,10 @@ class ChurnLabel(msgspec.Struct, frozen=True, kw_only=True, tag_field="record", 
     version: int
     #: When the label was put out: the snapshot's horizon.
     at: float
+
+    def anonymous(self) -> ChurnLabel:
+        """The label without whose it was: what leaves the engine."""
+        return msgspec.structs.replace(self, profile_key=None)
 
 
 @dataclass(frozen=True)

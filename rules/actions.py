@@ -76,6 +76,8 @@ class Action(msgspec.Struct, kw_only=True, frozen=True, tag="action", tag_field=
     trigger: str
     at: float
     channel: str | None = None
+    #: The channel needs the customer's consent: delivery checks it again before sending.
+    needs_consent: bool = False
     template: str | None = None
     event: str | None = None
     payload: dict[str, ContextValue] = {}

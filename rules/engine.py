@@ -31,6 +31,7 @@ from rules.coupon_pools import CouponLedger
 from rules.loader import RuleSet
 from schemas import events as ev
 from schemas.events import ANONYMOUS_PREFIX
+from state.audit import ErasureAudit, ErasureReason
 from state.changes import ProfileChange
 from state.dedup import SeenEvents
 from state.derived import refresh_derived
@@ -50,7 +51,7 @@ _REVIEW, _JOURNEY, _CHURN = 0, 1, 2
 #: What the engine puts out: profile changes, journey actions and run milestones, churn
 #: labels for the learner, and the records engines of other partitions must see
 #: (``state/handoff.py``).
-Output = ProfileChange | JourneyOutput | ChurnLabel | Internal
+Output = ProfileChange | JourneyOutput | ChurnLabel | ErasureAudit | Internal
 #: Sorts a handoff request after the events of the same moment.
 _AFTER = "\uffff"
 
@@ -64,6 +65,8 @@ class EngineStats:
     late: int = 0
     merges: int = 0
     erasures: int = 0
+    #: Profiles anonymised after ``privacy.retention_days`` without an event.
+    anonymised: int = 0
     reviews: int = 0
     #: Identity across partitions: profiles asked for, handed over, taken in, dropped,
     #: and events sent on to the partition that homes their profile.
@@ -131,6 +134,8 @@ class Engine:
         #: The latest moment ``advance`` was moved to; events before it are late.
         self._advanced = float("-inf")
         self._lateness = self.config.allowed_lateness_seconds
+        #: Profiles are anonymised after ``privacy.retention_days`` without an event.
+        self._retains = self.policy.privacy.retention_seconds is not None
 
     @property
     def watermark(self) -> float:
@@ -265,6 +270,10 @@ class Engine:
             )
             return outputs
         self._mark_done(position)
+        retire = self._retention_due(profile)
+        if retire is not None and retire <= ts:  # back after the retention period: anew
+            outputs.extend(self._retire(profile, retire))
+            profile = Profile(key=profile.key, customer_id=profile.customer_id)
         recent, mark = profile.recent_event_ids, (ts, event.event_id)
         if event.event_id in recent or (
             replayed and profile.applied_through is not None and mark <= profile.applied_through
@@ -307,7 +316,7 @@ class Engine:
         tag_changes = tags.on_event(profile, event, ts, cause)
         if tag_changes:
             changes.extend(tag_changes)
-        if refreshed or tag_changes:
+        if refreshed or tag_changes or (scheduled is None and self._retains):
             self._schedule(profile, scheduled)
         outputs.extend(changes)
         journeys = self.rules.journeys
@@ -405,32 +414,76 @@ class Engine:
         )
 
     def _erase(self, event: ev.ErasureRequested, ts: float) -> list[Output]:
-        store = self.store
-        key = store.resolve(event.profile_key)
+        key = self.store.resolve(event.profile_key)
         home = self._home
         if home is not None and not home(key):
             self.stats.forwarded += 1
             return [Forward(to=key, event=event)]
+        return self._remove(key, ts, event.event_id, "request", event)
+
+    def _remove(
+        self,
+        key: str,
+        at: float,
+        cause: str,
+        reason: ErasureReason,
+        request: ev.ErasureRequested | None = None,
+    ) -> list[Output]:
+        """Remove a profile and everything this engine keeps under its key or its visitors'
+        keys: the profile (its journey runs and churn snapshots with it), identity links,
+        held events and handoffs, and queued timers. Returns the ``profile_erased`` change
+        (for systems downstream that must forget the customer too) and the audit record.
+        Visitors homed on other engines are told to forget the customer (``Forward``)."""
+        store, home = self.store, self._home
         profile = store.get(key)
         store.delete(key)
         store.unlink_all(key)
-        for _, _, position, *_ in self._parked.pop(key, []):
+        held = self._parked.pop(key, [])
+        for _, _, position, *_ in held:
             self._mark_done(position)  # erased along with the profile they would have changed
         for pair in [pair for pair in self._early if pair[0] == key]:
             self.stats.handoffs_dropped += 1
             self._mark_done(self._early.pop(pair)[1])
-        if profile is None:
-            return []
         outputs: list[Output] = []
-        visitors = [ANONYMOUS_PREFIX + anonymous_id for anonymous_id in profile.anonymous_ids]
-        for anonymous_key in visitors + [k for k in profile.awaiting if k not in visitors]:
-            store.delete(anonymous_key)
-            if home is not None and not home(anonymous_key):
-                # The visitor's home still links it to this customer: have it forget that too.
-                outputs.append(Forward(to=anonymous_key, event=event))
-        self.stats.erasures += 1
-        outputs.append(ProfileChange.make("profile_erased", key, None, None, ts, event.event_id))
+        keys = {key}
+        if profile is not None:
+            visitors = [ANONYMOUS_PREFIX + anonymous_id for anonymous_id in profile.anonymous_ids]
+            for anonymous_key in visitors + [k for k in profile.awaiting if k not in visitors]:
+                keys.add(anonymous_key)
+                store.delete(anonymous_key)
+                if request is not None and home is not None and not home(anonymous_key):
+                    # The visitor's home still links it to this customer: have it forget that.
+                    outputs.append(Forward(to=anonymous_key, event=request))
+        timers = len(self._timers)
+        self._timers = [timer for timer in self._timers if timer[2] not in keys]
+        heapq.heapify(self._timers)
+        if profile is not None:
+            self.stats.erasures += 1
+            outputs.append(ProfileChange.make("profile_erased", key, None, None, at, cause))
+        outputs.append(
+            ErasureAudit.make(
+                reason,
+                cause,
+                at,
+                profiles=0 if profile is None else 1,
+                visitors=len(keys) - 1,
+                journey_runs=0 if profile is None else len(profile.journeys.runs),
+                churn_snapshots=0 if profile is None else len(profile.churn.pending),
+                timers=timers - len(self._timers),
+                held_events=len(held),
+            )
+        )
         return outputs
+
+    def _retention_due(self, profile: Profile) -> float | None:
+        """When ``profile`` is anonymised for lack of activity; None: never."""
+        keep, last = self.policy.privacy.retention_seconds, profile.last_seen_at
+        return None if keep is None or last is None else last + keep
+
+    def _retire(self, profile: Profile, at: float) -> list[Output]:
+        """Anonymise a profile inactive for the retention period, as of that moment."""
+        self.stats.anonymised += 1
+        return self._remove(profile.key, at, f"retention@{at:.0f}", "retention")
 
     # --- identity across engines (state/handoff.py) -------------------------------------------
 
@@ -528,8 +581,9 @@ class Engine:
         while True:
             review, moment = profile.next_review_at, profile.journeys.next_due_at
             if review is not None and review < ts and (moment is None or review <= moment):
-                self.stats.reviews += 1
-                outputs.extend(self.review(profile, review))
+                outputs.extend(self._review_due(profile, review))
+                if self.store.get(profile.key) is None:
+                    return  # anonymised
             elif moment is not None and moment < ts:
                 outputs.extend(self._fire_journeys(profile, moment))
             else:
@@ -567,14 +621,20 @@ class Engine:
         """Queue the profile's next review unless that exact time is queued already.
 
         The next review is the earliest of the derived fields' next boundary (set by
-        ``refresh_derived``) and the first lapse of a tag. A tag's lapse is computed when
-        the tag is added and at each review; later activity only pushes the true lapse
-        further out, so a timer may fire early, finds nothing to change and re-arms.
+        ``refresh_derived``), the first lapse of a tag and the end of the retention period.
+        A tag's lapse is computed when the tag is added and at each review, the retention's
+        end when the profile is first scheduled and at each review; later activity only
+        pushes either further out, so a timer may fire early, finds nothing to change and
+        re-arms.
         """
         lapse = self.rules.tags.next_review(profile)
         due = profile.next_review_at
         if lapse is not None and (due is None or lapse < due):
-            due = profile.next_review_at = lapse
+            due = lapse
+        retire = self._retention_due(profile)
+        if retire is not None and (due is None or retire < due):
+            due = retire
+        profile.next_review_at = due
         if due is not None and due != already_scheduled:
             heapq.heappush(self._timers, (due, _REVIEW, profile.key))
 
@@ -639,8 +699,7 @@ class Engine:
             if kind == _REVIEW:
                 if profile.next_review_at != due:
                     continue  # superseded by a later event
-                self.stats.reviews += 1
-                outputs.extend(self.review(profile, due))
+                outputs.extend(self._review_due(profile, due))
             elif kind == _JOURNEY:
                 if profile.journeys.next_due_at == due:
                     outputs.extend(self._fire_journeys(profile, due))
@@ -677,6 +736,16 @@ class Engine:
             for name, codes in sorted(pools.items())
         }
 
+    def _review_due(self, profile: Profile, at: float, count: bool = True) -> list[Output]:
+        """A review falls due: anonymise the profile if its retention period is over by
+        then, else bring it up to ``at``."""
+        retire = self._retention_due(profile)
+        if retire is not None and retire <= at:
+            return self._retire(profile, retire)
+        if count:
+            self.stats.reviews += 1
+        return list(self.review(profile, at))
+
     def review(self, profile: Profile, at: float) -> list[ProfileChange]:
         """Bring one profile's derived fields and tags up to ``at``."""
         cause = f"review@{at:.0f}"
@@ -703,7 +772,7 @@ class Engine:
         for key in list(store.sorted_keys()):
             profile = store.get(key)
             if profile is not None:
-                outputs.extend(self.review(profile, max(at, profile.as_of)))
+                outputs.extend(self._review_due(profile, max(at, profile.as_of), count=False))
         outputs.extend(self.advance(at))
         return outputs
 

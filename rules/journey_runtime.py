@@ -521,6 +521,7 @@ class JourneyRuntime:
                 reason=reason,
                 kind="send",
                 channel=step.channel,
+                needs_consent=needs_consent,
                 template=template,
                 payload=self._payload(profile, run, step.payload),
                 coupon=coupon,

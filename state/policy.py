@@ -135,8 +135,24 @@ class SupportPolicy(_Policy):
         return self.first_response_sla_hours.get(priority, 24.0) * 3600.0
 
 
+class PrivacyPolicy(_Policy):
+    """What Rapport keeps about people, and for how long (docs/privacy.md)."""
+
+    retention_days: int = Field(
+        1095,
+        ge=0,
+        description="A profile with no event for this long is anonymised: removed with "
+        "everything keyed to it, as an erasure is; 0 keeps profiles forever.",
+    )
+
+    @property
+    def retention_seconds(self) -> float | None:
+        return self.retention_days * 86_400.0 if self.retention_days else None
+
+
 class ProfilePolicy(_Policy):
     lifecycle: LifecyclePolicy = LifecyclePolicy()
     tiers: TierPolicy = TierPolicy()
     rfm: RfmPolicy = RfmPolicy()
     support: SupportPolicy = SupportPolicy()
+    privacy: PrivacyPolicy = PrivacyPolicy()

@@ -96,6 +96,12 @@ def main() -> None:
     help="Write journey actions (sent, suppressed, deferred) and run milestones as JSONL here.",
 )
 @click.option(
+    "--audit",
+    "audit_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write erasure audit records (no personal data) as JSONL here.",
+)
+@click.option(
     "--watch-rules",
     is_flag=True,
     help="Re-read the rules directory as the replay runs; a valid change is swapped in, "
@@ -133,6 +139,7 @@ def replay(
     dead_path: Path | None,
     profiles_path: Path | None,
     actions_path: Path | None,
+    audit_path: Path | None,
     watch_rules: bool,
     summary_path: Path | None,
     now_text: str | None,
@@ -169,7 +176,7 @@ def replay(
             input_format=cast(InputFormat, input_format),
             settings=settings,
             rules=rules,
-            outputs=ReplayOutputs(changes_path, dead_path, profiles_path, actions_path),
+            outputs=ReplayOutputs(changes_path, dead_path, profiles_path, actions_path, audit_path),
             now=now,
             progress=sys.stderr.isatty() if progress is None else progress,
             reload_rules=RulesWatcher(rules_dir, rules).check if watch_rules else None,

@@ -11,6 +11,12 @@ named for it in ``delivery.channels`` (else ``delivery.default_adapter``):
   or ``delivery.max_attempts`` failed tries, sends the action to the actions dead-letter
   topic with the reason.
 
+Before anything is sent, the customer's profile is looked up in the Redis read model
+(written before the action was published): an action whose profile is gone (erased, or
+anonymised) is withheld, and so is one whose channel needs consent that the customer has
+withdrawn since the journey sent it (an unsubscribe while the action waited in the topic
+or was being retried). Withheld actions are counted, not dead-lettered.
+
 Every action is claimed in Redis before it is delivered and confirmed after, so an action
 read twice (a redelivered input, a restart) is delivered once. The one window left is a
 stop between the receiver's answer and the confirm: the next attempt finds the claim
@@ -29,7 +35,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal, Protocol, get_args
 
 import aiohttp
 import msgspec
@@ -143,7 +149,7 @@ class WebhookSink:
             await self._session.close()
 
 
-Status = Literal["delivered", "duplicate", "failed", "skipped"]
+Status = Literal["delivered", "duplicate", "failed", "skipped", "withheld"]
 
 
 @dataclass(frozen=True)
@@ -165,6 +171,8 @@ class _Envelope(msgspec.Struct):
     status: str | None = None
     channel: str | None = None
     kind: str | None = None
+    profile_key: str | None = None
+    needs_consent: bool = False
 
 
 _ENVELOPE = msgspec.json.Decoder(_Envelope)
@@ -199,9 +207,7 @@ class Delivery:
         self.sinks = build_sinks(settings, environ)
         self.backoff = settings.backoff_seconds
         #: Counts for metrics: outcome -> how many, and tries that failed and were retried.
-        self.counts: dict[Status, int] = dict.fromkeys(
-            ("delivered", "duplicate", "failed", "skipped"), 0
-        )
+        self.counts: dict[Status, int] = dict.fromkeys(get_args(Status), 0)
         self.retries = 0
 
     async def handle(self, raw: bytes, dead_letter: DeadLetterAction) -> Outcome:
@@ -222,6 +228,9 @@ class Delivery:
             return Outcome("skipped", action_id)
         channel = envelope.channel or "emit"
         adapter = self.settings.adapter_for(channel)
+        withheld = await self._withheld(envelope)
+        if withheld:
+            return Outcome("withheld", action_id, adapter, detail=withheld)
         sink = self.sinks[adapter]
         before = None if self.claims is None else await self.claims.claim_delivery(action_id)
         if before == DELIVERED or (before == DELIVERING and sink.delivered_before(action_id)):
@@ -244,6 +253,18 @@ class Delivery:
             return Outcome("failed", action_id, adapter, attempts, error.detail)
         await self._confirm(action_id)
         return Outcome("delivered", action_id, adapter, attempts)
+
+    async def _withheld(self, envelope: _Envelope) -> str:
+        """Why this action must not go out now (empty: it may): its profile is gone, or its
+        channel needs consent the read model no longer shows."""
+        if self.claims is None or envelope.profile_key is None:
+            return ""
+        consent = await self.claims.consent_of(envelope.profile_key)
+        if consent is None:
+            return "no_profile"
+        if envelope.needs_consent and not consent.get(envelope.channel or ""):
+            return "no_consent"
+        return ""
 
     async def _with_retries(self, sink: Sink, adapter: str, action_id: str, raw: bytes) -> int:
         initial, longest = self.backoff

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from churn.tracker import ChurnLabel
 from rules.actions import Action, JourneyMilestone
 from schemas.events import EVENT_TYPES
+from state.audit import ErasureAudit
 from state.changes import ProfileChange
 
 TYPE_OF = {cls: tag for tag, cls in EVENT_TYPES.items()}
@@ -42,6 +43,8 @@ class EdgeCounts:
     journey_actions: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     #: "churned" / "retained": churn labels the engines gave.
     churn_labels: Counter[str] = field(default_factory=Counter)
+    #: Erasures by reason ("request", "retention"), unknown ids included.
+    erasures: Counter[str] = field(default_factory=Counter)
     #: How old events were when handled (handling time less event time): per bucket
     #: (upper bounds in ``LATENCY_BUCKETS``, the last one unbounded), and the sum.
     latency_counts: list[int] = field(default_factory=lambda: [0] * (len(LATENCY_BUCKETS) + 1))
@@ -70,3 +73,5 @@ class EdgeCounts:
                 self.journey_runs[(item.journey_id, item.kind, item.arm)] += 1
             elif isinstance(item, ChurnLabel):
                 self.churn_labels["churned" if item.churned else "retained"] += 1
+            elif isinstance(item, ErasureAudit):
+                self.erasures[item.reason] += 1

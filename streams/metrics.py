@@ -27,6 +27,7 @@ from prometheus_client.registry import Collector
 from churn.model import ChurnLearner, LinearScorer
 from schemas.decode import DEAD_LETTER_REASONS
 from schemas.events import EVENT_TYPES
+from state.audit import ErasureReason
 from state.changes import ChangeKind
 from state.kpis import (
     FIRST_RESPONSE_BUCKETS,
@@ -102,6 +103,13 @@ def engine_metrics(engines: Tallies) -> Iterator[Any]:
         "Churn labels the engines gave, by outcome.",
         ["outcome"],
         _every(("churned", "retained"), counts.churn_labels),
+    )
+    yield labelled(
+        "rapport_erasures",
+        "Erasures carried out: asked for by the customer (request), or a profile "
+        "anonymised after the retention period without an event (retention).",
+        ["reason"],
+        _every(get_args(ErasureReason), counts.erasures),
     )
     yield GaugeMetricFamily(
         "rapport_profiles", "Profiles held for the partitions owned.", value=engines.profiles()

@@ -7,10 +7,14 @@ Keys (``<p>`` is ``redis.key_prefix``, ``rapport:`` by default):
                                expires after ``redis.claim_ttl``
 ``<p>delivery:<action id>``    the same two states for the delivery stage (``delivering``,
                                ``delivered``); expires after ``redis.claim_ttl``
+``<p>claims:<customer id>``    the ids of the customer's actions claimed above (a set), so
+                               an erasure can delete them; expires with them
 ``<p>profile:<profile key>``   a hash of ``state.read_model.READ_MODEL_FIELDS``; renewed on
                                every change, expires after ``redis.profile_ttl``; deleted
                                when the profile is (merged into a customer, erased)
 =============================  =============================================================
+
+Actions of a visitor not yet identified are listed under their ``anon:<id>`` key.
 
 While Redis cannot be reached, every call here retries with capped exponential backoff
 and never gives up: the caller holds its actions and does not acknowledge its input, so
@@ -26,6 +30,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
+import msgspec
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -51,6 +56,7 @@ class RedisIO:
         self._action_prefix = f"{prefix}action:"
         self._delivery_prefix = f"{prefix}delivery:"
         self._profile_prefix = f"{prefix}profile:"
+        self._claims_prefix = f"{prefix}claims:"
         self.client = aioredis.from_url(
             settings.url,
             socket_timeout=settings.timeout_seconds,
@@ -66,11 +72,33 @@ class RedisIO:
 
     # --- action claims ----------------------------------------------------------------------
 
-    async def claim(self, action_ids: Sequence[str], holding: str = "") -> list[bool]:
-        """Claim each id (``SET NX``); True where it may be published: newly claimed, or
-        claimed by an attempt that never confirmed (it stopped before the broker acked)."""
-        before = await self._claim(self._action_prefix, action_ids, PENDING, holding)
+    async def claim(self, actions: Sequence[tuple[str, str]], holding: str = "") -> list[bool]:
+        """Claim each (action id, customer id or profile key) (``SET NX``); True where it
+        may be published: newly claimed, or claimed by an attempt that never confirmed (it
+        stopped before the broker acked). Each id is listed under its customer."""
+        ids = [action_id for action_id, _ in actions]
+        owners = [owner for _, owner in actions]
+        before = await self._claim(self._action_prefix, ids, PENDING, holding, owners)
         return [value != SENT for value in before]
+
+    async def forget(self, profile_keys: Sequence[str], holding: str = "") -> int:
+        """Delete the action and delivery claims of erased customers, and their lists;
+        return how many claims went."""
+        if not profile_keys:
+            return 0
+        lists = [self._claims_prefix + key for key in profile_keys]
+
+        async def call() -> int:
+            pipe = self.client.pipeline(transaction=False)
+            for name in lists:
+                pipe.smembers(name)
+            members: list[set[bytes]] = await pipe.execute()
+            ids = [_text(m) for found in members for m in found]
+            keys = [p + i for i in ids for p in (self._action_prefix, self._delivery_prefix)]
+            deleted: int = await self.client.delete(*keys, *lists)
+            return deleted
+
+        return await self._retrying(f"forgetting {len(lists)} customers", holding, call)
 
     async def confirm(self, action_ids: Sequence[str], holding: str = "") -> None:
         """The broker has these: a later claim of the same id must not publish it again."""
@@ -87,18 +115,28 @@ class RedisIO:
         await self._confirm(self._delivery_prefix, [action_id], DELIVERED, "1 action")
 
     async def _claim(
-        self, prefix: str, ids: Sequence[str], pending: bytes, holding: str
+        self,
+        prefix: str,
+        ids: Sequence[str],
+        pending: bytes,
+        holding: str,
+        owners: Sequence[str] = (),
     ) -> list[bytes | None]:
         if not ids:
             return []
         ttl = self.settings.claim_seconds
+        lists = sorted({self._claims_prefix + owner for owner in owners})
 
         async def call() -> list[bytes | None]:
             pipe = self.client.pipeline(transaction=False)
             for action_id in ids:
                 pipe.set(prefix + action_id, pending, nx=True, get=True, ex=ttl)
-            before: list[bytes | None] = await pipe.execute()
-            return before
+            for action_id, owner in zip(ids, owners, strict=False):
+                pipe.sadd(self._claims_prefix + owner, action_id)
+            for name in lists:
+                pipe.expire(name, ttl)
+            replies: list[bytes | None] = await pipe.execute()
+            return replies[: len(ids)]
 
         return await self._retrying(f"claiming {len(ids)} ids", holding, call)
 
@@ -139,6 +177,26 @@ class RedisIO:
             await pipe.execute()
 
         await self._retrying(f"writing {len(hashes)} profiles", holding, call)
+
+    async def consent_of(self, profile_key: str) -> dict[str, bool] | None:
+        """The read model's consent of one profile, channel -> granted; None when the
+        read model has no such profile (erased, or never written)."""
+        exists, consent = await self._retrying(
+            "reading consent",
+            "1 action",
+            lambda: self._consent_call(self.profile_key(profile_key)),
+        )
+        if not exists:
+            return None
+        granted: dict[str, bool] = msgspec.json.decode(consent or b"{}")
+        return granted
+
+    async def _consent_call(self, key: str) -> tuple[int, bytes | None]:
+        pipe = self.client.pipeline(transaction=False)
+        pipe.exists(key)
+        pipe.hget(key, "consent")
+        exists, consent = await pipe.execute()
+        return int(exists), consent
 
     async def read_profile(self, profile_key: str) -> dict[str, str]:
         """The read-model hash of one profile; empty when there is none."""

@@ -29,6 +29,7 @@ from rules.loader import RuleSet
 from rules.yaml_source import RuleFileError
 from schemas.decode import DeadLetter
 from schemas.events import EVENT_TYPES
+from state.audit import ErasureAudit
 from state.changes import ProfileChange
 from state.handoff import INTERNAL_TYPES
 from state.kpis import KpiCounts, Population, population
@@ -66,6 +67,8 @@ class ReplayOutputs:
     profiles: Path | None = None
     #: Journey actions (sent, suppressed, deferred) and run milestones.
     actions: Path | None = None
+    #: Erasure audit records (``state/audit.py``).
+    audit: Path | None = None
 
 
 @dataclass
@@ -78,6 +81,8 @@ class ReplaySummary:
     late: int = 0
     merges: int = 0
     erasures: int = 0
+    #: Profiles anonymised after the retention period without an event.
+    anonymised: int = 0
     changes_by_kind: dict[str, int] = field(default_factory=dict)
     customers: int = 0
     anonymous_profiles: int = 0
@@ -125,7 +130,8 @@ class ReplaySummary:
             f"({self.events_per_second:,.0f} records/s), rules {self.rules_version}",
             f"Event time: {self.first_event_at or '-'} .. {self.last_event_at or '-'}",
             f"Events applied: {self.events:,}; duplicates skipped: {self.duplicates:,}; "
-            f"late: {self.late:,}; identities merged: {self.merges:,}; erasures: {self.erasures:,}",
+            f"late: {self.late:,}; identities merged: {self.merges:,}; erasures: {self.erasures:,}; "
+            f"anonymised after retention: {self.anonymised:,}",
             f"Profiles: {self.customers:,} customers, {self.anonymous_profiles:,} anonymous",
         ]
         lines += block("Events by type", self.events_by_type)
@@ -265,7 +271,8 @@ def replay(
         changes_out = _open(stack, outputs.changes)
         dead_out = _open(stack, outputs.dead_letters)
         actions_out = _open(stack, outputs.actions)
-        sink = _OutputSink(changes_out, actions_out, edge, report, learner)
+        audit_out = _open(stack, outputs.audit)
+        sink = _OutputSink(changes_out, actions_out, audit_out, edge, report, learner)
         bar = stack.enter_context(
             tqdm(
                 total=total,
@@ -329,6 +336,7 @@ class _OutputSink:
 
     changes: IO[bytes] | None
     actions: IO[bytes] | None
+    audit: IO[bytes] | None
     counts: EdgeCounts
     report: JourneyReport
     #: The in-process churn learner: labels are learned as they come out.
@@ -340,6 +348,9 @@ class _OutputSink:
             if isinstance(item, ProfileChange):
                 if self.changes is not None:
                     self.changes.write(_ENCODER.encode(item) + b"\n")
+            elif isinstance(item, ErasureAudit):
+                if self.audit is not None:
+                    self.audit.write(_ENCODER.encode(item) + b"\n")
             elif isinstance(item, ChurnLabel):
                 learner = self.learner
                 if learner is not None and learner.learn(item.values, item.churned, item.score):
@@ -402,6 +413,7 @@ def _fill_summary(summary: ReplaySummary, engine: Engine, edge: EdgeCounts, firs
     summary.dead_letters_by_reason = dict(sorted(edge.dead_letters_by_reason.items()))
     summary.duplicates, summary.late = stats.duplicates, stats.late
     summary.merges, summary.erasures = stats.merges, stats.erasures
+    summary.anonymised = stats.anonymised
     summary.changes_by_kind = dict(sorted(edge.changes_by_kind.items()))
     base, tags = Population(), Counter[str]()
     for key in store.sorted_keys():

@@ -15,6 +15,7 @@ records in and publish what comes out. Topic names take the configured prefix:
                        ``events``, read by the same agent
 ``<prefix>churn.labels`` churn labels for the one learner (one partition)
 ``<prefix>churn.models`` the learner's model for every worker (compacted, one partition)
+``<prefix>audit``      erasure audit records, without personal data (``state/audit.py``)
 =====================  ==========================================================
 """
 
@@ -41,6 +42,7 @@ from rules.engine import Output
 from rules.loader import RuleSet
 from rules.reloader import RulesWatcher
 from schemas.decode import DeadLetter
+from state.audit import ErasureAudit
 from state.changes import ProfileChange
 from state.handoff import INTERNAL_TYPES, encode_internal, routing_key
 from state.stores.changelog import ChangelogProfileStore
@@ -67,6 +69,7 @@ class TopicNames:
     identity: str
     churn_labels: str
     churn_models: str
+    audit: str
 
     @classmethod
     def with_prefix(cls, prefix: str) -> TopicNames:
@@ -79,6 +82,7 @@ class TopicNames:
             identity=f"{prefix}identity",
             churn_labels=f"{prefix}churn.labels",
             churn_models=f"{prefix}churn.models",
+            audit=f"{prefix}audit",
         )
 
 
@@ -141,6 +145,7 @@ class Worker:
         self.actions = self.app.topic(self.names.actions, **raw)
         self.changes = self.app.topic(self.names.changes, **raw)
         self.action_dead_letters = self.app.topic(self.names.action_dead_letters, **raw)
+        self.audit = self.app.topic(self.names.audit, **raw)
         #: The churn model: labels to one learner, its model to every worker.
         churn = settings.churn
         self.churn = ChurnIO(churn.learner) if churn.enabled else None
@@ -287,8 +292,11 @@ class Worker:
         self._held += 1
 
     async def complete(self) -> None:
-        """Claim the actions held, publish what is held and wait for the broker, confirm the
-        claims, write the read model, then the table, then ack the input.
+        """Claim the actions held, write the read model, publish what is held and wait for
+        the broker, confirm the claims, then write the table, then ack the input.
+
+        The read model goes first: the delivery stage checks an action's profile there
+        (consent, erasure) and must see it as of the action or later.
 
         With Redis unreachable this waits (retrying) with everything held: no input is
         acked, so the events agent stops reading and the backlog stays in Kafka.
@@ -299,7 +307,8 @@ class Worker:
         actions = [item for item in outputs if isinstance(item, Action)]
         if redis is not None and actions:
             note = holding(len(actions), 0, len(self.unacked))
-            allowed = await redis.claim([a.action_id for a in actions], note)
+            owners = [(a.action_id, a.customer_id or a.profile_key) for a in actions]
+            allowed = await redis.claim(owners, note)
             skip = {a.action_id for a, ok in zip(actions, allowed, strict=True) if not ok}
             if skip:
                 self.skipped_actions += len(skip)
@@ -307,6 +316,16 @@ class Worker:
                     o for o in outputs if not (isinstance(o, Action) and o.action_id in skip)
                 ]
                 actions = [a for a in actions if a.action_id not in skip]
+        staged = self.engines.stage()
+        erased = [
+            item.profile_key
+            for item in outputs
+            if isinstance(item, ProfileChange) and item.kind == "profile_erased"
+        ]
+        if redis is not None:
+            note = holding(len(actions), len(staged), len(self.unacked))
+            await redis.write_profiles(staged, note)
+            await redis.forget(erased, note)
         pending = []
         for item in outputs:
             if isinstance(item, INTERNAL_TYPES):
@@ -316,9 +335,13 @@ class Worker:
                 pending.append(await self.produce(self.names.identity, key, raw, partition))
                 continue
             if isinstance(item, ChurnLabel):
-                key = item.profile_key.encode()
-                raw = _ENCODER.encode(item)
+                key = item.label_id.encode()
+                raw = _ENCODER.encode(item.anonymous())
                 pending.append(await self.produce(self.names.churn_labels, key, raw, 0))
+                continue
+            if isinstance(item, ErasureAudit):
+                raw = _ENCODER.encode(item)
+                pending.append(await self.produce(self.names.audit, item.audit_id.encode(), raw))
                 continue
             topic = self.names.changes if isinstance(item, ProfileChange) else self.names.actions
             key = item.profile_key.encode()
@@ -327,11 +350,9 @@ class Worker:
             pending.append(await self._dead_letter(event.value, event.key, letter))
         if pending:
             await asyncio.gather(*pending)  # the broker has them all
-        staged = self.engines.stage()
         if redis is not None:
             note = holding(len(actions), len(staged), len(self.unacked))
             await redis.confirm([a.action_id for a in actions], note)
-            await redis.write_profiles(staged, note)
         self.engines.flush()
         await self._write_changelog()
         for position in self.engines.drain_done():

@@ -41,7 +41,7 @@ def test_every_snapshot_equals_the_features_of_a_replay_cut_at_its_moment() -> N
     result = evaluate(events, config, ChurnLearner(min_labels=5), lateness_seconds=0)
     # A snapshot at the same second as another event of its customer is ambiguous (which
     # came first is decided by event id); leave those out.
-    moments: defaultdict[tuple[str, float], int] = defaultdict(int)
+    moments: defaultdict[tuple[str | None, float], int] = defaultdict(int)
     for event in events:
         moments[(_key(event), event.occurred_at.timestamp())] += 1
     clear = [
@@ -58,6 +58,7 @@ def test_every_snapshot_equals_the_features_of_a_replay_cut_at_its_moment() -> N
                 break
             engine.process(event)
         engine.advance(label.snapshot_at)
+        assert label.profile_key is not None
         profile = engine.store.get(label.profile_key)
         assert profile is not None
         got = dict(zip(FEATURES, features(profile, label.snapshot_at), strict=True))

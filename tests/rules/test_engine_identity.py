@@ -1,5 +1,6 @@
 from rules.engine import Engine
 from rules.loader import RuleSet
+from state.audit import ErasureAudit
 from state.stores import MemoryProfileStore
 from tests.builders import IMMEDIATE, added, at, changes_of, event, ordered, viewed
 
@@ -54,6 +55,8 @@ def test_erasure_removes_the_profile_and_its_links() -> None:
     engine.process(event("customer.identified", customer="c1", anonymous="a1", when=at(0)))
     changes = engine.process(event("customer.erasure_requested", customer="c1", when=at(1)))
     assert [c.kind for c in changes_of(changes)] == ["profile_erased"]
-    assert len(changes) == 1
+    (audit,) = [item for item in changes if isinstance(item, ErasureAudit)]
+    assert (audit.profiles, audit.visitors, audit.cause) == (1, 1, "e4")
+    assert len(changes) == 2
     assert len(engine.store) == 0
     assert engine.store.resolve("anon:a1") == "anon:a1"

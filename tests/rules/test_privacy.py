@@ -1,0 +1,139 @@
+"""Erasure and retention in the engine: what is removed, what is kept, and the audit."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import msgspec
+
+from churn.model import NOT_READY
+from churn.tracker import ChurnConfig, ChurnTracker
+from rules.engine import Engine
+from rules.loader import load_rules
+from state.audit import ErasureAudit
+from state.policy import PrivacyPolicy, ProfilePolicy
+from state.stores import MemoryProfileStore
+from tests.builders import IMMEDIATE, added, at, changes_of, event, ordered, viewed
+from tests.rules.journey_builders import consent, rules_dir, sends
+
+DAY = 86_400.0
+
+
+def _engine(tmp_path: Path, retention_days: int = 0) -> Engine:
+    policy = ProfilePolicy(privacy=PrivacyPolicy(retention_days=retention_days))
+    return Engine(
+        MemoryProfileStore(),
+        load_rules(rules_dir(tmp_path)),
+        policy=policy,
+        config=IMMEDIATE,
+        churn=ChurnTracker(ChurnConfig(), lambda: NOT_READY),
+    )
+
+
+def _audits(outputs: Sequence[object]) -> list[ErasureAudit]:
+    return [item for item in outputs if isinstance(item, ErasureAudit)]
+
+
+def _engine_state_text(engine: Engine) -> str:
+    """Everything the engine holds in memory, as text: profiles, links, timers, held events."""
+    store = engine.store
+    parts = [repr(sorted(store.sorted_keys()))]
+    parts += [msgspec.json.encode(store.get(key)).decode() for key in store.sorted_keys()]
+    parts += [repr(getattr(store, "_links", {})), repr(engine._timers), repr(engine._parked)]
+    parts += [repr(engine._early), repr(engine._pending)]
+    return "\n".join(parts)
+
+
+def test_an_erasure_leaves_nothing_of_the_customer_in_the_engine(tmp_path: Path) -> None:
+    engine = _engine(tmp_path, retention_days=1095)
+    engine.process(viewed(customer=None, anonymous="visitor-9", when=at(0)))
+    engine.process(
+        event(
+            "customer.registered",
+            customer="cust-42",
+            anonymous="visitor-9",
+            email="jane@example.com",
+            when=at(0, 1),
+        )
+    )
+    engine.process(consent(customer="cust-42", when=at(0, 2)))
+    engine.process(ordered("o1", customer="cust-42", when=at(0, 3)))
+    engine.process(added("k1", customer="cust-42", when=at(0, 4)))  # a cart run starts
+    engine.process(event("customer.registered", customer="other", when=at(0, 5)))
+    assert "cust-42" in _engine_state_text(engine)
+
+    outputs = engine.process(event("customer.erasure_requested", customer="cust-42", when=at(1)))
+
+    state = _engine_state_text(engine)
+    for trace in ("cust-42", "visitor-9", "jane"):
+        assert trace not in state
+    assert "other" in state
+    assert [c.kind for c in changes_of(outputs)] == ["profile_erased"]
+    (audit,) = _audits(outputs)
+    assert (audit.reason, audit.profiles, audit.visitors, audit.journey_runs) == (
+        "request",
+        1,
+        1,
+        1,
+    )
+    assert audit.churn_snapshots == 1
+    assert audit.timers >= 2
+    record = msgspec.json.encode(audit).decode()
+    for trace in ("cust-42", "visitor-9", "jane"):
+        assert trace not in record
+    # The cart reminder that was due an hour later does not go out.
+    assert sends(engine.advance(at(3).timestamp()), status=None) == []
+
+
+def test_an_erasure_of_an_unknown_customer_is_still_audited(tmp_path: Path) -> None:
+    engine = _engine(tmp_path)
+    outputs = engine.process(event("customer.erasure_requested", customer="nobody", when=at(1)))
+    assert changes_of(outputs) == []
+    (audit,) = _audits(outputs)
+    assert (audit.reason, audit.profiles) == ("request", 0)
+
+
+def test_a_profile_inactive_for_the_retention_period_is_anonymised_then(tmp_path: Path) -> None:
+    engine = _engine(tmp_path, retention_days=30)
+    engine.process(viewed(customer=None, anonymous="v1", when=at(0)))
+    engine.process(ordered("o1", customer="c1", when=at(0)))
+    engine.process(ordered("o2", customer="c2", when=at(0)))
+    engine.process(viewed(customer="c2", when=at(20)))  # c2 stays active longer
+
+    early = engine.advance(at(29).timestamp())
+    assert _audits(early) == []
+    outputs = engine.advance(at(31).timestamp())
+
+    assert engine.store.get("c1") is None
+    assert engine.store.get("anon:v1") is None
+    assert engine.store.get("c2") is not None
+    audits = _audits(outputs)
+    assert [a.reason for a in audits] == ["retention", "retention"]
+    assert sorted(a.at for a in audits) == [at(30).timestamp()] * 2
+    assert engine.stats.anonymised == 2
+    assert {c.profile_key for c in changes_of(outputs) if c.kind == "profile_erased"} == {
+        "c1",
+        "anon:v1",
+    }
+    later = engine.advance(at(51).timestamp())
+    assert [a.reason for a in _audits(later)] == ["retention"]
+    assert engine.store.get("c2") is None
+
+
+def test_a_customer_back_after_the_retention_period_starts_a_new_profile(tmp_path: Path) -> None:
+    engine = _engine(tmp_path, retention_days=30)
+    engine.process(ordered("o1", customer="c1", when=at(0)))
+    outputs = engine.process(ordered("o2", customer="c1", when=at(45)))  # before any timer ran
+    assert [a.at for a in _audits(outputs)] == [at(30).timestamp()]
+    profile = engine.store.get("c1")
+    assert profile is not None
+    assert profile.orders.count == 1
+    assert profile.first_seen_at == at(45).timestamp()
+
+
+def test_retention_zero_keeps_profiles_forever(tmp_path: Path) -> None:
+    engine = _engine(tmp_path, retention_days=0)
+    engine.process(ordered("o1", customer="c1", when=at(0)))
+    assert _audits(engine.advance(at(5000).timestamp())) == []
+    assert engine.store.get("c1") is not None
