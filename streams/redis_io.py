@@ -181,22 +181,20 @@ class RedisIO:
     async def consent_of(self, profile_key: str) -> dict[str, bool] | None:
         """The read model's consent of one profile, channel -> granted; None when the
         read model has no such profile (erased, or never written)."""
-        exists, consent = await self._retrying(
-            "reading consent",
-            "1 action",
-            lambda: self._consent_call(self.profile_key(profile_key)),
-        )
+        key = self.profile_key(profile_key)
+
+        async def call() -> tuple[int, bytes | None]:
+            pipe = self.client.pipeline(transaction=False)
+            pipe.exists(key)
+            pipe.hget(key, "consent")
+            exists, consent = await pipe.execute()
+            return int(exists), consent
+
+        exists, consent = await self._retrying("reading consent", "1 action", call)
         if not exists:
             return None
         granted: dict[str, bool] = msgspec.json.decode(consent or b"{}")
         return granted
-
-    async def _consent_call(self, key: str) -> tuple[int, bytes | None]:
-        pipe = self.client.pipeline(transaction=False)
-        pipe.exists(key)
-        pipe.hget(key, "consent")
-        exists, consent = await pipe.execute()
-        return int(exists), consent
 
     async def read_profile(self, profile_key: str) -> dict[str, str]:
         """The read-model hash of one profile; empty when there is none."""

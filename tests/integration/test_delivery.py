@@ -15,6 +15,7 @@ import msgspec
 import pytest
 from aiohttp import web
 
+from state.profile import Profile, Stamped
 from streams.delivery import Delivery, Outcome
 from streams.redis_io import DELIVERING, RedisIO
 from streams.settings import DeliverySettings, LogAdapter, RedisSettings, WebhookAdapter
@@ -24,7 +25,13 @@ SECRET = "test-secret"
 pytestmark = pytest.mark.integration
 
 
-def _action(action_id: str, status: str = "sent", channel: str = "email") -> bytes:
+def _action(
+    action_id: str,
+    status: str = "sent",
+    channel: str = "email",
+    profile_key: str = "c1",
+    needs_consent: bool = True,
+) -> bytes:
     return msgspec.json.encode(
         {
             "record": "action",
@@ -32,10 +39,18 @@ def _action(action_id: str, status: str = "sent", channel: str = "email") -> byt
             "status": status,
             "kind": "send",
             "channel": channel,
+            "needs_consent": needs_consent,
             "journey_id": "cart_recovery",
-            "profile_key": "c1",
+            "profile_key": profile_key,
         }
     )
+
+
+def _customer(key: str, **consent: bool) -> Profile:
+    profile = Profile(key=key, customer_id=key)
+    for channel, granted in consent.items():
+        profile.consent[channel] = Stamped(granted, 1.0, f"consent-{channel}")
+    return profile
 
 
 @dataclass
@@ -89,6 +104,8 @@ def _run(
         if redis is not None:
             prefix = f"t{uuid.uuid4().hex[:8]}:"
             claims = RedisIO(RedisSettings(url=f"redis://{redis.address}/0", key_prefix=prefix))
+            # c1 is in the read model, consenting to both channels the tests use.
+            await claims.write_profiles([("c1", _customer("c1", email=True, sms=True))])
         delivery = Delivery(settings, claims, environ={"HOOK": SECRET})
         delivery.backoff = (0.01, 0.05)
         try:
@@ -213,3 +230,66 @@ def test_a_webhook_without_its_secret_is_refused_at_start() -> None:
 def test_a_channel_routed_to_an_unknown_adapter_is_refused_with_the_names_known() -> None:
     with pytest.raises(ValueError, match=r"channels\.sms: no adapter named 'twilio'.*\['log'\]"):
         DeliverySettings(channels={"sms": "twilio"})
+
+
+def test_an_action_whose_consent_was_withdrawn_meanwhile_is_withheld(
+    redis: Server, tmp_path: Path
+) -> None:
+    async def scenario(delivery: Delivery, dead: DeadLetters) -> list[Outcome]:
+        assert delivery.claims is not None
+        # The journey sent both; the customer unsubscribed from email before delivery.
+        await delivery.claims.write_profiles([("c1", _customer("c1", email=False, sms=True))])
+        outcomes = [await delivery.handle(_action("u1"), dead)]
+        outcomes.append(await delivery.handle(_action("u2", channel="sms"), dead))
+        # A service message that needs no consent still goes.
+        outcomes.append(await delivery.handle(_action("u3", needs_consent=False), dead))
+        return outcomes
+
+    receiver, dead, outcomes = _run(redis, tmp_path, [200], scenario)
+    assert [(o.status, o.detail) for o in outcomes] == [
+        ("withheld", "no_consent"),
+        ("delivered", ""),
+        ("delivered", ""),
+    ]
+    assert [headers["Idempotency-Key"] for headers, _ in receiver.got] == ["u3"]
+    assert dead.records == []
+
+
+def test_an_action_of_an_erased_customer_is_withheld(redis: Server, tmp_path: Path) -> None:
+    async def scenario(delivery: Delivery, dead: DeadLetters) -> list[Outcome]:
+        assert delivery.claims is not None
+        await delivery.claims.write_profiles([("c1", None)])  # erased after the send
+        return [
+            await delivery.handle(_action("g1"), dead),
+            await delivery.handle(_action("g2", needs_consent=False), dead),
+        ]
+
+    receiver, _, outcomes = _run(redis, tmp_path, [200], scenario)
+    assert [(o.status, o.detail) for o in outcomes] == [("withheld", "no_profile")] * 2
+    assert receiver.got == []
+    assert not (tmp_path / "sent.jsonl").exists()
+
+
+def test_forgetting_a_customer_deletes_its_action_and_delivery_claims(redis: Server) -> None:
+    async def main() -> tuple[list[bool], list[bool], list[bytes | str]]:
+        prefix = f"t{uuid.uuid4().hex[:8]}:"
+        claims = RedisIO(RedisSettings(url=f"redis://{redis.address}/0", key_prefix=prefix))
+        try:
+            await claims.claim([("a1", "c1"), ("a2", "c1"), ("b1", "c2")])
+            await claims.confirm(["a1", "a2", "b1"])
+            await claims.claim_delivery("a1")
+            await claims.claim_delivery("b1")
+            await claims.forget(["c1"])
+            again = await claims.claim([("a1", "c1"), ("b1", "c2")])
+            await claims.forget(["c1", "c2"])
+            after = await claims.claim([("a1", "c1"), ("b1", "c2")])
+            await claims.forget(["c1", "c2"])
+            left: list[bytes | str] = await claims.client.keys(prefix + "*")
+            return again, after, left
+        finally:
+            await claims.close()
+
+    again, after, left = asyncio.run(main())
+    assert again == [True, False]  # c1's claims went, c2's stayed
+    assert after == [True, True]
+    assert left == []

@@ -1,6 +1,6 @@
 from rules.engine import Engine
 from rules.loader import RuleSet
-from state.audit import ErasureAudit
+from state.audit import ErasureAudit, request_digest
 from state.stores import MemoryProfileStore
 from tests.builders import IMMEDIATE, added, at, changes_of, event, ordered, viewed
 
@@ -53,10 +53,11 @@ def test_event_older_than_the_watermark_is_counted_late_but_still_applied() -> N
 def test_erasure_removes_the_profile_and_its_links() -> None:
     engine = _engine()
     engine.process(event("customer.identified", customer="c1", anonymous="a1", when=at(0)))
-    changes = engine.process(event("customer.erasure_requested", customer="c1", when=at(1)))
+    request = event("customer.erasure_requested", customer="c1", when=at(1), event_id="rq1")
+    changes = engine.process(request)
     assert [c.kind for c in changes_of(changes)] == ["profile_erased"]
     (audit,) = [item for item in changes if isinstance(item, ErasureAudit)]
-    assert (audit.profiles, audit.visitors, audit.cause) == (1, 1, "e4")
+    assert (audit.profiles, audit.visitors, audit.cause) == (1, 1, request_digest("rq1"))
     assert len(changes) == 2
     assert len(engine.store) == 0
     assert engine.store.resolve("anon:a1") == "anon:a1"
