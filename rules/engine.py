@@ -431,8 +431,9 @@ class Engine:
     ) -> list[Output]:
         """Remove a profile and everything this engine keeps under its key or its visitors'
         keys: the profile (its journey runs and churn snapshots with it), identity links,
-        held events and handoffs, and queued timers. Returns the ``profile_erased`` change
-        (for systems downstream that must forget the customer too) and the audit record.
+        held events and handoffs, and queued timers. Returns a ``profile_erased`` change for
+        the customer and each of its visitor keys (for systems downstream that must forget
+        them too: changes and actions were keyed by them) and the audit record.
         Visitors homed on other engines are told to forget the customer (``Forward``)."""
         store, home = self.store, self._home
         profile = store.get(key)
@@ -459,7 +460,8 @@ class Engine:
         heapq.heapify(self._timers)
         if profile is not None:
             self.stats.erasures += 1
-            outputs.append(ProfileChange.make("profile_erased", key, None, None, at, cause))
+            for erased in [key, *sorted(keys - {key})]:
+                outputs.append(ProfileChange.make("profile_erased", erased, None, None, at, cause))
         outputs.append(
             ErasureAudit.make(
                 reason,

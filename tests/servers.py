@@ -13,6 +13,7 @@ import shutil
 import socket
 import subprocess
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -160,6 +161,23 @@ def prometheus_server(
         )
     try:
         _wait_for_port(port, process, log, timeout=30)
+        _wait_until_ready(f"http://127.0.0.1:{port}/-/ready", log, timeout=30)
         yield Server(port, process)
     finally:
         _stop(process)
+
+
+def _wait_until_ready(url: str, log: Path, timeout: float) -> None:
+    """Until ``url`` answers 200: Prometheus listens before its storage is open, and
+    answers 503 meanwhile."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as reply:
+                if reply.status == 200:
+                    return
+        except OSError:  # HTTPError (503) and connection errors alike
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{url} not ready after {timeout}s; see {log}")
+        time.sleep(0.2)

@@ -55,9 +55,10 @@ def test_erasure_removes_the_profile_and_its_links() -> None:
     engine.process(event("customer.identified", customer="c1", anonymous="a1", when=at(0)))
     request = event("customer.erasure_requested", customer="c1", when=at(1), event_id="rq1")
     changes = engine.process(request)
-    assert [c.kind for c in changes_of(changes)] == ["profile_erased"]
+    erased = [(c.kind, c.profile_key) for c in changes_of(changes)]
+    assert erased == [("profile_erased", "c1"), ("profile_erased", "anon:a1")]
     (audit,) = [item for item in changes if isinstance(item, ErasureAudit)]
     assert (audit.profiles, audit.visitors, audit.cause) == (1, 1, request_digest("rq1"))
-    assert len(changes) == 2
+    assert len(changes) == 3
     assert len(engine.store) == 0
     assert engine.store.resolve("anon:a1") == "anon:a1"

@@ -69,7 +69,10 @@ def test_an_erasure_leaves_nothing_of_the_customer_in_the_engine(tmp_path: Path)
     for trace in ("cust-42", "visitor-9", "jane"):
         assert trace not in state
     assert "other" in state
-    assert [c.kind for c in changes_of(outputs)] == ["profile_erased"]
+    assert [(c.kind, c.profile_key) for c in changes_of(outputs)] == [
+        ("profile_erased", "cust-42"),
+        ("profile_erased", "anon:visitor-9"),
+    ]
     (audit,) = _audits(outputs)
     assert (audit.reason, audit.profiles, audit.visitors, audit.journey_runs) == (
         "request",
