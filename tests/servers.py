@@ -9,14 +9,19 @@ SIGKILL) when the context ends, whatever the test did.
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+#: The virtualenv's scripts (moto_server).
+BIN = os.path.dirname(sys.executable)
 
 
 class ServerUnavailable(RuntimeError):
@@ -107,21 +112,61 @@ def tansu_binary() -> str:
 
 
 @contextlib.contextmanager
-def kafka_broker(workdir: Path) -> Iterator[Server]:
-    """A Tansu broker (memory storage) speaking the Kafka protocol on a free port."""
+def kafka_broker(
+    workdir: Path, port: int | None = None, storage: Server | None = None
+) -> Iterator[Server]:
+    """A Tansu broker speaking the Kafka protocol on a free port (or ``port``). Its storage
+    is memory, or with ``storage`` (an ``s3_server``) the bucket ``tansu`` there, which
+    outlives the broker: a broker started again on the same port and storage finds its
+    topics, records and committed offsets."""
     workdir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port = port or free_port()
     url = f"tcp://127.0.0.1:{port}"
     log = workdir / "broker.log"
-    with log.open("wb") as out:
+    command = [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url]
+    env = dict(os.environ)
+    if storage is not None:
+        command += ["--storage-engine", "s3://tansu/"]
+        env.update(S3_ENVIRONMENT, AWS_ENDPOINT=f"http://{storage.address}")
+    with log.open("ab") as out:
         process = subprocess.Popen(
-            [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=workdir,
+            command, stdout=out, stderr=subprocess.STDOUT, cwd=workdir, env=env
         )
     try:
         _wait_for_port(port, process, log, timeout=20)
+        yield Server(port, process)
+    finally:
+        _stop(process)
+
+
+#: What a client of the ``s3_server`` needs (any keys are accepted).
+S3_ENVIRONMENT = {
+    "AWS_ACCESS_KEY_ID": "rapport",
+    "AWS_SECRET_ACCESS_KEY": "rapport",
+    "AWS_DEFAULT_REGION": "eu-west-1",
+    "AWS_ALLOW_HTTP": "true",
+}
+
+
+@contextlib.contextmanager
+def s3_server(workdir: Path) -> Iterator[Server]:
+    """An S3-compatible object store on a free port (moto's server, from PyPI, in memory)
+    with a bucket ``tansu``: storage for a broker that must survive its own restart."""
+    binary = shutil.which("moto_server", path=os.pathsep.join([BIN, os.environ["PATH"]]))
+    if binary is None:
+        raise ServerUnavailable("moto_server not found: pip install 'moto[server]'")
+    workdir.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    log = workdir / "s3.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [binary, "-H", "127.0.0.1", "-p", str(port)], stdout=out, stderr=subprocess.STDOUT
+        )
+    try:
+        _wait_for_port(port, process, log, timeout=30)
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/tansu", method="PUT")
+        with urllib.request.urlopen(request, timeout=10):
+            pass  # the bucket
         yield Server(port, process)
     finally:
         _stop(process)

@@ -1,0 +1,67 @@
+"""Figures of the fault tests (docs/reliability.md): each test appends one JSON line.
+
+The file is ``build/reliability.jsonl`` under the working directory, or the path in
+``RAPPORT_RELIABILITY_FIGURES``; ``python -m tests.integration.figures`` prints the table.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections import Counter
+from pathlib import Path
+
+import msgspec
+
+#: The columns every fault scenario reports.
+COLUMNS = (
+    "events",
+    "processed",
+    "lost",
+    "actions",
+    "actions_duplicated",
+    "deliveries_duplicated",
+    "recovery_seconds",
+)
+
+
+def figures_path() -> Path:
+    return Path(os.environ.get("RAPPORT_RELIABILITY_FIGURES", "build/reliability.jsonl"))
+
+
+def events_applied(profiles: dict[str, bytes]) -> int:
+    """Events the stored profiles say they applied (their per-type counts, summed)."""
+    total = 0
+    for raw in profiles.values():
+        total += sum(msgspec.json.decode(raw).get("event_counts", {}).values())
+    return total
+
+
+def duplicated(ids: Counter[str]) -> int:
+    """Ids seen more than once, counting each extra copy."""
+    return sum(n - 1 for n in ids.values() if n > 1)
+
+
+def record(scenario: str, **figures: float | int | str) -> None:
+    path = figures_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("ab") as out:
+        out.write(msgspec.json.encode({"scenario": scenario, **figures}) + b"\n")
+
+
+def table(path: Path) -> str:
+    """The newest figures of each scenario as a Markdown table."""
+    newest: dict[str, dict[str, object]] = {}
+    for line in path.read_bytes().splitlines():
+        row = msgspec.json.decode(line)
+        newest[row["scenario"]] = row
+    head = ("scenario", *COLUMNS)
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, row in sorted(newest.items()):
+        cells = [name] + [str(row.get(column, "")) for column in COLUMNS]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.stdout.write(table(Path(sys.argv[1]) if len(sys.argv) > 1 else figures_path()) + "\n")
