@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -47,6 +48,7 @@ from state.stores.base import ProfileStore
 _ORDER_KINDS = frozenset((ev.OrderPlaced, ev.OrderCancelled, ev.OrderRefunded))
 _KIND = {cls: tag for tag, cls in ev.EVENT_TYPES.items()}
 _REVIEW, _JOURNEY, _CHURN = 0, 1, 2
+log = logging.getLogger("rapport.engine")
 
 #: What the engine puts out: profile changes, journey actions and run milestones, churn
 #: labels for the learner, and the records engines of other partitions must see
@@ -68,6 +70,10 @@ class EngineStats:
     #: Profiles anonymised after ``privacy.retention_days`` without an event.
     anonymised: int = 0
     reviews: int = 0
+    #: Events whose application raised (set aside as failed, see ``drain_failed``), and
+    #: timers whose firing raised (skipped).
+    failed_events: int = 0
+    failed_timers: int = 0
     #: Identity across partitions: profiles asked for, handed over, taken in, dropped,
     #: and events sent on to the partition that homes their profile.
     handoffs_requested: int = 0
@@ -134,6 +140,8 @@ class Engine:
         #: The latest moment ``advance`` was moved to; events before it are late.
         self._advanced = float("-inf")
         self._lateness = self.config.allowed_lateness_seconds
+        #: Events whose application raised, with the error, since the last ``drain_failed``.
+        self._failed: list[tuple[ev.Event, str]] = []
         #: Profiles are anonymised after ``privacy.retention_days`` without an event.
         self._retains = self.policy.privacy.retention_seconds is not None
 
@@ -188,7 +196,7 @@ class Engine:
             self._ask_for_visitor(event, ts, outputs)
         if ts < watermark:
             stats.late += 1
-            outputs.extend(self._apply(event, ts, True, replayed, position))
+            outputs.extend(self._apply_guarded(event, ts, True, replayed, position))
         else:
             item = (ts, event.event_id, next(self._sequence), event, position, replayed)
             heapq.heappush(self._pending, item)
@@ -570,7 +578,7 @@ class Engine:
             current = self.store.get(key)
             if current is not None and not current.awaiting:
                 self._fire_before(current, ts, outputs)
-            outputs.extend(self._apply(event, ts, late, replayed, position, linked))
+            outputs.extend(self._apply_guarded(event, ts, late, replayed, position, linked))
         current = self.store.get(key)
         if current is not None and not current.awaiting:
             self._schedule(current)  # timers skipped while it waited
@@ -686,7 +694,7 @@ class Engine:
                     self._mark_done(position)
                     outputs.extend(self._internal_due(item))
                 else:
-                    outputs.extend(self._apply(item, ts, False, replayed, position))  # type: ignore[arg-type]
+                    outputs.extend(self._apply_guarded(item, ts, False, replayed, position))  # type: ignore[arg-type]
                 continue
             if timer_at is None or timer_at > now:
                 if self._early:
@@ -698,16 +706,56 @@ class Engine:
                 continue  # merged away or erased
             if profile.awaiting:
                 continue  # queued again when the visitor's profile arrives
-            if kind == _REVIEW:
-                if profile.next_review_at != due:
-                    continue  # superseded by a later event
-                outputs.extend(self._review_due(profile, due))
-            elif kind == _JOURNEY:
-                if profile.journeys.next_due_at == due:
-                    outputs.extend(self._fire_journeys(profile, due))
-            elif profile.churn.next_due_at == due and self.churn is not None:
-                outputs.extend(self._fire_churn(profile, due))
-                store.put(profile)
+            try:
+                outputs.extend(self._fire(profile, due, kind))
+            except Exception:  # a bug: this timer is skipped, the others still fire
+                self.stats.failed_timers += 1
+                log.exception("timer %d at %.0f of one profile failed; skipped", kind, due)
+
+    def _fire(self, profile: Profile, due: float, kind: int) -> list[Output]:
+        if kind == _REVIEW:
+            if profile.next_review_at != due:
+                return []  # superseded by a later event
+            return self._review_due(profile, due)
+        if kind == _JOURNEY:
+            if profile.journeys.next_due_at == due:
+                return self._fire_journeys(profile, due)
+            return []
+        if profile.churn.next_due_at == due and self.churn is not None:
+            fired = self._fire_churn(profile, due)
+            self.store.put(profile)
+            return fired
+        return []
+
+    def _apply_guarded(
+        self,
+        event: ev.Event,
+        ts: float,
+        late: bool,
+        replayed: bool,
+        position: object,
+        linked: bool = False,
+    ) -> list[Output]:
+        """``_apply``, with an event that raises set aside instead of stopping the engine.
+
+        Such an event is a bug's trigger, not bad input (that is refused when decoded):
+        the caller dead-letters it (``drain_failed``) with the error, and the events after
+        it are applied. Its profile keeps what the event changed before the error."""
+        marked = len(self._done)
+        try:
+            return self._apply(event, ts, late, replayed, position, linked)
+        except Exception as error:
+            self.stats.failed_events += 1
+            self._failed.append((event, f"{type(error).__name__}: {error}"))
+            if position is not None and position not in self._done[marked:]:
+                self._mark_done(position)
+            log.exception("applying event %s failed; dead-lettered", event.event_id)
+            return []
+
+    def drain_failed(self) -> list[tuple[ev.Event, str]]:
+        """Events whose application raised since the last call, with the error."""
+        failed, self._failed = self._failed, []
+        return failed
 
     def _fire_journeys(self, profile: Profile, now: float) -> list[Output]:
         """Move the profile's runs up to ``now``; tags they set may start further runs."""

@@ -34,6 +34,8 @@ DeadLetterReason = Literal[
     "unsupported_event",
     #: an identity-topic record (engine to engine) that does not decode
     "invalid_internal",
+    #: a valid event whose application raised: a bug's trigger, set aside so the rest goes on
+    "processing_failed",
 ]
 DEAD_LETTER_REASONS: Final[tuple[str, ...]] = get_args(DeadLetterReason)
 

@@ -45,6 +45,7 @@ from state.profile import Profile
 from state.stores import MemoryProfileStore
 from state.stores.base import ProfileStore
 from state.stores.changelog import ChangelogProfileStore, PartitionMeta
+from streams.dead_letters import failed_letters
 from streams.edge_counts import EdgeCounts
 
 
@@ -225,6 +226,13 @@ class PartitionEngines:
     def parked_events(self) -> int:
         """Events held for customers waiting for a visitor's profile from another partition."""
         return sum(engine.parked_events for engine in self._engines.values())
+
+    def drain_failed(self) -> list[DeadLetter]:
+        """Dead letters for events whose application raised since the last call."""
+        letters: list[DeadLetter] = []
+        for engine in self._engines.values():
+            letters.extend(failed_letters(engine, self.counts))
+        return letters
 
     def drain_done(self) -> list[object]:
         """Positions of the records dealt with since the last call."""

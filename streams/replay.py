@@ -35,6 +35,7 @@ from state.handoff import INTERNAL_TYPES
 from state.kpis import KpiCounts, Population, population
 from state.profile import Profile
 from state.stores import MemoryProfileStore
+from streams.dead_letters import failed_letters
 from streams.edge_counts import EdgeCounts
 from streams.metrics import (
     MetricsServer,
@@ -284,7 +285,7 @@ def replay(
                 leave=False,
             )
         )
-        reported = count = 0
+        reported = count = failed = 0
         records = READERS[input_format](stream, input_name, latest_allowed)
         for count, item in enumerate(records, start=1):
             if isinstance(item, DeadLetter):
@@ -298,6 +299,11 @@ def replay(
             emitted = engine.process(item)  # applies whatever the watermark has passed
             if emitted:
                 sink.write(emitted)
+            if engine.stats.failed_events != failed:  # an event raised: a bug, set aside
+                failed = engine.stats.failed_events
+                for letter in failed_letters(engine, edge):
+                    if dead_out is not None:
+                        dead_out.write(_ENCODER.encode(letter) + b"\n")
             if count % 8192 == 0:
                 if counter is not None:
                     bar.update(counter.consumed - reported)
@@ -311,6 +317,9 @@ def replay(
         # fires and every profile is brought to that moment (the snapshot time).
         if engine.newest_event_time > float("-inf"):
             sink.write(engine.finish(engine.newest_event_time))
+        for letter in failed_letters(engine, edge):
+            if dead_out is not None:
+                dead_out.write(_ENCODER.encode(letter) + b"\n")
         if collector is not None:
             collector.close()
     summary.seconds = time.perf_counter() - started

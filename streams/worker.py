@@ -348,6 +348,9 @@ class Worker:
             pending.append(await self.produce(topic, key, _ENCODER.encode(item)))
         for event, letter in dead:
             pending.append(await self._dead_letter(event.value, event.key, letter))
+        for letter in self.engines.drain_failed():
+            raw = letter.raw.encode()  # the event as decoded, JSON
+            pending.append(await self._dead_letter(raw, None, letter))
         if pending:
             await asyncio.gather(*pending)  # the broker has them all
         if redis is not None:
