@@ -42,7 +42,7 @@ def duplicated(ids: Counter[str]) -> int:
     return sum(n - 1 for n in ids.values() if n > 1)
 
 
-def record(scenario: str, **figures: float | int | str) -> None:
+def record_figures(scenario: str, **figures: float | int | str) -> None:
     path = figures_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("ab") as out:
@@ -55,10 +55,12 @@ def table(path: Path) -> str:
     for line in path.read_bytes().splitlines():
         row = msgspec.json.decode(line)
         newest[row["scenario"]] = row
-    head = ("scenario", *COLUMNS)
+    head = ("scenario", *(column.replace("_", " ") for column in COLUMNS), "also")
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, row in sorted(newest.items()):
         cells = [name] + [str(row.get(column, "")) for column in COLUMNS]
+        extra = {k: v for k, v in row.items() if k not in COLUMNS and k != "scenario"}
+        cells.append(", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in extra.items()))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

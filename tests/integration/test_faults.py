@@ -17,17 +17,17 @@ import pytest
 
 from rules.loader import DEFAULT_RULES_DIR
 from streams.generator import GeneratorConfig, generate_stream
-from tests.integration.figures import duplicated, events_applied, record
+from tests.integration.figures import duplicated, events_applied, record_figures
 from tests.integration.kafka_io import Record, create_topic, produce, read_topic
 from tests.integration.test_worker import (
     PARTITIONS,
     Oracle,
     _await_actions,
-    _delivered,
+    _caught_up,
     _differences,
-    _oracle,
     _sent_ids,
     _stored_profiles,
+    _wait_delivered,
 )
 from tests.integration.worker_process import WorkerProcess, worker_env
 from tests.servers import Server, kafka_broker, s3_server
@@ -40,25 +40,6 @@ DOWN_SECONDS = 5
 def _stream(seed: int, customers: int = 150) -> list[bytes]:
     config = GeneratorConfig(customers=customers, days=30, seed=seed, anonymous_share=0.0)
     return list(generate_stream(config))
-
-
-def _caught_up(
-    broker: Server, prefix: str, produced: int, worker: WorkerProcess, timeout: float = 150
-) -> tuple[Oracle, list[Record], float]:
-    """Replay's answer for the ``produced`` events, the worker's actions once they hold all
-    of replay's, and when that was (``time.monotonic``)."""
-    events = read_topic(broker.address, f"{prefix}events", until=lambda r: len(r) == produced)
-    assert len(events) == produced
-    want = _oracle(events)
-    seen: dict[str, float] = {}
-
-    def done(records: list[Record]) -> bool:
-        if "at" not in seen and set(want.actions) <= {r.value for r in records}:
-            seen["at"] = time.monotonic()
-        return "at" in seen or worker.exited
-
-    actions = read_topic(broker.address, f"{prefix}actions", until=done, timeout=timeout)
-    return want, actions, seen.get("at", float("nan"))
 
 
 def _check_and_record(
@@ -79,7 +60,7 @@ def _check_and_record(
         if b'"record":"action"' in r.value
     )
     stored = _stored_profiles(broker.address, prefix.rstrip("."))
-    record(
+    record_figures(
         scenario,
         events=events_applied(want.profiles),
         processed=events_applied(stored),
@@ -97,13 +78,6 @@ def _check_and_record(
     assert _differences(stored, want.profiles) == []
     assert duplicated(delivered) == 0, "an action was delivered twice"
     assert _sent_ids(want.actions) <= set(delivered)
-
-
-def _wait_delivered(sink: Path, want: Oracle, timeout: float = 30) -> Counter[str]:
-    deadline = time.monotonic() + timeout
-    while not _sent_ids(want.actions) <= set(_delivered(sink)) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    return _delivered(sink)
 
 
 def test_a_broker_restart_mid_stream_loses_nothing_and_sends_nothing_twice(

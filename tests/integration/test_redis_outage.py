@@ -11,15 +11,17 @@ import msgspec
 import pytest
 
 from streams.generator import GeneratorConfig, generate_stream
+from tests.integration.figures import duplicated, events_applied, record_figures
 from tests.integration.kafka_io import create_topic, produce, read_topic
 from tests.integration.test_worker import (
     PARTITIONS,
     _await_actions,
+    _caught_up,
     _differences,
     _projected,
     _read_model,
-    _run_to_the_end,
     _stored_profiles,
+    _wait_delivered,
 )
 from tests.integration.worker_process import WorkerProcess, worker_env
 from tests.servers import Server, redis_server
@@ -52,8 +54,10 @@ def test_redis_down_for_ten_seconds_loses_nothing_and_sends_nothing_twice(
             assert not worker.exited, worker.log()[-3000:]
             during = len(read_topic(broker.address, f"{prefix}actions", until=lambda r: True))
             with redis_server(redis_dir, port=before.port, durable=True) as after:
-                want, records = _run_to_the_end(broker, prefix, len(lines), worker)
+                back = time.monotonic()
+                want, records, caught_up = _caught_up(broker, prefix, len(lines), worker)
                 read_model = _read_model(after, prefix)
+                delivered = _wait_delivered(tmp_path / "build" / "deliveries.jsonl", want)
         finally:
             worker.stop()
     log = worker.log()
@@ -68,5 +72,16 @@ def test_redis_down_for_ten_seconds_loses_nothing_and_sends_nothing_twice(
     assert [i for i, n in ids.items() if n > 1] == [], "an action id was published twice"
     assert {r.value for r in records} == set(want.actions)
     stored = _stored_profiles(broker.address, prefix.rstrip("."))
+    record_figures(
+        f"Redis down {OUTAGE_SECONDS} s mid-stream",
+        events=events_applied(want.profiles),
+        processed=events_applied(stored),
+        lost=max(0, events_applied(want.profiles) - events_applied(stored)),
+        actions=len(ids),
+        actions_duplicated=duplicated(ids),
+        deliveries_duplicated=duplicated(delivered),
+        recovery_seconds=round(caught_up - back, 1),
+    )
+    assert duplicated(delivered) == 0
     assert _differences(stored, want.profiles) == []
     assert read_model == _projected(want.profiles)

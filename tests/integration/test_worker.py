@@ -22,6 +22,7 @@ from state.read_model import read_model_fields
 from streams.generator import GeneratorConfig, generate_stream
 from streams.partitions import PartitionEngines
 from streams.settings import Settings, load_settings
+from tests.integration.figures import duplicated, events_applied, record_figures
 from tests.integration.kafka_io import Record, create_topic, end_offsets, produce, read_topic
 from tests.integration.worker_process import WorkerProcess, worker_env
 from tests.servers import Server
@@ -187,6 +188,32 @@ def _run_to_the_end(
     return want, actions
 
 
+def _caught_up(
+    broker: Server, prefix: str, produced: int, worker: WorkerProcess, timeout: float = 150
+) -> tuple[Oracle, list[Record], float]:
+    """Replay's answer for the ``produced`` events, the worker's actions once they hold all
+    of replay's, and when that was (``time.monotonic``)."""
+    events = read_topic(broker.address, f"{prefix}events", until=lambda r: len(r) == produced)
+    assert len(events) == produced
+    want = _oracle(events)
+    seen: dict[str, float] = {}
+
+    def done(records: list[Record]) -> bool:
+        if "at" not in seen and set(want.actions) <= {r.value for r in records}:
+            seen["at"] = time.monotonic()
+        return "at" in seen or worker.exited
+
+    actions = read_topic(broker.address, f"{prefix}actions", until=done, timeout=timeout)
+    return want, actions, seen.get("at", float("nan"))
+
+
+def _wait_delivered(sink: Path, want: Oracle, timeout: float = 30) -> Counter[str]:
+    deadline = time.monotonic() + timeout
+    while not _sent_ids(want.actions) <= set(_delivered(sink)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return _delivered(sink)
+
+
 def _await_actions(broker: Server, prefix: str, count: int, *workers: WorkerProcess) -> None:
     """Wait until the actions topic holds ``count`` records (all workers must stay up)."""
     seen = read_topic(
@@ -211,6 +238,12 @@ def _half_produced(broker: Server, partitions: int, seed: int) -> tuple[str, lis
 
 
 class KilledRun(NamedTuple):
+    #: When the restarted worker began, and when the actions held all of replay's.
+    restarted: float
+    caught_up: float
+    #: Actions on the topic and deliveries made when the first worker was killed.
+    published_at_kill: int
+    delivered_at_kill: int
     actions: Counter[bytes]
     profiles: dict[str, bytes]
     want: Oracle
@@ -237,22 +270,45 @@ def killed_run(
         worker__data_dir=str(tmp_path / "data"),  # the restart is on the same disk
     )
     first = WorkerProcess(tmp_path, env, name="first")
+    sink = tmp_path / "build" / "deliveries.jsonl"
     try:
         _await_actions(broker, prefix, 20, first)
     finally:
         first.stop(hard=True)  # kill -9: no commit, no flush, no goodbye
+    published = len(read_topic(broker.address, f"{prefix}actions", until=lambda r: True))
+    delivered_at_kill = sum(_delivered(sink).values())
     produce(broker.address, f"{prefix}events", lines[half:])
+    restarted = time.monotonic()
     second = WorkerProcess(tmp_path, env, name="second")
-    sink = tmp_path / "build" / "deliveries.jsonl"
     try:
-        want, actions = _run_to_the_end(broker, prefix, len(lines), second)
-        deadline = time.monotonic() + 30
-        while not _sent_ids(want.actions) <= set(_delivered(sink)) and time.monotonic() < deadline:
-            time.sleep(0.2)  # the delivery stage follows the actions topic
+        want, actions, caught_up = _caught_up(broker, prefix, len(lines), second)
+        _wait_delivered(sink, want)  # the delivery stage follows the actions topic
     finally:
         second.stop()
     changelog = _changelog(broker.address, prefix.rstrip("."))
+    profiles = _profiles_in(_latest(changelog))
+    ids = Counter(
+        msgspec.json.decode(r.value)["action_id"]
+        for r in actions
+        if b'"record":"action"' in r.value
+    )
+    record_figures(
+        "worker killed (kill -9) mid-stream and mid-delivery",
+        events=events_applied(want.profiles),
+        processed=events_applied(profiles),
+        lost=max(0, events_applied(want.profiles) - events_applied(profiles)),
+        actions=len(ids),
+        actions_duplicated=duplicated(ids),
+        deliveries_duplicated=duplicated(_delivered(sink)),
+        recovery_seconds=round(caught_up - restarted, 1),
+        published_at_kill=published,
+        delivered_at_kill=delivered_at_kill,
+    )
     return KilledRun(
+        restarted,
+        caught_up,
+        published,
+        delivered_at_kill,
         Counter(r.value for r in actions),
         _profiles_in(_latest(changelog)),
         want,
