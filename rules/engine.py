@@ -231,6 +231,11 @@ class Engine:
             profile = store.get(key)
             if profile is None:
                 continue
+            retire = self._retention_due(profile)
+            if retire is not None and (
+                profile.next_review_at is None or retire < profile.next_review_at
+            ):
+                profile.next_review_at = retire  # retention turned on, or shortened, since
             if profile.next_review_at is not None:
                 heapq.heappush(self._timers, (profile.next_review_at, _REVIEW, key))
             if profile.journeys.next_due_at is not None:
@@ -278,10 +283,6 @@ class Engine:
             )
             return outputs
         self._mark_done(position)
-        retire = self._retention_due(profile)
-        if retire is not None and retire <= ts:  # back after the retention period: anew
-            outputs.extend(self._retire(profile, retire))
-            profile = Profile(key=profile.key, customer_id=profile.customer_id)
         recent, mark = profile.recent_event_ids, (ts, event.event_id)
         if event.event_id in recent or (
             replayed and profile.applied_through is not None and mark <= profile.applied_through
@@ -363,7 +364,7 @@ class Engine:
         key = store.resolve(event.profile_key)
         if home is not None and key != customer_id and not home(key):
             return Forward(to=key, event=event)
-        profile = store.get(key)
+        profile = self._live(key, ts, outputs)
         if profile is None:
             profile = Profile(key=key, customer_id=customer_id if key == customer_id else None)
         return profile
@@ -382,8 +383,10 @@ class Engine:
         then waits for it, its events held, unless it came already.
         """
         store = self.store
-        customer = store.get(customer_key) or Profile(key=customer_key, customer_id=customer_key)
-        visitor = store.get(anonymous_key)
+        customer = self._live(customer_key, ts, outputs) or Profile(
+            key=customer_key, customer_id=customer_key
+        )
+        visitor = self._live(anonymous_key, ts, outputs)
         if visitor is not None:
             self._fold_in(customer, visitor)
             store.delete(anonymous_key)
@@ -484,6 +487,19 @@ class Engine:
             )
         )
         return outputs
+
+    def _live(self, key: str, ts: float, outputs: list[Output]) -> Profile | None:
+        """The stored profile ``key``, unless its retention period ended before ``ts``: an
+        event for a profile whose timer has not fired yet. It is anonymised first (as the
+        timer would have done), and the event starts a new profile."""
+        profile = self.store.get(key)
+        if profile is None or not self._retains:
+            return profile
+        retire = self._retention_due(profile)
+        if retire is None or retire > ts:
+            return profile
+        outputs.extend(self._retire(profile, retire))
+        return None
 
     def _retention_due(self, profile: Profile) -> float | None:
         """When ``profile`` is anonymised for lack of activity; None: never."""

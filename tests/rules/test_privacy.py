@@ -140,3 +140,39 @@ def test_retention_zero_keeps_profiles_forever(tmp_path: Path) -> None:
     engine.process(ordered("o1", customer="c1", when=at(0)))
     assert _audits(engine.advance(at(5000).timestamp())) == []
     assert engine.store.get("c1") is not None
+
+
+def _with_store(tmp_path: Path, store: MemoryProfileStore, retention_days: int) -> Engine:
+    policy = ProfilePolicy(privacy=PrivacyPolicy(retention_days=retention_days))
+    return Engine(store, load_rules(rules_dir(tmp_path)), policy=policy, config=IMMEDIATE)
+
+
+def test_retention_turned_on_later_reaches_the_profiles_already_stored(tmp_path: Path) -> None:
+    store = MemoryProfileStore()
+    before = _with_store(tmp_path, store, retention_days=0)
+    before.process(ordered("o1", customer="c1", when=at(0)))
+    before.process(ordered("o2", customer="c2", when=at(40)))
+    after = _with_store(tmp_path, store, retention_days=30)  # a restart with retention on
+    after.resume()
+    outputs = after.advance(at(45).timestamp())
+    assert [(a.reason, a.at) for a in _audits(outputs)] == [("retention", at(30).timestamp())]
+    assert store.get("c1") is None
+    assert store.get("c2") is not None
+
+
+def test_an_event_for_a_profile_past_its_retention_anonymises_it_first(tmp_path: Path) -> None:
+    """A dormant customer logs in as an active visitor before any timer ran: the old
+    history goes, the visit stays."""
+    store = MemoryProfileStore()
+    before = _with_store(tmp_path, store, retention_days=0)
+    before.process(ordered("o1", customer="c1", when=at(0)))
+    before.process(viewed("p7", customer=None, anonymous="v1", when=at(44)))
+    after = _with_store(tmp_path, store, retention_days=30)  # no resume: no timers queued
+    outputs = after.process(
+        event("customer.identified", customer="c1", anonymous="v1", when=at(45))
+    )
+    assert [a.reason for a in _audits(outputs)] == ["retention"]
+    profile = store.get("c1")
+    assert profile is not None
+    assert profile.orders.count == 0
+    assert [v.product_id for v in profile.recent_views] == ["p7"]
