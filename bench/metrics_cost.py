@@ -54,7 +54,7 @@ class _NoTally(KpiTally):
         return None
 
 
-def _records(config: GeneratorConfig) -> list[tuple[int, bytes]]:
+def records_by_partition(config: GeneratorConfig) -> list[tuple[int, bytes]]:
     records = []
     for line in generate_stream(config):
         try:
@@ -107,7 +107,9 @@ def main() -> None:
     parser.add_argument("--scrape-every", type=float, default=1.0)
     args = parser.parse_args()
     rules = load_rules(DEFAULT_RULES_DIR)
-    records = _records(GeneratorConfig(customers=args.customers, days=args.days, seed=42))
+    records = records_by_partition(
+        GeneratorConfig(customers=args.customers, days=args.days, seed=42)
+    )
     best = {False: float("inf"), True: float("inf")}
     scrapes = 0
     for _ in range(args.rounds):

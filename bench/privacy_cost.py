@@ -20,26 +20,13 @@ import argparse
 import gc
 import time
 
-import orjson
-
+from bench.metrics_cost import PARTITIONS, records_by_partition
 from rules.loader import DEFAULT_RULES_DIR, RuleSet, load_rules
 from state.policy import PrivacyPolicy, ProfilePolicy
-from streams.generator import GeneratorConfig, generate_stream
-from streams.partitions import PartitionEngines, partition_of
+from streams.generator import GeneratorConfig
+from streams.partitions import PartitionEngines
 
-PARTITIONS = 4
 WAYS = {"off": 0, "on": 1095, "on, 30 days": 30}
-
-
-def _records(config: GeneratorConfig) -> list[tuple[int, bytes]]:
-    records = []
-    for line in generate_stream(config):
-        try:
-            key = orjson.loads(line).get("customer_id") or ""
-        except orjson.JSONDecodeError:
-            key = ""
-        records.append((partition_of(key, PARTITIONS), line))
-    return records
 
 
 def run(
@@ -68,7 +55,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     rules = load_rules(DEFAULT_RULES_DIR)
-    records = _records(GeneratorConfig(customers=args.customers, days=args.days, seed=42))
+    records = records_by_partition(
+        GeneratorConfig(customers=args.customers, days=args.days, seed=42)
+    )
     best = dict.fromkeys(WAYS, float("inf"))
     seen: dict[str, tuple[int, int]] = {}
     for _ in range(args.rounds):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 
 import msgspec
@@ -40,6 +41,38 @@ def events_applied(profiles: dict[str, bytes]) -> int:
 def duplicated(ids: Counter[str]) -> int:
     """Ids seen more than once, counting each extra copy."""
     return sum(n - 1 for n in ids.values() if n > 1)
+
+
+def action_ids(values: Iterable[bytes]) -> Counter[str]:
+    """Action ids among records of the actions topic (milestones left out), with how often."""
+    return Counter(
+        msgspec.json.decode(value)["action_id"] for value in values if b'"record":"action"' in value
+    )
+
+
+def record_run(
+    scenario: str,
+    expected: dict[str, bytes],
+    stored: dict[str, bytes],
+    actions: Counter[str],
+    delivered: Counter[str],
+    recovery_seconds: float,
+    **extra: float | int | str,
+) -> None:
+    """The figures of one fault run: replay's profiles (``expected``) against the worker's
+    (``stored``), the action ids it published and those delivered, the recovery time."""
+    want, got = events_applied(expected), events_applied(stored)
+    record_figures(
+        scenario,
+        events=want,
+        processed=got,
+        lost=max(0, want - got),
+        actions=len(actions),
+        actions_duplicated=duplicated(actions),
+        deliveries_duplicated=duplicated(delivered),
+        recovery_seconds=round(recovery_seconds, 1),
+        **extra,
+    )
 
 
 def record_figures(scenario: str, **figures: float | int | str) -> None:

@@ -11,7 +11,8 @@ import msgspec
 import pytest
 from redis import Redis
 
-from tests.integration.kafka_io import Record, produce, read_topic
+from tests.integration.kafka_io import produce, read_topic
+from tests.integration.test_worker import _latest
 from tests.integration.worker_process import WorkerProcess, worker_env
 from tests.servers import Server
 
@@ -130,10 +131,3 @@ def test_an_erasure_leaves_nothing_of_the_customer_in_redis_or_the_table(
     assert (fields["reason"], fields["profiles"], fields["visitors"]) == ("request", 1, 1)
     assert fields["journey_runs"] == 2  # cart recovery and the review request, both open
     assert _traces(record.value + (record.key or b"")) == []
-
-
-def _latest(records: list[Record]) -> dict[bytes, bytes]:
-    latest: dict[bytes, bytes | None] = {}
-    for record in sorted(records, key=lambda r: (r.partition, r.offset)):
-        latest[record.key or b""] = record.value or None
-    return {key: value for key, value in latest.items() if value is not None}

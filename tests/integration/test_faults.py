@@ -12,12 +12,11 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import msgspec
 import pytest
 
 from rules.loader import DEFAULT_RULES_DIR
 from streams.generator import GeneratorConfig, generate_stream
-from tests.integration.figures import duplicated, events_applied, record_figures
+from tests.integration.figures import action_ids, duplicated, record_run
 from tests.integration.kafka_io import Record, create_topic, produce, read_topic
 from tests.integration.test_worker import (
     PARTITIONS,
@@ -54,23 +53,9 @@ def _check_and_record(
     **extra: float | int | str,
 ) -> None:
     """Nothing lost, nothing twice, the profiles replay computes; then the figures."""
-    ids = Counter(
-        msgspec.json.decode(r.value)["action_id"]
-        for r in actions
-        if b'"record":"action"' in r.value
-    )
+    ids = action_ids(r.value for r in actions)
     stored = _stored_profiles(broker.address, prefix.rstrip("."))
-    record_figures(
-        scenario,
-        events=events_applied(want.profiles),
-        processed=events_applied(stored),
-        lost=max(0, events_applied(want.profiles) - events_applied(stored)),
-        actions=len(ids),
-        actions_duplicated=duplicated(ids),
-        deliveries_duplicated=duplicated(delivered),
-        recovery_seconds=round(recovery, 1),
-        **extra,
-    )
+    record_run(scenario, want.profiles, stored, ids, delivered, recovery, **extra)
     missing = set(want.actions) - {r.value for r in actions}
     assert not missing, f"{len(missing)} actions missing\n{log[-3000:]}"
     assert {r.value for r in actions} == set(want.actions)

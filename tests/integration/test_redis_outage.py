@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections import Counter
 from pathlib import Path
 
-import msgspec
 import pytest
 
 from streams.generator import GeneratorConfig, generate_stream
-from tests.integration.figures import duplicated, events_applied, record_figures
+from tests.integration.figures import action_ids, duplicated, record_run
 from tests.integration.kafka_io import create_topic, produce, read_topic
 from tests.integration.test_worker import (
     PARTITIONS,
@@ -64,24 +62,12 @@ def test_redis_down_for_ten_seconds_loses_nothing_and_sends_nothing_twice(
     assert "redis unreachable" in log
     assert "redis reachable again" in log
     assert during < len(records), "actions were held while Redis was down, then published"
-    ids = Counter(
-        msgspec.json.decode(r.value)["action_id"]
-        for r in records
-        if b'"record":"action"' in r.value
-    )
+    ids = action_ids(r.value for r in records)
     assert [i for i, n in ids.items() if n > 1] == [], "an action id was published twice"
     assert {r.value for r in records} == set(want.actions)
     stored = _stored_profiles(broker.address, prefix.rstrip("."))
-    record_figures(
-        f"Redis down {OUTAGE_SECONDS} s mid-stream",
-        events=events_applied(want.profiles),
-        processed=events_applied(stored),
-        lost=max(0, events_applied(want.profiles) - events_applied(stored)),
-        actions=len(ids),
-        actions_duplicated=duplicated(ids),
-        deliveries_duplicated=duplicated(delivered),
-        recovery_seconds=round(caught_up - back, 1),
-    )
+    scenario = f"Redis down {OUTAGE_SECONDS} s mid-stream"
+    record_run(scenario, want.profiles, stored, ids, delivered, caught_up - back)
     assert duplicated(delivered) == 0
     assert _differences(stored, want.profiles) == []
     assert read_model == _projected(want.profiles)

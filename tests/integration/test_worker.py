@@ -22,7 +22,7 @@ from state.read_model import read_model_fields
 from streams.generator import GeneratorConfig, generate_stream
 from streams.partitions import PartitionEngines
 from streams.settings import Settings, load_settings
-from tests.integration.figures import duplicated, events_applied, record_figures
+from tests.integration.figures import action_ids, record_run
 from tests.integration.kafka_io import Record, create_topic, end_offsets, produce, read_topic
 from tests.integration.worker_process import WorkerProcess, worker_env
 from tests.servers import Server
@@ -287,20 +287,13 @@ def killed_run(
         second.stop()
     changelog = _changelog(broker.address, prefix.rstrip("."))
     profiles = _profiles_in(_latest(changelog))
-    ids = Counter(
-        msgspec.json.decode(r.value)["action_id"]
-        for r in actions
-        if b'"record":"action"' in r.value
-    )
-    record_figures(
+    record_run(
         "worker killed (kill -9) mid-stream and mid-delivery",
-        events=events_applied(want.profiles),
-        processed=events_applied(profiles),
-        lost=max(0, events_applied(want.profiles) - events_applied(profiles)),
-        actions=len(ids),
-        actions_duplicated=duplicated(ids),
-        deliveries_duplicated=duplicated(_delivered(sink)),
-        recovery_seconds=round(caught_up - restarted, 1),
+        want.profiles,
+        profiles,
+        action_ids(r.value for r in actions),
+        _delivered(sink),
+        caught_up - restarted,
         published_at_kill=published,
         delivered_at_kill=delivered_at_kill,
     )
