@@ -78,6 +78,8 @@ class Action(msgspec.Struct, kw_only=True, frozen=True, tag="action", tag_field=
     channel: str | None = None
     #: The channel needs the customer's consent: delivery checks it again before sending.
     needs_consent: bool = False
+    #: The email or phone to send to, only with ``profile.privacy.keep_contacts`` on.
+    address: str | None = None
     template: str | None = None
     event: str | None = None
     payload: dict[str, ContextValue] = {}

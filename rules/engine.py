@@ -26,8 +26,10 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import msgspec
+
 from churn.tracker import ChurnLabel, ChurnTracker
-from rules.actions import JourneyOutput
+from rules.actions import Action, JourneyOutput
 from rules.coupon_pools import CouponLedger
 from rules.loader import RuleSet
 from schemas import events as ev
@@ -41,7 +43,7 @@ from state.identity import merge_profiles
 from state.kpis import KpiTally
 from state.policy import ProfilePolicy
 from state.profile import DAY, MAX_RECENT_EVENT_IDS, Profile
-from state.reducers import advance_profile_clock, apply_event
+from state.reducers import ADDRESS_TRAITS, advance_profile_clock, apply_event, keep_contacts
 from state.stores.base import ProfileStore
 
 #: Event kinds after which RFM, lifecycle and tier must be recomputed.
@@ -54,6 +56,8 @@ log = logging.getLogger("rapport.engine")
 #: labels for the learner, and the records engines of other partitions must see
 #: (``state/handoff.py``).
 Output = ProfileChange | JourneyOutput | ChurnLabel | ErasureAudit | Internal
+#: What the journey runtime puts out.
+_JourneyOut = JourneyOutput | ProfileChange
 #: Sorts a handoff request after the events of the same moment.
 _AFTER = "\uffff"
 
@@ -144,6 +148,7 @@ class Engine:
         self._failed: list[tuple[ev.Event, str]] = []
         #: Profiles are anonymised after ``privacy.retention_days`` without an event.
         self._retains = self.policy.privacy.retention_seconds is not None
+        self._keeps_contacts = self.policy.privacy.keep_contacts
 
     @property
     def watermark(self) -> float:
@@ -305,6 +310,8 @@ class Engine:
         kpis = self.kpis
         mark = kpis.before(profile, event, ts)
         apply_event(profile, event, ts)
+        if self._keeps_contacts and (cls is ev.CustomerRegistered or cls is ev.CustomerUpdated):
+            keep_contacts(profile, event, ts)
         if mark is not None:
             kpis.after(profile, event, mark)
         tags = self.rules.tags
@@ -331,7 +338,7 @@ class Engine:
         journeys = self.rules.journeys
         if journeys.journeys:
             journey_due = profile.journeys.next_due_at
-            outputs.extend(journeys.on_event(profile, event, ts, late))
+            outputs.extend(self._addressed(profile, journeys.on_event(profile, event, ts, late)))
             if changes and not late:
                 journeys.on_changes(profile, changes)
             self._schedule_journeys(profile, journey_due)
@@ -778,7 +785,7 @@ class Engine:
         journeys = self.rules.journeys
         outputs: list[Output] = []
         for _ in range(16):  # a journey tag starting a journey that tags...: bounded
-            fired = journeys.fire(profile, now, self.coupons)
+            fired = self._addressed(profile, journeys.fire(profile, now, self.coupons))
             outputs.extend(fired)
             changes = [item for item in fired if isinstance(item, ProfileChange)]
             if not changes:
@@ -793,6 +800,21 @@ class Engine:
         self._schedule_journeys(profile, None)
         self.store.put(profile)
         return outputs
+
+    def _addressed(self, profile: Profile, outputs: list[_JourneyOut]) -> list[_JourneyOut]:
+        """With ``privacy.keep_contacts`` on: sends on a channel with an address (email,
+        sms, whatsapp) carry the customer's, when it is known."""
+        if not self._keeps_contacts:
+            return outputs
+        addressed: list[_JourneyOut] = []
+        for item in outputs:
+            if type(item) is Action and item.status == "sent" and item.kind == "send":
+                trait = ADDRESS_TRAITS.get(item.channel or "")
+                address = None if trait is None else profile.trait(trait)
+                if isinstance(address, str):
+                    item = msgspec.structs.replace(item, address=address)
+            addressed.append(item)
+        return addressed
 
     def coupon_pools(self) -> dict[str, tuple[int, int]]:
         """Pool name -> (codes left, codes in the pool), for the current rules."""

@@ -144,6 +144,13 @@ class PrivacyPolicy(_Policy):
         description="A profile with no event for this long is anonymised: removed with "
         "everything keyed to it, as an erasure is; 0 keeps profiles forever.",
     )
+    keep_contacts: bool = Field(
+        False,
+        description="Also keep email and phone in plain form (traits `email`, `phone`), so "
+        "that sends on email, sms and whatsapp carry the address (`address`) for the "
+        "receiver. Off: only their SHA-256 is kept and receivers look addresses up by "
+        "customer id.",
+    )
 
     @property
     def retention_seconds(self) -> float | None:

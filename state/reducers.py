@@ -480,6 +480,22 @@ def _apply_traits(profile: Profile, traits: ev.Traits, ts: float, event_id: str)
         _set_trait(profile, "country", traits.country, ts, event_id)
 
 
+#: Channel -> the trait that holds its address, when contacts are kept in plain form.
+ADDRESS_TRAITS: Final = {"email": "email", "sms": "phone", "whatsapp": "phone"}
+
+
+def keep_contacts(profile: Profile, event: ev.Event, ts: float) -> None:
+    """Keep the plain email and phone of a registration or update (``privacy.keep_contacts``
+    on), last writer wins like the digests."""
+    traits = event.properties
+    if not isinstance(traits, ev.Traits):
+        return
+    if traits.email is not None:
+        _set_trait(profile, "email", traits.email.strip(), ts, event.event_id)
+    if traits.phone is not None:
+        _set_trait(profile, "phone", traits.phone.strip(), ts, event.event_id)
+
+
 def _customer_registered(profile: Profile, event: ev.CustomerRegistered, ts: float) -> None:
     if profile.registered_at is None or ts < profile.registered_at:
         profile.registered_at = ts

@@ -6,10 +6,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import msgspec
+import pytest
 
 from churn.model import NOT_READY
 from churn.tracker import ChurnConfig, ChurnTracker
-from rules.engine import Engine
+from rules.engine import Engine, Output
 from rules.loader import load_rules
 from state.audit import ErasureAudit
 from state.policy import PrivacyPolicy, ProfilePolicy
@@ -176,3 +177,39 @@ def test_an_event_for_a_profile_past_its_retention_anonymises_it_first(tmp_path:
     assert profile is not None
     assert profile.orders.count == 0
     assert [v.product_id for v in profile.recent_views] == ["p7"]
+
+
+def _contacts_engine(tmp_path: Path, keep_contacts: bool) -> Engine:
+    policy = ProfilePolicy(privacy=PrivacyPolicy(keep_contacts=keep_contacts))
+    return Engine(
+        MemoryProfileStore(), load_rules(rules_dir(tmp_path)), policy=policy, config=IMMEDIATE
+    )
+
+
+def _cart_reminder(engine: Engine) -> list[Output]:
+    outputs = engine.process(
+        event("customer.registered", email="Jo@Example.com", phone="+44 20 7946 0000")
+    )
+    outputs += engine.process(consent(when=at(0, 1)))
+    outputs += engine.process(added("k1", when=at(0, 2)))
+    outputs += engine.advance(at(0, 4).timestamp())
+    return outputs
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_sends_carry_the_address_only_when_contacts_are_kept(tmp_path: Path, keep: bool) -> None:
+    engine = _contacts_engine(tmp_path, keep_contacts=keep)
+    (reminder,) = sends(_cart_reminder(engine))
+    profile = engine.store.get("c1")
+    assert profile is not None
+    if keep:
+        assert reminder.address == "Jo@Example.com"
+        assert (profile.trait("email"), profile.trait("phone")) == (
+            "Jo@Example.com",
+            "+44 20 7946 0000",
+        )
+    else:
+        assert reminder.address is None
+        assert "email" not in profile.traits
+        assert "phone" not in profile.traits
+    assert profile.trait("email_sha256") is not None
