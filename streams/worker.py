@@ -49,6 +49,7 @@ from state.stores.changelog import ChangelogProfileStore
 from streams.churn_io import ChurnIO
 from streams.delivery import Delivery
 from streams.partitions import PartitionEngines
+from streams.read_offsets import guard_read_offsets
 from streams.redis_io import RedisIO, holding
 from streams.settings import Settings
 from streams.table_stores import RocksPartition, faust_store_url, table_options
@@ -208,6 +209,10 @@ class Worker:
         self.read_through: dict[tuple[int, int], int] = {}
         #: Records the broker refused or failed to acknowledge, by operation.
         self.broker_errors: Counter[str] = Counter()
+
+        #: Records fetched before a seek back are dropped, not let move the read offset
+        #: (``streams/read_offsets.py``); installed before the fetcher starts.
+        self.read_offsets = guard_read_offsets(self.app.consumer)
 
         from agents import register  # the agents need the app; the app does not need them
         from streams.web import register_pages
