@@ -54,7 +54,9 @@ class GuardedReadOffsets(defaultdict[Any, int | None]):
                 self.handed_over.discard(key)
                 if self._is_stale(tp, offset):
                     self.refused += 1
-                    log.info("read offset of %s not moved to %d: sought back meanwhile", tp, offset)
+                    log.debug(
+                        "read offset of %s not moved to %d: sought back meanwhile", tp, offset
+                    )
                     return
         super().__setitem__(tp, offset)
 
@@ -90,7 +92,7 @@ def guard_read_offsets(consumer: Any) -> GuardedReadOffsets:
         if is_stale(*key):
             guarded.dropped.add(key)
             guarded.drops += 1
-            log.info("record %s@%d fetched before a seek back: dropped", *key)
+            log.debug("record %s@%d fetched before a seek back: dropped", *key)
             return None
         guarded.handed_over.add(key)
         return await hand_over(message)

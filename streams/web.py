@@ -116,6 +116,12 @@ class WorkerCollector(Collector):
             value=len(worker.assigned_partitions()),
         )
         yield CounterMetricFamily(
+            "rapport_stale_records_dropped",
+            "Records fetched before a rebalance sought their partition back, dropped to be "
+            "read again from the committed offset (streams/read_offsets.py).",
+            value=worker.read_offsets.drops + worker.read_offsets.refused,
+        )
+        yield CounterMetricFamily(
             "rapport_actions_dedup_skipped",
             "Actions not published again because their id was claimed and sent before.",
             value=worker.skipped_actions,
