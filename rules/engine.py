@@ -146,8 +146,8 @@ class Engine:
         self._lateness = self.config.allowed_lateness_seconds
         #: Events whose application raised, with the error, since the last ``drain_failed``.
         self._failed: list[tuple[ev.Event, str]] = []
-        #: Profiles are anonymised after ``privacy.retention_days`` without an event.
-        self._retains = self.policy.privacy.retention_seconds is not None
+        #: Profiles are anonymised after this long without an event (None: never).
+        self._retention = self.policy.privacy.retention_seconds
         self._keeps_contacts = self.policy.privacy.keep_contacts
 
     @property
@@ -332,7 +332,7 @@ class Engine:
         tag_changes = tags.on_event(profile, event, ts, cause)
         if tag_changes:
             changes.extend(tag_changes)
-        if refreshed or tag_changes or (scheduled is None and self._retains):
+        if refreshed or tag_changes or (scheduled is None and self._retention is not None):
             self._schedule(profile, scheduled)
         outputs.extend(changes)
         journeys = self.rules.journeys
@@ -500,7 +500,7 @@ class Engine:
         event for a profile whose timer has not fired yet. It is anonymised first (as the
         timer would have done), and the event starts a new profile."""
         profile = self.store.get(key)
-        if profile is None or not self._retains:
+        if profile is None or self._retention is None:
             return profile
         retire = self._retention_due(profile)
         if retire is None or retire > ts:
@@ -510,7 +510,7 @@ class Engine:
 
     def _retention_due(self, profile: Profile) -> float | None:
         """When ``profile`` is anonymised for lack of activity; None: never."""
-        keep, last = self.policy.privacy.retention_seconds, profile.last_seen_at
+        keep, last = self._retention, profile.last_seen_at
         return None if keep is None or last is None else last + keep
 
     def _retire(self, profile: Profile, at: float) -> list[Output]:

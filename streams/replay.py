@@ -273,6 +273,12 @@ def replay(
         dead_out = _open(stack, outputs.dead_letters)
         actions_out = _open(stack, outputs.actions)
         audit_out = _open(stack, outputs.audit)
+
+        def write_dead(letters: list[DeadLetter]) -> None:
+            if dead_out is not None:
+                for letter in letters:
+                    dead_out.write(_ENCODER.encode(letter) + b"\n")
+
         sink = _OutputSink(changes_out, actions_out, audit_out, edge, report, learner)
         bar = stack.enter_context(
             tqdm(
@@ -301,9 +307,7 @@ def replay(
                 sink.write(emitted)
             if engine.stats.failed_events != failed:  # an event raised: a bug, set aside
                 failed = engine.stats.failed_events
-                for letter in failed_letters(engine, edge):
-                    if dead_out is not None:
-                        dead_out.write(_ENCODER.encode(letter) + b"\n")
+                write_dead(failed_letters(engine, edge))
             if count % 8192 == 0:
                 if counter is not None:
                     bar.update(counter.consumed - reported)
@@ -317,9 +321,7 @@ def replay(
         # fires and every profile is brought to that moment (the snapshot time).
         if engine.newest_event_time > float("-inf"):
             sink.write(engine.finish(engine.newest_event_time))
-        for letter in failed_letters(engine, edge):
-            if dead_out is not None:
-                dead_out.write(_ENCODER.encode(letter) + b"\n")
+        write_dead(failed_letters(engine, edge))
         if collector is not None:
             collector.close()
     summary.seconds = time.perf_counter() - started
