@@ -74,7 +74,7 @@ def register(worker: Worker) -> None:
                             position,
                             message.offset,
                         )
-                    worker.hold(handled.outputs, event, handled.dead_letter)
+                    worker.hold(handled.outputs, event, handled.dead_letters)
                     if worker.held >= BATCH:
                         await worker.complete()
                 break

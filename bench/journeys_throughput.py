@@ -16,7 +16,7 @@ import time
 from rules.engine import Engine
 from rules.journey_runtime import JourneyRuntime
 from rules.loader import DEFAULT_RULES_DIR, RuleSet, load_rules
-from schemas.decode import DeadLetter, decode_event
+from schemas.decode import DeadLetter, PartialEvent, decode_event
 from state.stores import MemoryProfileStore
 from streams.generator import GeneratorConfig, generate_stream
 
@@ -28,7 +28,7 @@ def rate(rules: RuleSet, lines: list[bytes]) -> tuple[float, int]:
     started = time.perf_counter()
     for number, line in enumerate(lines, start=1):
         event = decode_event(line, source="bench", position=number)
-        if isinstance(event, DeadLetter):
+        if isinstance(event, DeadLetter | PartialEvent):
             continue
         outputs += len(engine.process(event))
     outputs += len(engine.finish(engine.newest_event_time))

@@ -18,7 +18,7 @@ import orjson
 
 from rules.engine import Engine
 from rules.loader import DEFAULT_RULES_DIR, RuleSet, load_rules
-from schemas.decode import DeadLetter, decode_event
+from schemas.decode import DeadLetter, PartialEvent, decode_event
 from state.stores import MemoryProfileStore
 from streams.generator import GeneratorConfig, generate_stream
 
@@ -38,7 +38,7 @@ def engine_run(rules: RuleSet) -> Callable[[list[bytes]], None]:
         engine = Engine(MemoryProfileStore(), rules)
         for number, line in enumerate(lines, start=1):
             event = decode_event(line, source="bench", position=number)
-            if isinstance(event, DeadLetter):
+            if isinstance(event, DeadLetter | PartialEvent):
                 continue
             engine.process(event)
             engine.advance(engine.watermark)

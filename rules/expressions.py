@@ -1,15 +1,18 @@
-"""Conditions: expressions compiled once at load time (simpleeval), checked against known names.
+"""Conditions: a small, closed expression language, checked when rules load and bounded by
+construction.
 
-No ``eval`` and no parser of our own: simpleeval parses with Python's ``ast`` and defines
-the safe subset. Unknown names and type errors are found at load time by evaluating the
-expression once against sample values with simpleeval.
+Python's ``ast`` parses; this module decides what is allowed (docs/rules.md,
+"Conditions"): names of the profile and ``event.<property>``; literals of bounded size;
+``and`` ``or`` ``not``; comparisons, ``in``, ``is None``; and ``+ - * /`` on numbers.
+Nothing else exists: no calls, no other attribute access, no subscripts, no ``**``.
+Every operand's type is known from the names' sample values, so a type mistake is a
+load-time error, and nothing is evaluated at load time. At run time each node runs once
+per evaluation on bounded numbers and texts: time and memory are bounded by the length
+of the condition.
 
-For speed, the checked tree is then turned into nested closures, once: names, constants,
-``and``/``or``/``not``, comparisons and arithmetic call simpleeval's own operator table
-directly instead of dispatching on node types on every call (about 5x faster on the
-shipped conditions; docs/decisions.md). Any other node (attribute access such as
-``event.rating``, calls, subscripts) is still evaluated by simpleeval itself, so the
-language and its safety limits stay simpleeval's.
+A missing value (``None``) makes a comparison false, as in SQL; arithmetic with it gives
+``None``. A condition that fails when it runs (a division by zero) is false: it is
+counted on its ``Condition``, logged once with its ``file:line``, and never loses an event.
 
 >>> cond = compile_condition("orders_count >= 3 and tier != 'member'", {"orders_count": 1, "tier": "x"})
 >>> cond({"orders_count": 5, "tier": "gold"}), cond({"orders_count": 5, "tier": "member"})
@@ -18,103 +21,389 @@ language and its safety limits stay simpleeval's.
 Traceback (most recent call last):
 ...
 rules.expressions.ConditionError: unknown name 'orders_cont'; did you mean 'orders_count'?
+>>> compile_condition("tier.upper() == 'GOLD'", {"tier": "x"})
+Traceback (most recent call last):
+...
+rules.expressions.ConditionError: column 1: calls are not part of the condition language (no functions or methods)
 """
 
 from __future__ import annotations
 
 import ast
 import difflib
-from collections.abc import Callable, Mapping
-from typing import Any
+import logging
+import math
+import operator
+from collections.abc import Callable, Mapping, Sequence
+from enum import Enum
+from typing import Any, Final
 
-import simpleeval
+log = logging.getLogger("rapport.rules")
 
-Condition = Callable[[Mapping[str, Any]], bool]
-
-
-class ConditionError(ValueError):
-    """A condition that cannot be compiled: bad syntax, unknown name or a type error."""
-
-
-def _names(tree: ast.AST) -> set[str]:
-    return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
-
-
-def compile_condition(source: str, sample: Mapping[str, Any]) -> Condition:
-    """Parse ``source`` once; return a function of a name → value mapping.
-
-    At run time a comparison with a missing value (``None``) is false rather than an
-    error, as in SQL; at load time every name must exist and types must fit ``sample``.
-    """
-    evaluator = simpleeval.SimpleEval(names=dict(sample), functions={})
-    try:
-        tree = evaluator.parse(source)
-    except SyntaxError as error:
-        raise ConditionError(
-            f"not a valid expression: {error.msg} at column {error.offset}"
-        ) from error
-    for name in sorted(_names(tree) - set(sample) - {"None", "True", "False"}):
-        hint = difflib.get_close_matches(name, list(sample), n=1)
-        suffix = f"; did you mean {hint[0]!r}?" if hint else ""
-        raise ConditionError(f"unknown name {name!r}{suffix}")
-    try:
-        result = evaluator.eval(source, previously_parsed=tree)
-    except TypeError as error:
-        raise ConditionError(f"type error: {error}") from error
-    except simpleeval.InvalidExpression as error:
-        raise ConditionError(str(error)) from error
-    if not isinstance(result, bool):
-        raise ConditionError(
-            f"a condition must be true or false, this gives {type(result).__name__}"
-        )
-
-    program = _lower(tree, evaluator, source)
-
-    def condition(names: Mapping[str, Any]) -> bool:
-        evaluator.names = names  # read by subtrees simpleeval evaluates itself
-        try:
-            return bool(program(names))
-        except TypeError:
-            return False
-
-    return condition
-
+#: The language's bounds (docs/rules.md): a condition's length, its parts, its literals.
+MAX_SOURCE_CHARS: Final = 500
+MAX_NODES: Final = 120
+MAX_NUMBER: Final = 1e12
+MAX_TEXT_CHARS: Final = 200
+MAX_LIST_ITEMS: Final = 64
 
 Program = Callable[[Mapping[str, Any]], Any]
 
 
-def _lower(node: ast.AST, evaluator: simpleeval.SimpleEval, source: str) -> Program:
-    """Closures computing what ``evaluator.eval(source, previously_parsed=node)`` would."""
-    operators = evaluator.operators
-    if isinstance(node, ast.Expr):
-        return _lower(node.value, evaluator, source)
+class ConditionError(ValueError):
+    """A condition that cannot be compiled: bad syntax, unknown name, a form outside the
+    language, or a type mistake."""
+
+
+class Kind(Enum):
+    """What a value is, as far as the language cares."""
+
+    NUMBER = "a number"
+    TEXT = "text"
+    BOOL = "true/false"
+    SET = "a set of texts"
+    NONE = "None"
+    OTHER = "a value conditions cannot compare"
+    LIST = "a list of literals"
+
+
+class Condition:
+    """A compiled condition: call it with a name → value mapping for true or false.
+
+    ``failures`` counts the evaluations that failed (and were taken as false); ``rule``
+    names it in metrics, ``where`` is its ``file:line:col`` once the loader knows it.
+    """
+
+    __slots__ = ("_program", "failures", "loc", "rule", "source", "where")
+
+    def __init__(
+        self, source: str, program: Program, rule: str, loc: tuple[str | int, ...] = ()
+    ) -> None:
+        self.source, self._program, self.rule, self.loc = source, program, rule, loc
+        self.where = rule
+        self.failures = 0
+
+    def __call__(self, names: Mapping[str, Any]) -> bool:
+        try:
+            return self._program(names) is True
+        except (ArithmeticError, TypeError, ValueError, AttributeError) as error:
+            self.failures += 1
+            if self.failures == 1:
+                log.warning(
+                    "condition at %s failed and counts as false (logged once; "
+                    "rapport_condition_failures_total counts them): %s: %s in `%s`",
+                    self.where,
+                    type(error).__name__,
+                    error,
+                    self.source,
+                )
+            return False
+
+    def __repr__(self) -> str:
+        return f"Condition({self.source!r}, rule={self.rule!r})"
+
+
+def compile_condition(
+    source: str, sample: Mapping[str, Any], rule: str = "", loc: Sequence[str | int] = ()
+) -> Condition:
+    """Parse and check ``source`` once; return a ``Condition``.
+
+    ``sample`` gives every allowed name a typical value (its type is the name's type);
+    ``rule`` labels the condition (a journey or tag id and the field) in logs and metrics,
+    ``loc`` is where it sits in its rule file (the loader turns it into ``file:line``).
+    """
+    if len(source) > MAX_SOURCE_CHARS:
+        raise ConditionError(
+            f"a condition is at most {MAX_SOURCE_CHARS} characters; this one has {len(source):,}"
+        )
+    try:
+        tree = ast.parse(source.strip(), mode="eval")
+    except SyntaxError as error:
+        raise ConditionError(
+            f"not a valid expression: {error.msg} at column {error.offset}"
+        ) from error
+    except (ValueError, RecursionError, MemoryError) as error:
+        raise ConditionError(f"not a valid expression: {error}") from error
+    nodes = sum(1 for _ in ast.walk(tree))
+    if nodes > MAX_NODES:
+        raise ConditionError(
+            f"a condition has at most {MAX_NODES} parts; this one has {nodes}: split it"
+        )
+    checker = _Checker(sample)
+    kind = checker.kind(tree.body)
+    if kind is not Kind.BOOL:
+        raise ConditionError(f"a condition must be true or false, this gives {kind.value}")
+    return Condition(source, _lower(tree.body), rule or source, tuple(loc))
+
+
+# --- checking: the language and its types --------------------------------------------------
+
+_ARITHMETIC: Final[dict[type, Callable[[Any, Any], Any]]] = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+}
+_ORDERING: Final[dict[type, Callable[[Any, Any], Any]]] = {
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+}
+_EQUALITY: Final[dict[type, Callable[[Any, Any], Any]]] = {
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+}
+_SYMBOLS: Final = {
+    ast.Pow: "**",
+    ast.FloorDiv: "//",
+    ast.Mod: "%",
+    ast.MatMult: "@",
+    ast.LShift: "<<",
+    ast.RShift: ">>",
+    ast.BitOr: "|",
+    ast.BitAnd: "&",
+    ast.BitXor: "^",
+    ast.Invert: "~",
+}
+_FORMS: Final[dict[type, str]] = {
+    ast.Call: "calls are not part of the condition language (no functions or methods)",
+    ast.Subscript: "indexing (`x[...]`) is not part of the condition language",
+    ast.IfExp: "`x if y else z` is not part of the condition language: use and / or",
+    ast.Lambda: "lambdas are not part of the condition language",
+    ast.NamedExpr: "`:=` is not part of the condition language",
+    ast.JoinedStr: "f-strings are not part of the condition language",
+    ast.Dict: "dicts are not part of the condition language",
+    ast.Set: "sets are not part of the condition language: write a list after `in`",
+    ast.ListComp: "comprehensions are not part of the condition language",
+    ast.SetComp: "comprehensions are not part of the condition language",
+    ast.DictComp: "comprehensions are not part of the condition language",
+    ast.GeneratorExp: "comprehensions are not part of the condition language",
+    ast.Starred: "`*` unpacking is not part of the condition language",
+    ast.Await: "`await` is not part of the condition language",
+    ast.Yield: "`yield` is not part of the condition language",
+    ast.YieldFrom: "`yield` is not part of the condition language",
+    ast.Slice: "slices are not part of the condition language",
+}
+
+
+def _kind_of(value: Any) -> Kind:
+    if value is None:
+        return Kind.NONE
+    if isinstance(value, bool):
+        return Kind.BOOL
+    if isinstance(value, int | float):
+        return Kind.NUMBER
+    if isinstance(value, str):
+        return Kind.TEXT
+    if isinstance(value, frozenset | set):
+        return Kind.SET
+    return Kind.OTHER
+
+
+class _Checker:
+    """Walks a parsed condition: refuses what is outside the language, returns kinds."""
+
+    def __init__(self, sample: Mapping[str, Any]) -> None:
+        self.sample = sample
+
+    def fail(self, node: ast.AST, message: str) -> ConditionError:
+        column = getattr(node, "col_offset", None)
+        where = f"column {column + 1}: " if column is not None else ""
+        return ConditionError(where + message)
+
+    def kind(self, node: ast.AST) -> Kind:
+        form = _FORMS.get(type(node))
+        if form is not None:
+            raise self.fail(node, form)
+        if isinstance(node, ast.Constant):
+            return self._constant(node)
+        if isinstance(node, ast.Name):
+            return self._name(node)
+        if isinstance(node, ast.Attribute):
+            return self._attribute(node)
+        if isinstance(node, ast.BoolOp):
+            for value in node.values:
+                self._expect_bool(value, "and" if isinstance(node.op, ast.And) else "or")
+            return Kind.BOOL
+        if isinstance(node, ast.UnaryOp):
+            return self._unary(node)
+        if isinstance(node, ast.BinOp):
+            return self._binary(node)
+        if isinstance(node, ast.Compare):
+            return self._compare(node)
+        if isinstance(node, ast.List | ast.Tuple):
+            raise self.fail(node, "a list is only allowed right of `in` / `not in`")
+        raise self.fail(node, f"`{type(node).__name__}` is not part of the condition language")
+
+    def _constant(self, node: ast.Constant) -> Kind:
+        value = node.value
+        if isinstance(value, bool) or value is None:
+            return _kind_of(value)
+        if isinstance(value, int | float):
+            if not (abs(value) <= MAX_NUMBER and math.isfinite(value)):
+                raise self.fail(node, f"numbers are at most {MAX_NUMBER:,.0f} in size")
+            return Kind.NUMBER
+        if isinstance(value, str):
+            if len(value) > MAX_TEXT_CHARS:
+                raise self.fail(node, f"texts are at most {MAX_TEXT_CHARS} characters")
+            return Kind.TEXT
+        raise self.fail(node, f"{type(value).__name__} literals are not part of the language")
+
+    def _name(self, node: ast.Name) -> Kind:
+        if node.id == "event" and "event" in self.sample:
+            raise self.fail(node, "`event` alone is not a value: write event.<property>")
+        if node.id not in self.sample:
+            known = [name for name in self.sample if name != "event"]
+            hint = difflib.get_close_matches(node.id, known, n=1)
+            suffix = f"; did you mean {hint[0]!r}?" if hint else ""
+            raise ConditionError(f"unknown name {node.id!r}{suffix}")
+        return _kind_of(self.sample[node.id])
+
+    def _attribute(self, node: ast.Attribute) -> Kind:
+        target = node.value
+        if not (isinstance(target, ast.Name) and target.id == "event" and "event" in self.sample):
+            raise self.fail(
+                node,
+                "attribute access is not part of the condition language, except "
+                "event.<property> in a journey with an event trigger",
+            )
+        properties = self.sample["event"]
+        if not hasattr(properties, node.attr):
+            known = sorted(vars(properties))
+            raise self.fail(
+                node, f"the trigger event has no property {node.attr!r}; it has {known}"
+            )
+        return _kind_of(getattr(properties, node.attr))
+
+    def _expect_bool(self, node: ast.AST, where: str) -> None:
+        kind = self.kind(node)
+        if kind is not Kind.BOOL:
+            raise self.fail(
+                node, f"`{where}` joins true/false tests; this part is {kind.value}: compare it"
+            )
+
+    def _unary(self, node: ast.UnaryOp) -> Kind:
+        if isinstance(node.op, ast.Not):
+            self._expect_bool(node.operand, "not")
+            return Kind.BOOL
+        if isinstance(node.op, ast.USub | ast.UAdd):
+            if self.kind(node.operand) is not Kind.NUMBER:
+                raise self.fail(node, "a sign (`-x`) needs a number")
+            return Kind.NUMBER
+        raise self.fail(node, f"`{_SYMBOLS.get(type(node.op), '?')}` is not part of the language")
+
+    def _binary(self, node: ast.BinOp) -> Kind:
+        if type(node.op) not in _ARITHMETIC:
+            symbol = _SYMBOLS.get(type(node.op), type(node.op).__name__)
+            raise self.fail(
+                node, f"`{symbol}` is not part of the condition language: use + - * / only"
+            )
+        for side in (node.left, node.right):
+            kind = self.kind(side)
+            if kind is not Kind.NUMBER:
+                raise self.fail(side, f"arithmetic needs numbers; this is {kind.value}")
+        if (
+            isinstance(node.op, ast.Div)
+            and isinstance(node.right, ast.Constant)
+            and node.right.value == 0
+        ):
+            raise self.fail(node.right, "division by zero")
+        return Kind.NUMBER
+
+    def _compare(self, node: ast.Compare) -> Kind:
+        left = self.kind(node.left)
+        for op, comparator in zip(node.ops, node.comparators, strict=True):
+            if isinstance(op, ast.Is | ast.IsNot):
+                if not (isinstance(comparator, ast.Constant) and comparator.value is None):
+                    raise self.fail(comparator, "`is` / `is not` only compare with None")
+                right = Kind.NONE
+            elif isinstance(op, ast.In | ast.NotIn):
+                right = self._membership(left, comparator)
+            else:
+                right = self.kind(comparator)
+                self._comparable(op, left, right, comparator)
+            left = right
+        return Kind.BOOL
+
+    def _membership(self, left: Kind, node: ast.AST) -> Kind:
+        if isinstance(node, ast.List | ast.Tuple):
+            if len(node.elts) > MAX_LIST_ITEMS:
+                raise self.fail(node, f"a list has at most {MAX_LIST_ITEMS} items")
+            kinds = set()
+            for item in node.elts:
+                if not isinstance(item, ast.Constant):
+                    raise self.fail(item, "a list after `in` holds literals only")
+                kinds.add(self._constant(item))
+            kinds.discard(Kind.NONE)
+            if kinds and kinds != {left} and left is not Kind.NONE:
+                wanted = ", ".join(sorted(k.value for k in kinds))
+                raise self.fail(node, f"this list holds {wanted}, compared with {left.value}")
+            return Kind.LIST
+        right = self.kind(node)
+        if right is Kind.SET and left is Kind.TEXT:
+            return right
+        if right is Kind.TEXT and left is Kind.TEXT:
+            return right  # a part of the text
+        raise self.fail(
+            node,
+            f"`in` looks for text in a set (tags), a text, or a list; here {left.value} in "
+            f"{right.value}",
+        )
+
+    def _comparable(self, op: ast.cmpop, left: Kind, right: Kind, node: ast.AST) -> None:
+        if Kind.OTHER in (left, right) or Kind.LIST in (left, right):
+            raise self.fail(node, "this value cannot be compared")
+        if type(op) in _EQUALITY:
+            if Kind.NONE in (left, right) or left is right:
+                return
+            raise self.fail(node, f"comparing {left.value} with {right.value} is never true")
+        if left is Kind.NONE or right is Kind.NONE:
+            raise self.fail(node, "order comparisons with None are never true: use `is None`")
+        if left is not right or left not in (Kind.NUMBER, Kind.TEXT):
+            raise self.fail(node, f"cannot order {left.value} against {right.value}")
+
+
+# --- running: closures built once from the checked tree -------------------------------------
+
+
+def _lower(node: ast.AST) -> Program:
+    """Closures computing the checked expression ``node``."""
     if isinstance(node, ast.Constant):
-        value = evaluator.eval(source, previously_parsed=node)  # applies simpleeval's limits
+        value = node.value
         return lambda names: value
-    if isinstance(node, ast.Name) and node.id not in ("None", "True", "False"):
+    if isinstance(node, ast.Name):
         name = node.id
-
-        def lookup(names: Mapping[str, Any]) -> Any:
-            try:
-                return names[name]
-            except KeyError:
-                raise simpleeval.NameNotDefined(name, source) from None
-
-        return lookup
+        return lambda names: names[name]
+    if isinstance(node, ast.Attribute):
+        assert isinstance(node.value, ast.Name)
+        holder, attribute = node.value.id, node.attr
+        return lambda names: getattr(names[holder], attribute, None)
     if isinstance(node, ast.BoolOp):
-        parts = tuple(_lower(value, evaluator, source) for value in node.values)
+        parts = tuple(_lower(value) for value in node.values)
         return _boolean(parts, isinstance(node.op, ast.And))
-    if isinstance(node, ast.UnaryOp) and type(node.op) in operators:
-        unary = operators[type(node.op)]
-        operand = _lower(node.operand, evaluator, source)
-        return lambda names: unary(operand(names))
-    if isinstance(node, ast.BinOp) and type(node.op) in operators:
-        binary = operators[type(node.op)]
-        left, right = _lower(node.left, evaluator, source), _lower(node.right, evaluator, source)
-        return lambda names: binary(left(names), right(names))
-    if isinstance(node, ast.Compare) and all(type(o) in operators for o in node.ops):
-        return _compare(node, evaluator, source)
-    return lambda names: evaluator.eval(source, previously_parsed=node)
+    if isinstance(node, ast.UnaryOp):
+        operand = _lower(node.operand)
+        if isinstance(node.op, ast.Not):
+            return lambda names: not operand(names)
+        if isinstance(node.op, ast.USub):
+            return lambda names: None if (value := operand(names)) is None else -value
+        return operand
+    if isinstance(node, ast.BinOp):
+        return _arithmetic(_ARITHMETIC[type(node.op)], _lower(node.left), _lower(node.right))
+    if isinstance(node, ast.Compare):
+        return _compare(node)
+    raise AssertionError(f"unchecked node {type(node).__name__}")  # the checker refused it
+
+
+def _arithmetic(apply: Callable[[Any, Any], Any], left: Program, right: Program) -> Program:
+    def run(names: Mapping[str, Any]) -> Any:
+        a, b = left(names), right(names)
+        if a is None or b is None:
+            return None  # a missing value stays missing
+        return apply(a, b)
+
+    return run
 
 
 def _boolean(parts: tuple[Program, ...], is_and: bool) -> Program:
@@ -136,24 +425,81 @@ def _boolean(parts: tuple[Program, ...], is_and: bool) -> Program:
     return run
 
 
-def _compare(node: ast.Compare, evaluator: simpleeval.SimpleEval, source: str) -> Program:
-    head = _lower(node.left, evaluator, source)
-    links = tuple(
-        (evaluator.operators[type(operation)], _lower(comparator, evaluator, source))
-        for operation, comparator in zip(node.ops, node.comparators, strict=True)
+Test = Callable[[Any, Any], bool]
+
+
+def _test(op: ast.cmpop, comparator: ast.AST) -> tuple[Test, Program]:
+    """One link of a comparison: how it compares, and its right side."""
+    if isinstance(op, ast.Is):
+        return (lambda a, b: a is None), _lower(comparator)
+    if isinstance(op, ast.IsNot):
+        return (lambda a, b: a is not None), _lower(comparator)
+    if isinstance(op, ast.In | ast.NotIn):
+        negate = isinstance(op, ast.NotIn)
+        if isinstance(comparator, ast.List | ast.Tuple):
+            members = frozenset(
+                item.value for item in comparator.elts if isinstance(item, ast.Constant)
+            )
+            right: Program = lambda names: members  # noqa: E731
+        else:
+            right = _lower(comparator)
+
+        def member(a: Any, b: Any) -> bool:
+            if a is None or b is None:
+                return False
+            return (a not in b) if negate else (a in b)
+
+        return member, right
+    compare = {**_ORDERING, **_EQUALITY}[type(op)]
+    if type(op) in _EQUALITY:
+        return compare, _lower(comparator)
+
+    def ordered(a: Any, b: Any) -> bool:
+        return a is not None and b is not None and bool(compare(a, b))
+
+    return ordered, _lower(comparator)
+
+
+def _compare_with_constant(node: ast.Compare) -> Program | None:
+    """The most common shape, ``name <op> literal``, as one closure (conditions on every
+    product view run it: about twice as fast as the general chain)."""
+    if len(node.ops) != 1 or not isinstance(right := node.comparators[0], ast.Constant):
+        return None
+    op, value, head = node.ops[0], right.value, _lower(node.left)
+    if value is None:
+        return None
+    if type(op) in _EQUALITY:
+        equal = _EQUALITY[type(op)]
+        return lambda names: equal(head(names), value)
+    if type(op) in _ORDERING:
+        compare = _ORDERING[type(op)]
+
+        def ordered(names: Mapping[str, Any]) -> bool:
+            left = head(names)
+            return left is not None and compare(left, value)
+
+        return ordered
+    return None
+
+
+def _compare(node: ast.Compare) -> Program:
+    fast = _compare_with_constant(node)
+    if fast is not None:
+        return fast
+    head = _lower(node.left)
+    links: Sequence[tuple[Test, Program]] = tuple(
+        _test(op, comparator) for op, comparator in zip(node.ops, node.comparators, strict=True)
     )
     if len(links) == 1:
-        ((compare, tail),) = links
-        return lambda names: compare(head(names), tail(names))
+        ((test, tail),) = links
+        return lambda names: test(head(names), tail(names))
 
-    def chain(names: Mapping[str, Any]) -> Any:
+    def chain(names: Mapping[str, Any]) -> bool:
         right = head(names)
-        result: Any = True
-        for compare, comparator in links:
+        for test, comparator in links:
             left, right = right, comparator(names)
-            result = compare(left, right)
-            if not result:
-                break
-        return result
+            if not test(left, right):
+                return False
+        return True
 
     return chain

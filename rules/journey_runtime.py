@@ -28,7 +28,7 @@ from rules.coupon_pools import CouponLedger
 from rules.expressions import Condition
 from rules.journeys import Branch, Emit, End, Journey, Policies, Send, SetTag, Wait
 from rules.profile_view import PROFILE_GETTERS, ProfileView
-from schemas.events import CustomerRegistered, CustomerUpdated, Envelope, Event
+from schemas.events import CustomerRegistered, CustomerUpdated, Envelope, Event, OrderPlaced
 from state.changes import ProfileChange
 from state.journey_runs import (
     MAX_EXIT_MEMORY,
@@ -122,9 +122,11 @@ class JourneyRuntime:
         runs_before = len(state.runs)
         for journey, condition in self._by_exit.get(cls, ()):
             if condition is None or condition(JourneyNames(profile, event.properties)):
-                self._record_exit(state, journey, event, ts)
+                for entity in _entities(journey, event, profile):
+                    self._record_exit(state, journey, entity, event, ts)
         for journey in self._by_goal.get(cls, ()):
-            self._record_goal(profile, journey, event, ts, out)
+            for entity in _entities(journey, event, profile):
+                self._record_goal(profile, journey, entity, event, ts, out)
         if cls in _TRAIT_EVENTS:
             for journey in self._yearly:  # the birthday may have changed
                 state.time_checks.pop(journey.id, None)
@@ -158,10 +160,9 @@ class JourneyRuntime:
                 self._enter(profile, journey, None, change.at, change.change_id, {}, None)
         self._refresh_due(profile)
 
-    def _record_exit(self, state: JourneyState, journey: Journey, event: Event, ts: float) -> None:
-        entity = _entity(journey, event)
-        if journey.entity is not None and entity is None:
-            return
+    def _record_exit(
+        self, state: JourneyState, journey: Journey, entity: str | None, event: Event, ts: float
+    ) -> None:
         key = run_key(journey.id, entity)
         known = state.exits_seen.get(key)
         if known is None or ts < known:
@@ -180,9 +181,14 @@ class JourneyRuntime:
             run.exit_at, run.exit_cause = ts, event.event_id
 
     def _record_goal(
-        self, profile: Profile, journey: Journey, event: Event, ts: float, out: list[Output]
+        self,
+        profile: Profile,
+        journey: Journey,
+        entity: str | None,
+        event: Event,
+        ts: float,
+        out: list[Output],
     ) -> None:
-        entity = _entity(journey, event)
         state = profile.journeys
         for watch in list(state.goal_watches):
             if (
@@ -728,6 +734,19 @@ def _entity(journey: Journey, event: Event) -> str | None:
         return None
     value = getattr(event.properties, journey.entity, None)
     return value if isinstance(value, str) else None
+
+
+def _entities(journey: Journey, event: Event, profile: Profile) -> tuple[str | None, ...]:
+    """The entities an exit or goal event is about: its own property, except that an order
+    is about the carts it ended (``state/reducers.py``), named or not."""
+    if journey.entity == "cart_id" and type(event) is OrderPlaced:
+        record = profile.orders.recent.get(event.properties.order_id)
+        if record is not None:
+            return tuple(record.carts)
+    entity = _entity(journey, event)
+    if journey.entity is not None and entity is None:
+        return ()
+    return (entity,)
 
 
 def _set_tag(profile: Profile, step: SetTag, at: float, cause: str, out: list[Output]) -> None:

@@ -131,6 +131,13 @@ class Journey:
     #: Trigger event properties that sends and emits read, captured when a run starts.
     captured: tuple[str, ...] = ()
 
+    def conditions(self) -> list[Condition]:
+        """Every condition of the journey: its trigger's, its exits', its branches'."""
+        found = [] if self.when is None else [self.when]
+        found += [condition for _, condition in self.exit_on if condition is not None]
+        found += [step.condition for step in self.steps if isinstance(step, Branch)]
+        return found
+
 
 @dataclass(frozen=True)
 class Cap:
@@ -284,7 +291,7 @@ def _names_for(trigger_event: type[Envelope] | None) -> dict[str, Any]:
 
 
 def _condition(
-    source: str, trigger_event: type[Envelope] | None, loc: Sequence[str | int]
+    source: str, trigger_event: type[Envelope] | None, loc: Sequence[str | int], journey_id: str
 ) -> Condition:
     if "event." in source or source.startswith("event"):
         if trigger_event is None:
@@ -297,7 +304,8 @@ def _condition(
                     f"{_kind(trigger_event)} has no property {name!r}; it has {sorted(known)}",
                 )
     try:
-        return compile_condition(source, _names_for(trigger_event))
+        rule = f"{journey_id}:{'.'.join(map(str, loc))}"
+        return compile_condition(source, _names_for(trigger_event), rule, loc)
     except ConditionError as error:
         raise JourneyError(loc, str(error)) from error
 
@@ -359,7 +367,7 @@ def compile_journey(spec: JourneySpec, policies: Policies, defined_tags: frozens
         hour, minute = trigger.at.split(":")
         kwargs["anniversary"] = (trigger.anniversary, int(hour), int(minute))
     if trigger.when is not None:
-        kwargs["when"] = _condition(trigger.when, trigger_event, ["trigger", "when"])
+        kwargs["when"] = _condition(trigger.when, trigger_event, ["trigger", "when"], spec.id)
     if spec.entity is not None:
         if trigger_event is None:
             raise JourneyError(["entity"], "an entity scope needs an event trigger")
@@ -381,7 +389,7 @@ def compile_journey(spec: JourneySpec, policies: Policies, defined_tags: frozens
             )
         condition = None
         if not isinstance(item, str):
-            condition = _condition(item.when, cls, ["exit_on", index, "when"])
+            condition = _condition(item.when, cls, ["exit_on", index, "when"], spec.id)
         exit_on.append((cls, condition))
     steps = _compile_steps(spec, trigger_event, policies, defined_tags)
     captured = sorted(
@@ -471,7 +479,7 @@ def _compile_steps(
                         f"step {target!r} comes before this branch; journeys only move forward",
                     )
                 targets.append(ids[target])
-            condition = _condition(branch.when, trigger_event, [*loc, "branch", "when"])
+            condition = _condition(branch.when, trigger_event, [*loc, "branch", "when"], spec.id)
             compiled.append(Branch(condition, branch.when, targets[0], targets[1]))
         elif isinstance(step, TagStep | UntagStep):
             tag = step.tag if isinstance(step, TagStep) else step.untag

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from rules.expressions import Condition
 from rules.journey_runtime import JourneyRuntime
 from rules.journey_spec import STEP_KINDS, TRIGGER_KINDS, JourneySpec, PoliciesSpec
 from rules.journeys import Journey, JourneyError, Policies, compile_journey, compile_policies
@@ -41,6 +42,13 @@ class RuleSet:
     @classmethod
     def empty(cls) -> RuleSet:
         return cls(TagSet(), "empty", "(none)")
+
+    def conditions(self) -> list[Condition]:
+        """Every compiled condition, tags' first: their failures are counted on them."""
+        found = [tag.condition for tag in self.tags.conditions]
+        for journey in self.journeys.journeys:
+            found += journey.conditions()
+        return found
 
 
 def load_rules(directory: Path) -> RuleSet:
@@ -113,9 +121,11 @@ def _load_tags(path: Path) -> TagSet:
     except ValidationError as error:
         raise RuleFileError(located_errors(doc, error)) from error
     try:
-        return TagSet.from_specs(spec.tags)
+        tags = TagSet.from_specs(spec.tags)
     except TagSpecError as error:
         raise RuleFileError([_located(doc, error.loc, str(error))]) from error
+    _place([tag.condition for tag in tags.conditions], doc)
+    return tags
 
 
 def _load_policies(path: Path) -> Policies:
@@ -144,9 +154,17 @@ def _load_journey(path: Path, policies: Policies, defined_tags: frozenset[str]) 
     if not spec.enabled:
         return None
     try:
-        return compile_journey(spec, policies, defined_tags)
+        journey = compile_journey(spec, policies, defined_tags)
     except JourneyError as error:
         raise RuleFileError([_located(doc, error.loc, str(error))]) from error
+    _place(journey.conditions(), doc)
+    return journey
+
+
+def _place(conditions: list[Condition], doc: YamlDocument) -> None:
+    """Give each condition its ``file:line:col``, for the message when it fails."""
+    for condition in conditions:
+        condition.where = doc.locate(condition.loc)
 
 
 def _located(doc: YamlDocument, loc: tuple[str | int, ...], message: str) -> str:

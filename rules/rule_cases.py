@@ -37,7 +37,7 @@ from rules.actions import Action
 from rules.engine import Engine, EngineConfig
 from rules.loader import load_rules
 from rules.yaml_source import RuleFileError, load_yaml_file, located_errors
-from schemas.decode import DeadLetter, convert_event
+from schemas.decode import DeadLetter, PartialEvent, convert_event
 from schemas.events import Event
 from state.stores import MemoryProfileStore
 
@@ -109,6 +109,8 @@ def _event(spec: dict[str, Any], ids: itertools.count[int], where: str) -> Event
     decoded = convert_event(record, b"", source=where, position=0)
     if isinstance(decoded, DeadLetter):
         raise ValueError(f"{where}: not a valid event: {decoded.detail}")
+    if isinstance(decoded, PartialEvent):
+        raise ValueError(f"{where}: not a valid event: {decoded.dropped.detail}")
     return decoded
 
 

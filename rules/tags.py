@@ -283,7 +283,7 @@ def _compile_condition_tag(spec: TagSpec, loc: list[str | int]) -> ConditionTag:
         )
     on = frozenset(_event_class(kind, [*loc, "on", i]) for i, kind in enumerate(spec.on))
     try:
-        condition = compile_condition(spec.when, SAMPLE_VIEW)
+        condition = compile_condition(spec.when, SAMPLE_VIEW, f"tag {spec.id}", [*loc, "when"])
     except ConditionError as error:
         raise TagSpecError([*loc, "when"], str(error)) from error
     return ConditionTag(spec.id, spec.when, condition, on)

@@ -18,6 +18,10 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.reader import ReaderError
 
+#: A rule file larger than this is refused before it is parsed: the shipped files are a
+#: few kilobytes, and a huge one would take minutes to check.
+MAX_RULE_FILE_BYTES = 1 << 20
+
 
 class RuleFileError(Exception):
     """One or more problems in rule files, each as ``file:line:col: reason``."""
@@ -58,7 +62,7 @@ def _key_position(node: CommentedMap, key: Any) -> tuple[int, int]:
 def load_yaml_text(text: str, path: str) -> YamlDocument:
     yaml = YAML(typ="rt")
     try:
-        return YamlDocument(path, yaml.load(text))
+        data = yaml.load(text)
     except MarkedYAMLError as error:
         mark = error.problem_mark
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else path
@@ -73,10 +77,41 @@ def load_yaml_text(text: str, path: str) -> YamlDocument:
         ) from error
     except YAMLError as error:
         raise RuleFileError([f"{path}: not valid YAML: {error}"]) from error
+    except RecursionError as error:
+        raise RuleFileError([f"{path}: not valid YAML: nested too deep"]) from error
+    shared = _first_alias(data)
+    if shared is not None:
+        raise RuleFileError(
+            [
+                f"{path}:{shared}: YAML aliases (`*name`) are not allowed in rule files: "
+                "write the value out (an alias of an alias can make a small file huge)"
+            ]
+        )
+    return YamlDocument(path, data)
+
+
+def _first_alias(data: Any) -> str | None:
+    """``line:col`` of the first mapping or list that appears twice (an alias), or None."""
+    seen: set[int] = set()
+    stack = [data]
+    while stack:
+        node = stack.pop()
+        if not isinstance(node, CommentedMap | CommentedSeq):
+            continue
+        if id(node) in seen:
+            return f"{node.lc.line + 1}:{node.lc.col + 1}"
+        seen.add(id(node))
+        stack.extend(node.values() if isinstance(node, CommentedMap) else node)
+    return None
 
 
 def load_yaml_file(path: Path) -> YamlDocument:
     try:
+        size = path.stat().st_size
+        if size > MAX_RULE_FILE_BYTES:
+            raise RuleFileError(
+                [f"{path}: {size:,} bytes; a rule file is at most {MAX_RULE_FILE_BYTES:,} bytes"]
+            )
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise RuleFileError([f"{path}: cannot read: {error.strerror}"]) from error

@@ -26,11 +26,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import msgspec
 from msgspec import Meta
 
+from schemas.limits import MAX_AMOUNT, MAX_COUNT, MAX_QUANTITY
+
 SCHEMA_VERSION = 1
 
 Id = Annotated[str, Meta(min_length=1, max_length=128, description="An opaque identifier.")]
-Money = Annotated[float, Meta(ge=0, description="An amount in the order currency.")]
-Quantity = Annotated[int, Meta(ge=1, le=100_000, description="A positive item count.")]
+Money = Annotated[
+    float,
+    Meta(ge=0, le=MAX_AMOUNT, description="An amount in the order currency, at most 10^9."),
+]
+Quantity = Annotated[int, Meta(ge=1, le=MAX_QUANTITY, description="A positive item count.")]
 Category = Annotated[str, Meta(min_length=1, max_length=64)]
 Currency = Annotated[str, Meta(pattern="^[A-Z]{3}$", description="ISO 4217 code.")]
 Priority = Literal["low", "normal", "high", "urgent"]
@@ -98,7 +103,7 @@ class ProductViewed(Envelope, tag="product.viewed", frozen=True):
 
 class SearchPerformedProperties(Properties, frozen=True):
     query: Annotated[str, Meta(max_length=512)]
-    results_count: Annotated[int, Meta(ge=0)] | None = None
+    results_count: Annotated[int, Meta(ge=0, le=MAX_COUNT)] | None = None
 
 
 class SearchPerformed(Envelope, tag="search.performed", frozen=True):

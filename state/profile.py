@@ -92,7 +92,8 @@ class OrderRecord(msgspec.Struct, gc=False):
     order_id: str
     placed_at: float | None = None
     total_cents: int = 0
-    cart_id: str | None = None
+    #: The carts the order ended (``state/reducers.py``: how an order finds its cart).
+    carts: list[str] = []
     cancelled: bool = False
     #: A cancellation without an amount arrived before the order: apply its total on arrival.
     cancel_amount_pending: bool = False

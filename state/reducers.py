@@ -331,7 +331,7 @@ def _order_placed(profile: Profile, event: ev.OrderPlaced, ts: float) -> None:
     if record.placed_at is not None:
         return  # the same order delivered again under another event id
     total = cents(props.total)
-    record.placed_at, record.total_cents, record.cart_id = ts, total, props.cart_id
+    record.placed_at, record.total_cents = ts, total
     orders = profile.orders
     orders.count += 1
     orders.revenue_cents += total
@@ -346,8 +346,25 @@ def _order_placed(profile: Profile, event: ev.OrderPlaced, ts: float) -> None:
         record.cancel_amount_pending = False
         orders.cancelled_cents += total
         _add_spend(profile, ts, -total)
-    if props.cart_id is not None:
-        close_cart(profile, props.cart_id, ts)
+    record.carts = _end_carts(profile, props.cart_id, ts)
+
+
+def _end_carts(profile: Profile, cart_id: str | None, ts: float) -> list[str]:
+    """Close the carts an order came from, and say which they were.
+
+    An order that names its cart came from that cart (and only that one: a customer may
+    keep another cart open). One that names no cart (Segment's "Order Completed" has no
+    ``cart_id``; many shops send none) came from the carts the customer has open, the
+    implicit cart included: every order ends the recovery of the cart it was bought
+    from, whether or not its producer says which.
+    """
+    if cart_id is not None:
+        close_cart(profile, cart_id, ts)
+        return [cart_id]
+    ended = sorted(profile.carts)
+    for cart in ended:
+        close_cart(profile, cart, ts)
+    return ended
 
 
 def _order_cancelled(profile: Profile, event: ev.OrderCancelled, ts: float) -> None:

@@ -399,7 +399,7 @@ def churn_evaluate(
     """Replay FILE with the online churn model: prequential ROC AUC and log loss, and a
     batch gradient-boosting baseline trained once on the first part of the stream."""
     from churn.evaluate import batch_baseline, evaluate
-    from schemas.decode import DeadLetter
+    from schemas.decode import events_of
     from streams.replay import READERS
     from streams.sources.files import open_input
 
@@ -412,10 +412,11 @@ def churn_evaluate(
     try:
         stream, _, _ = open_input(input_file)
         with stream:
-            records = READERS[input_format](stream, input_file, None)
-            events = (item for item in records if not isinstance(item, DeadLetter))
+            records = READERS[input_format](
+                stream, input_file, None, settings.engine.max_record_bytes
+            )
             result = evaluate(
-                events,
+                events_of(records),
                 churn_settings.config(),
                 churn_settings.learner(),
                 settings.profile,

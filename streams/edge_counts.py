@@ -23,10 +23,14 @@ from dataclasses import dataclass, field
 from churn.tracker import ChurnLabel
 from rules.actions import Action, JourneyMilestone
 from schemas.events import EVENT_TYPES
+from schemas.segment import IGNORED_CALLS
 from state.audit import ErasureAudit
 from state.changes import ProfileChange
 
 TYPE_OF = {cls: tag for tag, cls in EVENT_TYPES.items()}
+MAX_IGNORED_NAMES = 200
+OTHER_NAMES = "(other)"
+IGNORED_CALL_LABELS: tuple[str, ...] = (*sorted(IGNORED_CALLS), "other", "track")
 #: Upper bounds (seconds) of the event latency histogram's buckets.
 LATENCY_BUCKETS: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600)
 
@@ -36,6 +40,9 @@ class EdgeCounts:
     #: Valid events read, by class (named at scrape time: the hot path skips the lookup).
     events_by_class: dict[type, int] = field(default_factory=dict)
     dead_letters_by_reason: Counter[str] = field(default_factory=Counter)
+    #: Records of a format's calls Rapport does not model (Segment ``page``, "Coupon
+    #: Applied", ...), by name; at most ``MAX_IGNORED_NAMES`` names, the rest as "(other)".
+    ignored_by_name: Counter[str] = field(default_factory=Counter)
     changes_by_kind: Counter[str] = field(default_factory=Counter)
     #: (journey id, milestone kind, arm): runs entered, exited, completed, converted.
     journey_runs: Counter[tuple[str, str, str]] = field(default_factory=Counter)
@@ -62,6 +69,21 @@ class EdgeCounts:
 
     def count_dead(self, reason: str) -> None:
         self.dead_letters_by_reason[reason] += 1
+
+    def count_ignored(self, name: str) -> None:
+        ignored = self.ignored_by_name
+        if name not in ignored and len(ignored) >= MAX_IGNORED_NAMES:
+            name = OTHER_NAMES
+        ignored[name] += 1
+
+    def ignored_by_call(self) -> dict[str, int]:
+        """Ignored records by call type (``page``, ``screen``, ``alias``, ``group``, ``other``,
+        and ``track`` for every track event name): a closed set, for metrics."""
+        calls = dict.fromkeys(IGNORED_CALL_LABELS, 0)
+        for name, count in self.ignored_by_name.items():
+            call = name if name in IGNORED_CALLS or name == "other" else "track"
+            calls[call] += count
+        return calls
 
     def count_outputs(self, outputs: Iterable[object]) -> None:
         for item in outputs:

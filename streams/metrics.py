@@ -25,6 +25,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from churn.model import ChurnLearner, LinearScorer
+from rules.loader import RuleSet
 from schemas.decode import DEAD_LETTER_REASONS
 from schemas.events import EVENT_TYPES
 from state.audit import ErasureReason
@@ -54,6 +55,17 @@ class Tallies(Protocol):
     def population(self) -> Population: ...
 
 
+def condition_metrics(rules: RuleSet) -> Iterator[Any]:
+    """Conditions that failed when they ran (a division by zero), each taken as false."""
+    yield labelled(
+        "rapport_condition_failures",
+        "Evaluations of a rule's condition that failed (for example a division by zero) and "
+        "counted as false, by rule (journey id and field, or tag).",
+        ["rule"],
+        {(condition.rule,): condition.failures for condition in rules.conditions()},
+    )
+
+
 def engine_metrics(engines: Tallies) -> Iterator[Any]:
     """What the engines were fed and gave, counted at the edge (``EdgeCounts``)."""
     counts = engines.counts
@@ -68,6 +80,13 @@ def engine_metrics(engines: Tallies) -> Iterator[Any]:
         "Records refused, by reason.",
         ["reason"],
         _every(DEAD_LETTER_REASONS, counts.dead_letters_by_reason),
+    )
+    yield labelled(
+        "rapport_records_ignored",
+        "Well-formed records of calls Rapport does not model (Segment page, screen, alias, "
+        "group, and track events it does not map), by call type.",
+        ["call"],
+        _every((), counts.ignored_by_call()),
     )
     yield CounterMetricFamily(
         "rapport_duplicate_events",

@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from typing import Literal
 
 import msgspec
 from aiokafka.partitioner import murmur2
@@ -37,7 +38,17 @@ from churn.tracker import ChurnTracker
 from rules.coupon_pools import CouponLedger
 from rules.engine import Engine, EngineConfig, Output
 from rules.loader import RuleSet
-from schemas.decode import DeadLetter, dead_letter, decode_event, latest_accepted
+from schemas.decode import (
+    DeadLetter,
+    Ignored,
+    PartialEvent,
+    dead_letter,
+    decode_event,
+    latest_accepted,
+)
+from schemas.events import Event
+from schemas.limits import DEFAULT_MAX_RECORD_BYTES
+from schemas.segment import SegmentDecoding, decode_segment
 from state.handoff import Internal, decode_internal, routing_key
 from state.kpis import KpiCounts, Population
 from state.policy import ProfilePolicy
@@ -48,13 +59,17 @@ from state.stores.changelog import ChangelogProfileStore, PartitionMeta
 from streams.dead_letters import failed_letters
 from streams.edge_counts import EdgeCounts
 
+#: How records on the input topic are written.
+InputFormat = Literal["contract", "segment"]
+
 
 @dataclass
 class Handled:
-    """What one input record gave: outputs to publish, or the dead letter it became."""
+    """What one input record gave: outputs to publish, and the dead letters it became (a
+    partial record gives both)."""
 
     outputs: list[Output] = field(default_factory=list)
-    dead_letter: DeadLetter | None = None
+    dead_letters: list[DeadLetter] = field(default_factory=list)
 
 
 class PartitionEngines:
@@ -68,8 +83,13 @@ class PartitionEngines:
         coupon_shares: int | None = None,
         partitions: int | None = None,
         churn: ChurnTracker | None = None,
+        input_format: InputFormat = "contract",
+        max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
     ) -> None:
-        """``coupon_shares``: the partition count when engines of other partitions run
+        """``input_format``: how records on the input topic are written, ``contract`` or
+        ``segment`` (Segment / RudderStack messages, ``schemas/segment.py``).
+
+        ``coupon_shares``: the partition count when engines of other partitions run
         elsewhere at the same time; each partition then takes its own share of every
         coupon pool (``CouponLedger``), so no code goes out twice.
 
@@ -77,6 +97,8 @@ class PartitionEngines:
         profiles homed on its partition; None homes every profile on every engine (one
         engine, or engines fed by something other than a keyed topic)."""
         self.partition_count = partitions
+        self.input_format = input_format
+        self.max_bytes = max_record_bytes
         self.rules = rules
         self.policy = policy or ProfilePolicy()
         self.config = config or EngineConfig()
@@ -167,14 +189,56 @@ class PartitionEngines:
         if offset is not None and offset > self._read_through.get(partition, -1):
             self._read_through[partition] = offset
         latest = latest_accepted(datetime.fromtimestamp(now, UTC), self.max_clock_skew)
-        item = decode_event(raw, source=source, position=0, latest_allowed=latest)
+        if self.input_format == "segment":
+            items = decode_segment(
+                raw, source=source, position=0, latest_allowed=latest, max_bytes=self.max_bytes
+            )
+            return self._apply_all(engine, items, now, position, replayed)
+        item = decode_event(
+            raw, source=source, position=0, latest_allowed=latest, max_bytes=self.max_bytes
+        )
         if isinstance(item, DeadLetter):
             self.counts.count_dead(item.reason)
             if position is not None:
                 self._done.append(position)
-            return Handled(dead_letter=item)
+            return Handled(dead_letters=[item])
+        if isinstance(item, PartialEvent):
+            return self._apply_all(engine, [item], now, position, replayed)
         self.counts.count_read(type(item), now - item.occurred_at.timestamp())
         return Handled(outputs=engine.process(item, position, replayed))
+
+    def _apply_all(
+        self,
+        engine: Engine,
+        items: list[SegmentDecoding],
+        now: float,
+        position: object,
+        replayed: bool,
+    ) -> Handled:
+        """Apply the events one record gave; dead-letter the rest. The record's position
+        goes with its last event (all of one record's events share its time, so the
+        engine applies them together), or is done at once when it gave none."""
+        handled = Handled()
+        events: list[Event] = []
+        for item in items:
+            if isinstance(item, PartialEvent):
+                handled.dead_letters.append(item.dropped)
+                self.counts.count_dead(item.dropped.reason)
+                events.append(item.event)
+            elif isinstance(item, DeadLetter):
+                handled.dead_letters.append(item)
+                self.counts.count_dead(item.reason)
+            elif isinstance(item, Ignored):
+                self.counts.count_ignored(item.name)
+            else:
+                events.append(item)
+        if not events and position is not None:
+            self._done.append(position)
+        for index, event in enumerate(events, start=1):
+            self.counts.count_read(type(event), now - event.occurred_at.timestamp())
+            mark = position if index == len(events) else None
+            handled.outputs.extend(engine.process(event, mark, replayed))
+        return handled
 
     def receive(self, partition: int, raw: bytes, source: str, position: object = None) -> Handled:
         """Apply a record another partition's engine sent (``state/handoff.py``).
@@ -191,7 +255,7 @@ class PartitionEngines:
                 raw, source=source, position=0, reason="invalid_internal", detail=str(error)
             )
             self.counts.count_dead(letter.reason)
-            return Handled(dead_letter=letter)
+            return Handled(dead_letters=[letter])
         return Handled(outputs=self.engine(partition).receive(record, position))
 
     def duplicates(self) -> int:

@@ -27,7 +27,7 @@ from rules.engine import Engine, Output
 from rules.journey_report import JourneyReport
 from rules.loader import RuleSet
 from rules.yaml_source import RuleFileError
-from schemas.decode import DeadLetter
+from schemas.decode import DeadLetter, Ignored
 from schemas.events import EVENT_TYPES
 from state.audit import ErasureAudit
 from state.changes import ProfileChange
@@ -41,6 +41,7 @@ from streams.metrics import (
     MetricsServer,
     OwnerThreadCollector,
     churn_metrics,
+    condition_metrics,
     engine_metrics,
     kpi_metrics,
 )
@@ -54,7 +55,7 @@ from streams.sources.segment import read_segment
 log = logging.getLogger("rapport.replay")
 
 InputFormat = Literal["contract", "segment", "online-retail"]
-READERS: dict[str, Callable[[BinaryIO, str, datetime | None], Iterator[Decoded]]] = {
+READERS: dict[str, Callable[[BinaryIO, str, datetime | None, int], Iterator[Decoded]]] = {
     "contract": read_contract,
     "segment": read_segment,
     "online-retail": read_online_retail,
@@ -78,6 +79,8 @@ class ReplaySummary:
     records: int = 0
     events_by_type: dict[str, int] = field(default_factory=dict)
     dead_letters_by_reason: dict[str, int] = field(default_factory=dict)
+    #: Records of calls Rapport does not model (Segment ``page``, ...), by name.
+    ignored_by_name: dict[str, int] = field(default_factory=dict)
     duplicates: int = 0
     late: int = 0
     merges: int = 0
@@ -96,6 +99,8 @@ class ReplaySummary:
     rules_version: str = ""
     rules_reloaded: int = 0
     rules_rejected: int = 0
+    #: "rule (file:line)" -> evaluations of its condition that failed and counted as false
+    condition_failures: dict[str, int] = field(default_factory=dict)
     journeys: list[dict[str, object]] = field(default_factory=list)
     #: pool -> [codes left, codes in the pool]
     coupon_pools: dict[str, list[int]] = field(default_factory=dict)
@@ -137,6 +142,8 @@ class ReplaySummary:
         ]
         lines += block("Events by type", self.events_by_type)
         lines += block("Dead letters by reason", self.dead_letters_by_reason)
+        if self.ignored_by_name:
+            lines += block("Ignored (not modelled), by name", self.ignored_by_name)
         lines += block("Profile changes", self.changes_by_kind)
         lines += block("Customers by lifecycle stage", self.lifecycle)
         lines += block("Customers by tier", self.tiers)
@@ -155,6 +162,8 @@ class ReplaySummary:
                 f"drifts {c['drifts']}"
             )
             lines += block("Customers by churn risk band", c["bands"])  # type: ignore[arg-type]
+        if self.condition_failures:
+            lines += block("Conditions that failed (counted as false)", self.condition_failures)
         if self.rules_reloaded or self.rules_rejected:
             lines.append(
                 f"Rule reloads: {self.rules_reloaded:,} applied, {self.rules_rejected:,} rejected"
@@ -292,12 +301,20 @@ def replay(
             )
         )
         reported = count = failed = 0
-        records = READERS[input_format](stream, input_name, latest_allowed)
-        for count, item in enumerate(records, start=1):
+        records = READERS[input_format](
+            stream, input_name, latest_allowed, settings.engine.max_record_bytes
+        )
+        for item in records:
             if isinstance(item, DeadLetter):
                 edge.count_dead(item.reason)
                 if dead_out is not None:
                     dead_out.write(_ENCODER.encode(item) + b"\n")
+                if item.reason != "partial":  # its event follows: one record, counted once
+                    count += 1
+                continue
+            count += 1
+            if isinstance(item, Ignored):
+                edge.count_ignored(item.name)
                 continue
             occurred = item.occurred_at.timestamp()
             if occurred < first:
@@ -422,6 +439,7 @@ def _fill_summary(summary: ReplaySummary, engine: Engine, edge: EdgeCounts, firs
     stats, store = engine.stats, engine.store
     summary.events_by_type = dict(sorted(stats.by_type.items()))
     summary.dead_letters_by_reason = dict(sorted(edge.dead_letters_by_reason.items()))
+    summary.ignored_by_name = dict(sorted(edge.ignored_by_name.items()))
     summary.duplicates, summary.late = stats.duplicates, stats.late
     summary.merges, summary.erasures = stats.merges, stats.erasures
     summary.anonymised = stats.anonymised
@@ -444,6 +462,9 @@ def _fill_summary(summary: ReplaySummary, engine: Engine, edge: EdgeCounts, firs
     summary.first_event_at = _iso(first) if first != float("inf") else None
     summary.last_event_at = _iso(engine.newest_event_time)
     summary.coupon_pools = {name: list(counts) for name, counts in engine.coupon_pools().items()}
+    summary.condition_failures = {
+        f"{c.rule} ({c.where})": c.failures for c in engine.rules.conditions() if c.failures
+    }
 
 
 class _ReplayTallies:
@@ -487,6 +508,7 @@ def _serve_metrics(
     def families() -> Iterator[Any]:
         yield from engine_metrics(tallies)
         yield from kpi_metrics(tallies)
+        yield from condition_metrics(engine.rules)
         if learner is not None:
             yield from churn_metrics(learner.scorer(), learner)
 

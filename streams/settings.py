@@ -24,6 +24,7 @@ from churn.tracker import ChurnConfig
 from rules.durations import parse_duration
 from rules.engine import EngineConfig
 from rules.loader import DEFAULT_RULES_DIR
+from schemas.limits import DEFAULT_MAX_RECORD_BYTES
 from state.policy import ProfilePolicy
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -44,6 +45,13 @@ class EngineSettings(BaseModel):
     )
     dedup_max_entries: int = Field(
         1_000_000, ge=1, description="At most this many event ids are remembered."
+    )
+    max_record_bytes: int = Field(
+        DEFAULT_MAX_RECORD_BYTES,
+        ge=1024,
+        le=64 << 20,
+        description="A record (input line or Kafka message) longer than this is dead-lettered "
+        "as too_large, keeping its first 4 KiB.",
     )
 
     @field_validator("allowed_lateness", "max_clock_skew", "dedup_window")
@@ -128,6 +136,11 @@ class WorkerSettings(BaseModel):
     broker: str = Field("kafka://127.0.0.1:9092", description="Kafka bootstrap servers.")
     topic_prefix: str = Field("rapport.", description="Put before every topic name.")
     partitions: int = Field(8, ge=1, description="Partitions of the events topic and tables.")
+    input_format: Literal["contract", "segment"] = Field(
+        "contract",
+        description="How records on the events topic are written: `contract` (Rapport's "
+        "events) or `segment` (Segment / RudderStack messages, mapped as in docs/data.md).",
+    )
     clock: Literal["wall", "events"] = Field(
         "wall",
         description="`wall`: waits fire as real time passes; `events`: only as event time "

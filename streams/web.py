@@ -30,7 +30,14 @@ from prometheus_client.registry import Collector
 from yarl import URL
 
 from state.read_model import read_model_fields
-from streams.metrics import churn_metrics, engine_metrics, gauges, kpi_metrics, labelled
+from streams.metrics import (
+    churn_metrics,
+    condition_metrics,
+    engine_metrics,
+    gauges,
+    kpi_metrics,
+    labelled,
+)
 
 if TYPE_CHECKING:
     from streams.worker import Worker
@@ -134,6 +141,7 @@ class WorkerCollector(Collector):
         )
         yield from engine_metrics(worker.engines)
         yield from kpi_metrics(worker.engines)
+        yield from condition_metrics(worker.engines.rules)
         info = InfoMetricFamily("rapport_rules", "The active rules version.")
         info.add_metric([], {"version": worker.engines.rules.version})
         yield info

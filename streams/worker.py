@@ -27,7 +27,7 @@ import logging
 import os
 import socket
 from collections import Counter, deque
-from collections.abc import MutableMapping
+from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +42,7 @@ from rules.engine import Output
 from rules.loader import RuleSet
 from rules.reloader import RulesWatcher
 from schemas.decode import DeadLetter
+from schemas.limits import DEAD_LETTER_PREFIX_BYTES
 from state.audit import ErasureAudit
 from state.changes import ProfileChange
 from state.handoff import INTERNAL_TYPES, encode_internal, routing_key
@@ -174,6 +175,8 @@ class Worker:
             churn=(
                 ChurnTracker(churn.config(), self.churn.scorer) if self.churn is not None else None
             ),
+            input_format=worker.input_format,
+            max_record_bytes=settings.engine.max_record_bytes,
         )
         self.watcher = RulesWatcher(settings.rules_dir, rules)
         #: Rule changes swapped in, and changes refused (the last good rules stayed).
@@ -287,12 +290,12 @@ class Worker:
         return self._held
 
     def hold(
-        self, outputs: list[Output], event: Any = None, letter: DeadLetter | None = None
+        self, outputs: list[Output], event: Any = None, letters: Sequence[DeadLetter] = ()
     ) -> None:
         """Keep what one record (or a tick) gave until the next ``complete``."""
         self.engines.counts.count_outputs(outputs)
         self._outputs.extend(outputs)
-        if letter is not None:
+        for letter in letters:
             self._dead.append((event, letter))
         self._held += 1
 
@@ -452,7 +455,9 @@ class Worker:
                 await stream.ack(event)
 
     async def _dead_letter(self, raw: bytes, key: bytes | None, letter: DeadLetter) -> Any:
-        """Forward an invalid record unchanged, with why it was refused in its headers."""
+        """Forward an invalid record unchanged, with why it was refused in its headers; of
+        a record refused for its size, only the first bytes (``rapport-size``: how many
+        it had)."""
         headers = {
             "rapport-reason": letter.reason.encode(),
             "rapport-detail": letter.detail.encode(),
@@ -460,6 +465,9 @@ class Worker:
         }
         if letter.field is not None:
             headers["rapport-field"] = letter.field.encode()
+        if letter.raw_size is not None:
+            raw, key = raw[:DEAD_LETTER_PREFIX_BYTES], (key or b"")[:DEAD_LETTER_PREFIX_BYTES]
+            headers["rapport-size"] = str(letter.raw_size).encode()
         return await self.dead_letters.send(key=key, value=raw, headers=headers)
 
     async def dead_letter_action(self, raw: bytes, reason: str, detail: str, attempts: int) -> None:

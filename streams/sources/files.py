@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
+from schemas.decode import DeadLetter, too_large
+
 
 class InputError(Exception):
     """The input cannot be read at all (missing file, permission, not gzip)."""
@@ -48,9 +50,28 @@ def open_input(name: str) -> tuple[BinaryIO, CountingReader | None, int | None]:
     return buffered, counter, total
 
 
-def numbered_lines(stream: BinaryIO) -> Iterator[tuple[int, bytes]]:
-    """(1-based line number, line without newline), skipping blank lines."""
-    for number, line in enumerate(stream, start=1):
+def numbered_lines(
+    stream: BinaryIO, source: str, max_bytes: int
+) -> Iterator[tuple[int, bytes] | DeadLetter]:
+    """(1-based line number, line without newline), skipping blank lines; a line longer
+    than ``max_bytes`` is a ``too_large`` dead letter instead, read through without ever
+    holding more than a bounded piece of it."""
+    readline = stream.readline
+    number = 0
+    while line := readline(max_bytes + 1):
+        number += 1
+        if len(line) > max_bytes and not line.endswith(b"\n"):
+            size = len(line)
+            while rest := readline(_SKIP_CHUNK):
+                size += len(rest)
+                if rest.endswith(b"\n"):
+                    break
+            yield too_large(line, size, max_bytes, source=source, position=number)
+            continue
         stripped = line.rstrip(b"\r\n")
         if stripped.strip():
             yield number, stripped
+
+
+#: A too-long line is read through in pieces of this size.
+_SKIP_CHUNK = 1 << 20

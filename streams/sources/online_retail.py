@@ -18,18 +18,27 @@ How its quirks are handled (see docs/data.md):
 from __future__ import annotations
 
 import csv
+import heapq
 import io
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, BinaryIO, Final
 from zoneinfo import ZoneInfo
 
-from schemas.decode import convert_event, dead_letter
+from schemas.decode import DeadLetter, PartialEvent, convert_event, dead_letter
+from schemas.limits import MAX_AMOUNT, MAX_QUANTITY
 from streams.sources.base import Decoded
+from streams.sources.files import numbered_lines
 
 LONDON: Final = ZoneInfo("Europe/London")
 INVOICE_CLOSE_SECONDS: Final = 300.0
+#: At most this many invoices are open at once (the oldest is closed first), and an
+#: invoice has at most as many lines as an order has items: memory stays bounded whatever
+#: the file.
+MAX_OPEN_INVOICES: Final = 10_000
+MAX_ITEMS: Final = 5_000
 COLUMNS: Final = (
     "InvoiceNo",
     "StockCode",
@@ -65,45 +74,86 @@ def _customer(value: str) -> str | None:
     return value[:-2] if value.endswith(".0") else value
 
 
-def read_online_retail(
-    stream: BinaryIO, source: str, latest_allowed: datetime | None
-) -> Iterator[Decoded]:
-    text = io.TextIOWrapper(stream, encoding="utf-8", newline="")
-    reader = csv.DictReader(text)
-    missing = [column for column in COLUMNS if column not in (reader.fieldnames or [])]
-    if missing:
-        header = ",".join(reader.fieldnames or [])
-        yield dead_letter(
-            header.encode(),
-            source=source,
-            position=1,
-            reason="invalid_row",
-            detail=f"not the Online Retail layout: missing columns {missing}",
-        )
-        return
-    open_invoices: dict[str, _Invoice] = {}
-    for index, row in enumerate(reader):
-        line = index + 2
-        number = row["InvoiceNo"].strip()
+def _rows(
+    stream: BinaryIO, source: str, max_bytes: int
+) -> Iterator[tuple[int, dict[str, str]] | DeadLetter]:
+    """(line number, row by column name) or a dead letter, one physical line at a time:
+    a line that is too long, not UTF-8 or not CSV is refused alone (the file has no
+    quoted line breaks, so each row is one line)."""
+    header: list[str] | None = None
+    for entry in numbered_lines(stream, source, max_bytes):
+        if isinstance(entry, DeadLetter):
+            yield entry
+            continue
+        number, raw = entry
         try:
-            when = datetime.fromisoformat(row["InvoiceDate"]).replace(tzinfo=LONDON)
-            float(row["Quantity"])
-            float(row["UnitPrice"])
-        except ValueError as error:
-            yield dead_letter(
-                _raw(row),
-                source=source,
-                position=line,
-                reason="invalid_row",
-                detail=f"unreadable InvoiceDate, Quantity or UnitPrice: {error}",
+            fields = next(csv.reader((raw.decode("utf-8"),)))
+        except (UnicodeDecodeError, csv.Error) as error:
+            yield _bad_line(raw, source, number, f"not a CSV line of UTF-8 text: {error}")
+            continue
+        if header is None:
+            header = [name.strip() for name in fields]
+            missing = [column for column in COLUMNS if column not in header]
+            if missing:
+                yield _bad_line(
+                    raw, source, number, f"not the Online Retail layout: missing columns {missing}"
+                )
+                return
+            continue
+        if len(fields) != len(header):
+            yield _bad_line(
+                raw, source, number, f"{len(fields)} fields, the header has {len(header)}"
             )
             continue
+        yield number, dict(zip(header, fields, strict=True))
+
+
+def _bad_line(raw: bytes, source: str, number: int, detail: str) -> DeadLetter:
+    return dead_letter(raw, source=source, position=number, reason="invalid_row", detail=detail)
+
+
+def _amounts(row: dict[str, str]) -> tuple[datetime, float, float] | str:
+    """(time, quantity, unit price) of a row, or why it cannot be read."""
+    try:
+        when = datetime.fromisoformat(row["InvoiceDate"]).replace(tzinfo=LONDON)
+        quantity, price = float(row["Quantity"]), float(row["UnitPrice"])
+    except ValueError as error:
+        return f"unreadable InvoiceDate, Quantity or UnitPrice: {error}"
+    if not (math.isfinite(quantity) and quantity.is_integer() and abs(quantity) <= MAX_QUANTITY):
+        return f"Quantity {row['Quantity']!r}: expected a whole number of at most {MAX_QUANTITY:,}"
+    if not (math.isfinite(price) and abs(price) <= MAX_AMOUNT):
+        return f"UnitPrice {row['UnitPrice']!r}: expected an amount of at most {MAX_AMOUNT:,.0f}"
+    return when, quantity, price
+
+
+def read_online_retail(
+    stream: BinaryIO, source: str, latest_allowed: datetime | None, max_bytes: int
+) -> Iterator[Decoded]:
+    open_invoices: dict[str, _Invoice] = {}
+    #: (last row time, invoice number) of open invoices; stale entries are skipped
+    closing: list[tuple[float, str]] = []
+    for entry in _rows(stream, source, max_bytes):
+        if isinstance(entry, DeadLetter):
+            yield entry
+            continue
+        line, row = entry
+        number = row["InvoiceNo"].strip()
+        amounts = _amounts(row)
+        if isinstance(amounts, str):
+            yield dead_letter(
+                _raw(row), source=source, position=line, reason="invalid_row", detail=amounts
+            )
+            continue
+        when = amounts[0]
         ts = when.timestamp()
-        for closed in [
-            inv for inv in open_invoices.values() if ts - inv.last_ts > INVOICE_CLOSE_SECONDS
-        ]:
-            del open_invoices[closed.number]
-            yield from _invoice_events(closed, source, latest_allowed)
+        while closing and (
+            ts - closing[0][0] > INVOICE_CLOSE_SECONDS or len(open_invoices) > MAX_OPEN_INVOICES
+        ):
+            last_ts, closed_number = heapq.heappop(closing)
+            closed = open_invoices.get(closed_number)
+            if closed is not None and closed.last_ts == last_ts:
+                del open_invoices[closed_number]
+                yield from _invoice_events(closed, source, latest_allowed)
         if number.startswith("A"):
             yield dead_letter(
                 _raw(row),
@@ -119,7 +169,19 @@ def read_online_retail(
             invoice = open_invoices[number] = _Invoice(
                 number, line, when, ts, _customer(row["CustomerID"])
             )
-        invoice.last_ts = max(invoice.last_ts, ts)
+        elif len(invoice.rows) >= MAX_ITEMS:
+            yield dead_letter(
+                _raw(row),
+                source=source,
+                position=line,
+                reason="invalid_row",
+                field="InvoiceNo",
+                detail=f"invoice {number} has more than {MAX_ITEMS:,} lines: this one is left out",
+            )
+            continue
+        if ts > invoice.last_ts or not invoice.rows:
+            invoice.last_ts = max(invoice.last_ts, ts)
+            heapq.heappush(closing, (invoice.last_ts, number))
         invoice.rows.append((line, row))
     for invoice in sorted(open_invoices.values(), key=lambda inv: inv.first_line):
         yield from _invoice_events(invoice, source, latest_allowed)
@@ -185,10 +247,15 @@ def _invoice_events(
                 "items": items,
             },
         }
-    yield convert_event(
+    decoded = convert_event(
         record,
         _raw(invoice.rows[0][1]),
         source=source,
         position=invoice.first_line,
         latest_allowed=latest_allowed,
     )
+    if isinstance(decoded, PartialEvent):
+        yield decoded.dropped
+        yield decoded.event
+    else:
+        yield decoded

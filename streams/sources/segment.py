@@ -6,46 +6,25 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import BinaryIO
 
-import orjson
-
-from schemas.decode import convert_event, dead_letter
-from schemas.segment import UnsupportedSegmentEvent, segment_to_contract
+from schemas.decode import DeadLetter, PartialEvent
+from schemas.segment import decode_segment
 from streams.sources.base import Decoded
 from streams.sources.files import numbered_lines
 
 
 def read_segment(
-    stream: BinaryIO, source: str, latest_allowed: datetime | None
+    stream: BinaryIO, source: str, latest_allowed: datetime | None, max_bytes: int
 ) -> Iterator[Decoded]:
-    for number, line in numbered_lines(stream):
-        try:
-            message = orjson.loads(line)
-        except orjson.JSONDecodeError as error:
-            yield dead_letter(
-                line,
-                source=source,
-                position=number,
-                reason="invalid_json",
-                detail=f"not valid JSON: {error}",
-            )
+    for entry in numbered_lines(stream, source, max_bytes):
+        if isinstance(entry, DeadLetter):
+            yield entry
             continue
-        if not isinstance(message, dict):
-            yield dead_letter(
-                line,
-                source=source,
-                position=number,
-                reason="not_an_object",
-                detail=f"expected a Segment message object, got {type(message).__name__}",
-            )
-            continue
-        try:
-            records = segment_to_contract(message)
-        except UnsupportedSegmentEvent as error:
-            yield dead_letter(
-                line, source=source, position=number, reason="unsupported_event", detail=str(error)
-            )
-            continue
-        for record in records:
-            yield convert_event(
-                record, line, source=source, position=number, latest_allowed=latest_allowed
-            )
+        number, line = entry
+        for item in decode_segment(
+            line, source=source, position=number, latest_allowed=latest_allowed, max_bytes=max_bytes
+        ):
+            if isinstance(item, PartialEvent):
+                yield item.dropped
+                yield item.event
+            else:
+                yield item

@@ -7,7 +7,7 @@ import uuid
 import warnings
 from collections import Counter
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import msgspec
 import pytest
@@ -40,12 +40,17 @@ class Oracle(NamedTuple):
 
 
 def _oracle(
-    events: list[Record], partitions: int = PARTITIONS, lateness: str | None = None
+    events: list[Record],
+    partitions: int = PARTITIONS,
+    lateness: str | None = None,
+    **engine: Any,
 ) -> Oracle:
     """Replay's answer for ``events`` as the worker reads them (``partitioned``).
-    ``lateness``: the engine's allowed lateness, when the worker runs with another than
-    the default."""
-    settings = load_settings(**({"engine": {"allowed_lateness": lateness}} if lateness else {}))
+    ``lateness`` and other ``engine`` settings: when the worker runs with others than
+    the defaults."""
+    if lateness:
+        engine["allowed_lateness"] = lateness
+    settings = load_settings(**({"engine": engine} if engine else {}))
     exchange = partitioned(events, partitions, settings)
     actions, changes = Counter[bytes](), Counter[bytes]()
     for item in exchange.outputs:
@@ -72,6 +77,8 @@ def partitioned(events: list[Record], partitions: int, settings: Settings) -> Ex
         coupon_shares=partitions,
         partitions=partitions,
         churn=ChurnTracker(settings.churn.config(), lambda: NOT_READY),
+        input_format=settings.worker.input_format,
+        max_record_bytes=settings.engine.max_record_bytes,
     )
     exchange = Exchange(engines)
     sizes = Counter(r.partition for r in events)
@@ -189,13 +196,18 @@ def _run_to_the_end(
 
 
 def _caught_up(
-    broker: Server, prefix: str, produced: int, worker: WorkerProcess, timeout: float = 150
+    broker: Server,
+    prefix: str,
+    produced: int,
+    worker: WorkerProcess,
+    timeout: float = 150,
+    **engine: Any,
 ) -> tuple[Oracle, list[Record], float]:
-    """Replay's answer for the ``produced`` events, the worker's actions once they hold all
-    of replay's, and when that was (``time.monotonic``)."""
+    """Replay's answer for the ``produced`` events (with these ``engine`` settings), the
+    worker's actions once they hold all of replay's, and when that was (``time.monotonic``)."""
     events = read_topic(broker.address, f"{prefix}events", until=lambda r: len(r) == produced)
     assert len(events) == produced
-    want = _oracle(events)
+    want = _oracle(events, **engine)
     seen: dict[str, float] = {}
 
     def done(records: list[Record]) -> bool:

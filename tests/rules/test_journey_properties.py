@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from rules.actions import Action
 from rules.engine import Engine, EngineConfig
 from rules.loader import load_rules
-from schemas.decode import DeadLetter, decode_event
+from schemas.decode import decode_event, events_of
 from schemas.events import (
     CartCleared,
     CartItemAdded,
@@ -111,8 +111,7 @@ def test_no_reminder_for_a_cart_ordered_before_the_reminder_was_due(
 
 def _generated(customers: int = 300) -> list[Event]:
     cfg = GeneratorConfig(customers=customers, days=30, seed=11)
-    decoded = [decode_event(line) for line in generate_stream(cfg)]
-    return [item for item in decoded if not isinstance(item, DeadLetter)]
+    return list(events_of(decode_event(line) for line in generate_stream(cfg)))
 
 
 def _oracle(events: list[Event]) -> set[tuple[str, str, str, float, str, str | None]]:

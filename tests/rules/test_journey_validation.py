@@ -41,7 +41,7 @@ def test_unknown_profile_name_in_a_condition(tmp_path: Path) -> None:
 def test_type_error_in_a_condition(tmp_path: Path) -> None:
     journey = CART_RECOVERY.replace('"cart_value >= 20"', "\"cart_value >= 'x'\"")
     (problem,) = _problems(tmp_path, journey)
-    assert "trigger.when: type error" in problem
+    assert "trigger.when: column 15: cannot order a number against text" in problem
 
 
 def test_bad_duration(tmp_path: Path) -> None:

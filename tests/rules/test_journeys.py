@@ -63,6 +63,39 @@ def test_order_of_another_cart_leaves_the_reminder_in_place(tmp_path: Path) -> N
     assert [a.entity for a in sends(out)] == ["k1"]
 
 
+def test_order_naming_no_cart_ends_the_recovery_of_the_open_carts(tmp_path: Path) -> None:
+    """Segment's Order Completed has no cart_id, and neither do many shops' orders: the
+    customer must not get the reminder and the coupon after buying."""
+    engine = journey_engine(rules_dir(tmp_path))
+    out = _run(
+        engine,
+        consent(when=at(0)),
+        added("k1", when=at(1)),
+        ordered("o1", when=at(1, 0, 30)),
+        until=at(5).timestamp(),
+    )
+    assert sends(out, status=None) == []
+    (exited,) = milestones(out, "exited")
+    assert (exited.entity, exited.at) == ("k1", at(1, 0, 30).timestamp())
+    (converted,) = milestones(out, "converted")
+    assert converted.entity == "k1"
+
+
+def test_order_naming_no_cart_ends_the_implicit_cart_of_a_segment_stream(
+    tmp_path: Path,
+) -> None:
+    engine = journey_engine(rules_dir(tmp_path))
+    out = _run(
+        engine,
+        consent(when=at(0)),
+        added("implicit:c1", when=at(1)),
+        ordered("o1", when=at(1, 0, 30)),
+        added("implicit:c1", product="p2", when=at(2)),
+        until=at(5).timestamp(),
+    )
+    assert sends(out, status=None) == []  # and the closed cart does not open again
+
+
 def test_second_message_carries_a_coupon_valid_for_its_window(tmp_path: Path) -> None:
     engine = journey_engine(rules_dir(tmp_path))
     out = _run(engine, consent(when=at(0)), added("k1", when=at(1)), until=at(3).timestamp())

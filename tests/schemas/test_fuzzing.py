@@ -23,8 +23,10 @@ from ruamel.yaml import YAML
 
 from rules.loader import DEFAULT_RULES_DIR, RuleSet, load_rules
 from rules.yaml_source import RuleFileError
-from schemas.decode import DEAD_LETTER_REASONS, DeadLetter, decode_event
+from schemas.decode import DEAD_LETTER_REASONS, DeadLetter, Ignored, PartialEvent, decode_event
 from schemas.events import Event
+from schemas.limits import DEFAULT_MAX_RECORD_BYTES
+from schemas.segment import decode_segment
 from streams.generator import GeneratorConfig, generate_stream
 from streams.sources.segment import read_segment
 
@@ -157,13 +159,14 @@ SEGMENT: list[dict[str, Any]] = [
 @given(st.lists(mutated(SEGMENT) | json_values, min_size=1, max_size=5))
 def test_any_segment_line_maps_to_events_or_dead_letters_with_a_reason(values: list[Any]) -> None:
     lines = [_dumps(value) for value in values]
-    results = list(read_segment(io.BytesIO(b"\n".join(lines) + b"\n"), "fuzz", LATEST))
+    stream = io.BytesIO(b"\n".join(lines) + b"\n")
+    results = list(read_segment(stream, "fuzz", LATEST, DEFAULT_MAX_RECORD_BYTES))
     for result in results:
         if isinstance(result, DeadLetter):
             assert result.reason in DEAD_LETTER_REASONS
             assert result.detail.strip()
             assert 1 <= result.position <= len(lines)
-        else:
+        elif not isinstance(result, Ignored):
             assert isinstance(result, Event)
 
 
@@ -212,3 +215,48 @@ def _load(rules: Path) -> RuleSet | RuleFileError:
         return load_rules(rules)
     except RuleFileError as error:
         return error
+
+
+def _string_values(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    return [path for path in _paths(value) if isinstance(_at(value, path), str)]
+
+
+def _at(value: Any, path: tuple[Any, ...]) -> Any:
+    for step in path:
+        value = value[step]
+    return value
+
+
+_MARK = "\u2063fuzz\u2063"  # a marker no generated record contains
+
+
+@st.composite
+def hostile_inside(draw: st.DrawFn) -> bytes:
+    """A valid record with arbitrary bytes spliced inside one of its string values, and
+    nesting of random depth (up to well past every limit) in a property Rapport does not
+    read: what gets past a first check on the record's shape."""
+    record = orjson.loads(orjson.dumps(draw(st.sampled_from(VALID))))
+    path = draw(st.sampled_from(_string_values(record)))
+    parent = _at(record, path[:-1])
+    parent[path[-1]] = parent[path[-1]][: draw(st.integers(0, 8))] + _MARK
+    depth = draw(st.integers(0, 1500))
+    opener, closer = draw(st.sampled_from([(b"[", b"]"), (b'{"k":', b"}")]))
+    nested = opener * depth + draw(st.sampled_from([b"1", b'"x"', b"null"])) + closer * depth
+    raw = orjson.dumps(record).replace(_MARK.encode(), draw(st.binary(max_size=24)))
+    return raw[:-2] + b',"unread":' + nested + b"}}" if raw.endswith(b"}}") else raw
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(hostile_inside())
+def test_bytes_inside_values_and_nesting_inside_unknown_properties_never_raise(
+    raw: bytes,
+) -> None:
+    result = decode_event(raw, source="fuzz", latest_allowed=LATEST)
+    if isinstance(result, PartialEvent):
+        assert result.dropped.reason == "partial"
+    elif isinstance(result, DeadLetter):
+        _check_letter(result, raw)
+    else:
+        assert isinstance(result, Event)
+    lines = decode_segment(raw, source="fuzz", position=1, latest_allowed=LATEST)
+    assert all(isinstance(item, DeadLetter | Ignored | PartialEvent | Event) for item in lines)

@@ -8,7 +8,7 @@ import random
 
 from rules.engine import Engine, EngineConfig
 from rules.loader import DEFAULT_RULES_DIR, load_rules
-from schemas.decode import DeadLetter, decode_event
+from schemas.decode import decode_event, events_of
 from schemas.events import Event
 from state.stores import MemoryProfileStore
 from streams.generator import GeneratorConfig, generate_stream
@@ -20,8 +20,7 @@ LATENESS = 3600.0
 
 def _events(seed: int) -> list[Event]:
     cfg = GeneratorConfig(customers=150, days=60, seed=seed, duplicates=0.0, delayed=0.0)
-    decoded = [decode_event(line) for line in generate_stream(cfg)]
-    return [e for e in decoded if not isinstance(e, DeadLetter)]
+    return list(events_of(decode_event(line) for line in generate_stream(cfg)))
 
 
 def _shuffle_within_lateness(events: list[Event], rng: random.Random) -> list[Event]:

@@ -46,8 +46,8 @@ class Exchange:
 
     def feed_raw(self, partition: int, raw: bytes) -> None:
         handled = self.engines.handle(partition, raw, "test", NOW)
-        if handled.dead_letter is not None:
-            self.dead[handled.dead_letter.reason] += 1
+        for letter in handled.dead_letters:
+            self.dead[letter.reason] += 1
         self._collect(handled.outputs)
         self._queue = deque((wait - 1, p, r) for wait, p, r in self._queue)
         self._deliver(all_of_them=False)
@@ -84,7 +84,7 @@ class Exchange:
         while self._queue and (all_of_them or self._queue[0][0] <= 0):
             _, partition, raw = self._queue.popleft()
             handled = self.engines.receive(partition, raw, "identity")
-            assert handled.dead_letter is None, handled.dead_letter
+            assert not handled.dead_letters, handled.dead_letters
             self._collect(handled.outputs)
 
     def engine(self, partition: int) -> Engine:

@@ -246,9 +246,9 @@ def test_a_handoff_nobody_asks_for_again_is_dropped_after_the_allowed_lateness()
 
 def test_a_record_on_the_identity_topic_that_engines_did_not_write_is_a_dead_letter() -> None:
     handled = _engines().receive(0, b'{"record":"gossip"}', "identity/0@7", "p")
-    assert handled.dead_letter is not None
-    assert handled.dead_letter.reason == "invalid_internal"
-    assert handled.dead_letter.source == "identity/0@7"
+    assert handled.dead_letters
+    assert handled.dead_letters[0].reason == "invalid_internal"
+    assert handled.dead_letters[0].source == "identity/0@7"
 
 
 @pytest.mark.parametrize("delay", [0, 5])
