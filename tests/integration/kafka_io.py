@@ -40,14 +40,20 @@ def create_topic(bootstrap: str, name: str, partitions: int) -> None:
 
 
 def routing_key(line: bytes) -> bytes | None:
-    """The key a producer would use: the customer id, else the anonymous id."""
+    """The key a producer would use: the customer id, else the anonymous id (of a contract
+    record, or a Segment message's ``userId`` / ``anonymousId``)."""
     try:
         record = orjson.loads(line)
     except orjson.JSONDecodeError:
         return None
     if not isinstance(record, dict):
         return None
-    key = record.get("customer_id") or record.get("anonymous_id")
+    key = (
+        record.get("customer_id")
+        or record.get("anonymous_id")
+        or record.get("userId")
+        or record.get("anonymousId")
+    )
     return key.encode() if isinstance(key, str) else None
 
 

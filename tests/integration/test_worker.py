@@ -25,6 +25,7 @@ from streams.settings import Settings, load_settings
 from tests.integration.figures import action_ids, record_run
 from tests.integration.kafka_io import Record, create_topic, end_offsets, produce, read_topic
 from tests.integration.worker_process import WorkerProcess, worker_env
+from tests.segment_stream import segment_lines
 from tests.servers import Server
 from tests.streams.exchange import Exchange
 
@@ -43,14 +44,18 @@ def _oracle(
     events: list[Record],
     partitions: int = PARTITIONS,
     lateness: str | None = None,
+    input_format: str = "contract",
     **engine: Any,
 ) -> Oracle:
     """Replay's answer for ``events`` as the worker reads them (``partitioned``).
-    ``lateness`` and other ``engine`` settings: when the worker runs with others than
-    the defaults."""
+    ``lateness``, ``input_format`` and other ``engine`` settings: when the worker runs
+    with others than the defaults."""
     if lateness:
         engine["allowed_lateness"] = lateness
-    settings = load_settings(**({"engine": engine} if engine else {}))
+    overrides: dict[str, Any] = {"worker": {"input_format": input_format}}
+    if engine:
+        overrides["engine"] = engine
+    settings = load_settings(**overrides)
     exchange = partitioned(events, partitions, settings)
     actions, changes = Counter[bytes](), Counter[bytes]()
     for item in exchange.outputs:
@@ -159,6 +164,49 @@ def test_worker_output_equals_replay_of_the_same_partitions_visitors_included(
     assert Counter(r.headers["rapport-reason"].decode() for r in dead) == want_dead
     assert all(r.key == msgspec.json.decode(r.value)["profile_key"].encode() for r in actions)
     assert _read_model(redis, prefix) == _projected(want_profiles)
+
+
+@pytest.mark.integration
+def test_worker_reads_a_segment_stream_as_replay_does(
+    broker: Server, redis: Server, tmp_path: Path
+) -> None:
+    """Teams producing the Segment spec point the worker's input topic at it unchanged:
+    page calls are counted and skipped, orders without a cart end its recovery."""
+    prefix = f"seg{uuid.uuid4().hex[:8]}."
+    create_topic(broker.address, f"{prefix}events", PARTITIONS)
+    config = GeneratorConfig(customers=60, days=21, seed=9, malformed=0.02, anonymous_share=0.0)
+    env = worker_env(
+        broker.address,
+        redis.address,
+        prefix,
+        PARTITIONS,
+        worker__clock="events",
+        worker__input_format="segment",
+    )
+    worker = WorkerProcess(tmp_path, env)
+    try:
+        worker.wait_ready()
+        produced = produce(
+            broker.address, f"{prefix}events", segment_lines(generate_stream(config))
+        )
+        events = read_topic(broker.address, f"{prefix}events", until=lambda r: len(r) == produced)
+        want = _oracle(events, input_format="segment")
+        assert sum(want.actions.values()) > 20, "the stream must exercise the journeys"
+        actions = read_topic(
+            broker.address,
+            f"{prefix}actions",
+            until=lambda r: len(r) >= sum(want.actions.values()) or worker.exited,
+            timeout=120,
+        )
+        dead = read_topic(
+            broker.address, f"{prefix}events.dlq", until=lambda r: len(r) >= sum(want.dead.values())
+        )
+    finally:
+        worker.stop()
+    assert Counter(r.value for r in actions) == want.actions, worker.log()[-3000:]
+    assert Counter(r.headers["rapport-reason"].decode() for r in dead) == want.dead
+    pages = sum(b'"type":"page"' in r.value for r in events)
+    assert sum(want.dead.values()) < pages / 10  # page calls are skipped, not dead letters
 
 
 def _read_model(redis: Server, prefix: str) -> dict[str, dict[str, str]]:
