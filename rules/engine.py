@@ -43,7 +43,14 @@ from state.identity import merge_profiles
 from state.kpis import KpiTally
 from state.policy import ProfilePolicy
 from state.profile import DAY, MAX_RECENT_EVENT_IDS, Profile
-from state.reducers import ADDRESS_TRAITS, advance_profile_clock, apply_event, keep_contacts
+from state.reducers import (
+    ADDRESS_TRAITS,
+    advance_profile_clock,
+    apply_event,
+    contact_digest,
+    keep_contact_digests,
+    keep_contacts,
+)
 from state.stores.base import ProfileStore
 
 #: Event kinds after which RFM, lifecycle and tier must be recomputed.
@@ -149,6 +156,10 @@ class Engine:
         #: Profiles are anonymised after this long without an event (None: never).
         self._retention = self.policy.privacy.retention_seconds
         self._keeps_contacts = self.policy.privacy.keep_contacts
+        key = self.policy.privacy.key()
+        self._digest = (
+            None if key is None else contact_digest(key, self.policy.privacy.contact_key_id)
+        )
 
     @property
     def watermark(self) -> float:
@@ -310,8 +321,11 @@ class Engine:
         kpis = self.kpis
         mark = kpis.before(profile, event, ts)
         apply_event(profile, event, ts)
-        if self._keeps_contacts and (cls is ev.CustomerRegistered or cls is ev.CustomerUpdated):
-            keep_contacts(profile, event, ts)
+        if cls is ev.CustomerRegistered or cls is ev.CustomerUpdated:
+            if self._digest is not None:
+                keep_contact_digests(profile, event, ts, self._digest)
+            if self._keeps_contacts:
+                keep_contacts(profile, event, ts)
         if mark is not None:
             kpis.after(profile, event, mark)
         tags = self.rules.tags

@@ -12,7 +12,12 @@ is generated from these models and settings override them per deployment.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+#: The shortest contact digest key accepted (256 bits of a random text's worth).
+MIN_CONTACT_KEY_BYTES = 32
 
 
 class _Policy(BaseModel):
@@ -148,9 +153,47 @@ class PrivacyPolicy(_Policy):
         False,
         description="Also keep email and phone in plain form (traits `email`, `phone`), so "
         "that sends on email, sms and whatsapp carry the address (`address`) for the "
-        "receiver. Off: only their SHA-256 is kept and receivers look addresses up by "
-        "customer id.",
+        "receiver. Off: at most their keyed digests are kept and receivers look addresses "
+        "up by customer id.",
     )
+    contact_key: SecretStr | None = Field(
+        None,
+        description="Secret key (at least 32 characters) of the email and phone digests "
+        "(HMAC-SHA256, traits `email_digest`, `phone_digest`); unset: no digest is kept.",
+    )
+    contact_key_file: Path | None = Field(
+        None, description="File holding `contact_key` (instead of the setting itself)."
+    )
+    contact_key_id: str = Field(
+        "k1",
+        pattern=r"^[a-z0-9]{1,8}$",
+        description="Names the key in every digest it makes (`k1:<hex>`): change it with "
+        "the key, so digests of the old key are told apart (docs/privacy.md, rotation).",
+    )
+
+    @model_validator(mode="after")
+    def _key_length(self) -> PrivacyPolicy:
+        key = self.key()
+        if key is not None and len(key) < MIN_CONTACT_KEY_BYTES:
+            raise ValueError(
+                f"profile.privacy.contact_key: at least {MIN_CONTACT_KEY_BYTES} characters, "
+                f"got {len(key)}"
+            )
+        return self
+
+    def key(self) -> bytes | None:
+        """The digest key, from ``contact_key`` or ``contact_key_file``; None: no digests."""
+        if self.contact_key is not None:
+            return self.contact_key.get_secret_value().encode()
+        if self.contact_key_file is not None:
+            try:
+                return self.contact_key_file.read_bytes().strip()
+            except OSError as error:
+                raise ValueError(
+                    f"profile.privacy.contact_key_file: cannot read {self.contact_key_file}: "
+                    f"{error.strerror}"
+                ) from error
+        return None
 
     @property
     def retention_seconds(self) -> float | None:

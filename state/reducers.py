@@ -19,6 +19,7 @@ last-writer-wins by event time, so arrival order does not change the result.
 from __future__ import annotations
 
 import hashlib
+import hmac
 from bisect import insort
 from collections.abc import Callable
 from typing import Any, Final
@@ -56,9 +57,25 @@ def cents(amount: float) -> int:
     return int(amount * 100 + (0.5 if amount >= 0 else -0.5))
 
 
-def hash_contact(value: str) -> str:
-    """A stable pseudonym for an email or phone: profiles never hold them in plain form."""
-    return hashlib.sha256(value.strip().lower().encode()).hexdigest()
+#: Makes the digest of a contact (an email or phone as given): ``privacy.contact_key``'s.
+ContactDigest = Callable[[str], str]
+
+
+def contact_digest(key: bytes, key_id: str) -> ContactDigest:
+    """A keyed pseudonym for an email or phone: ``<key id>:<hex HMAC-SHA256>`` of the
+    trimmed, lower-cased value. Without the key nobody can test a guess against it (an
+    unkeyed hash of an address is undone by hashing a list of addresses).
+
+    >>> digest = contact_digest(b"k" * 32, "k1")
+    >>> digest(" Ann@Example.com ") == digest("ann@example.com"), digest("a@b.c")[:3]
+    (True, 'k1:')
+    """
+
+    def make(value: str) -> str:
+        mac = hmac.new(key, value.strip().lower().encode(), hashlib.sha256)
+        return f"{key_id}:{mac.hexdigest()}"
+
+    return make
 
 
 def newer(stamp: Stamped | None, at: float, event_id: str) -> bool:
@@ -483,10 +500,6 @@ def _set_trait(profile: Profile, name: str, value: str | bool | None, ts: float,
 
 
 def _apply_traits(profile: Profile, traits: ev.Traits, ts: float, event_id: str) -> None:
-    if traits.email is not None:
-        _set_trait(profile, "email_sha256", hash_contact(traits.email), ts, event_id)
-    if traits.phone is not None:
-        _set_trait(profile, "phone_sha256", hash_contact(traits.phone), ts, event_id)
     if traits.time_zone is not None:
         _set_trait(profile, "time_zone", traits.time_zone, ts, event_id)
     if traits.birthday is not None:
@@ -499,6 +512,20 @@ def _apply_traits(profile: Profile, traits: ev.Traits, ts: float, event_id: str)
 
 #: Channel -> the trait that holds its address, when contacts are kept in plain form.
 ADDRESS_TRAITS: Final = {"email": "email", "sms": "phone", "whatsapp": "phone"}
+
+
+def keep_contact_digests(
+    profile: Profile, event: ev.Event, ts: float, digest: ContactDigest
+) -> None:
+    """Keep the keyed digests of the email and phone of a registration or update
+    (``privacy.contact_key`` set), last writer wins like every trait."""
+    traits = event.properties
+    if not isinstance(traits, ev.Traits):
+        return
+    if traits.email is not None:
+        _set_trait(profile, "email_digest", digest(traits.email), ts, event.event_id)
+    if traits.phone is not None:
+        _set_trait(profile, "phone_digest", digest(traits.phone), ts, event.event_id)
 
 
 def keep_contacts(profile: Profile, event: ev.Event, ts: float) -> None:

@@ -129,7 +129,10 @@ def main() -> None:
     help="Serve Prometheus /metrics on this port while the replay runs (0: any free port).",
 )
 @click.option(
-    "--metrics-host", default="0.0.0.0", show_default=True, help="Address /metrics listens on."
+    "--metrics-host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address /metrics listens on (loopback; 0.0.0.0 for every interface).",
 )
 def replay(
     input_file: str,

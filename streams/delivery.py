@@ -5,11 +5,13 @@ named for it in ``delivery.channels`` (else ``delivery.default_adapter``):
 
 - ``log``: appends the action, one JSON line, to a file (or standard output);
 - ``webhook``: POSTs the action as JSON with ``Idempotency-Key: <action id>``,
-  ``X-Rapport-Timestamp`` and ``X-Rapport-Signature: v1=<hex HMAC-SHA256 of
-  "<timestamp>.<body>">`` (see ``signature``). A 2xx answer is delivered; 408, 429, 5xx,
-  a timeout or a refused connection are tried again with doubling waits; any other answer,
-  or ``delivery.max_attempts`` failed tries, sends the action to the actions dead-letter
-  topic with the reason.
+  ``X-Rapport-Timestamp`` and ``X-Rapport-Signature: v2=<hex HMAC-SHA256 of
+  "<timestamp>.<idempotency key>.<body>">`` (see ``signature``; docs/operations.md shows
+  a receiver checking it). A 2xx answer is delivered; 408, 429, 5xx, a timeout or a
+  refused connection are tried again with doubling waits; a redirect is not followed
+  (the signed action would go where nobody configured); any other answer, or
+  ``delivery.max_attempts`` failed tries, sends the action to the actions dead-letter
+  topic with the reason. Only https:// targets, unless an adapter sets ``allow_http``.
 
 Before anything is sent, the customer's profile is looked up in the Redis read model
 (written before the action was published): an action whose profile is gone (erased, or
@@ -48,7 +50,7 @@ from tenacity import (
 )
 
 from streams.redis_io import DELIVERED, DELIVERING, RedisIO
-from streams.settings import DeliverySettings, LogAdapter, WebhookAdapter
+from streams.settings import MIN_SECRET_CHARS, DeliverySettings, LogAdapter, WebhookAdapter
 
 log = logging.getLogger("rapport.delivery")
 
@@ -103,14 +105,20 @@ class LogSink:
         return None
 
 
-def signature(secret: bytes, timestamp: str, body: bytes) -> str:
-    """``v1=`` and the hex HMAC-SHA256 of ``<timestamp>.<body>``: what receivers check.
+#: How far a receiver should let ``X-Rapport-Timestamp`` be from its own clock.
+TIMESTAMP_TOLERANCE_SECONDS = 300
 
-    >>> signature(b"s3cret", "1700000000", b'{"a":1}')[:15]
-    'v1=1698a50bc74d'
+
+def signature(secret: bytes, timestamp: str, idempotency_key: str, body: bytes) -> str:
+    """``v2=`` and the hex HMAC-SHA256 of ``<timestamp>.<idempotency key>.<body>``: what
+    receivers check. The key is signed too, so a captured request cannot be replayed
+    under another key to slip past the receiver's deduplication.
+
+    >>> signature(b"s3cret", "1700000000", "a1", b'{"a":1}')[:3]
+    'v2='
     """
-    mac = hmac.new(secret, timestamp.encode() + b"." + body, hashlib.sha256)
-    return "v1=" + mac.hexdigest()
+    signed = b".".join((timestamp.encode(), idempotency_key.encode(), body))
+    return "v2=" + hmac.new(secret, signed, hashlib.sha256).hexdigest()
 
 
 class WebhookSink:
@@ -129,12 +137,21 @@ class WebhookSink:
             "Content-Type": "application/json",
             "Idempotency-Key": action_id,
             "X-Rapport-Timestamp": timestamp,
-            "X-Rapport-Signature": signature(self._secret, timestamp, body),
+            "X-Rapport-Signature": signature(self._secret, timestamp, action_id, body),
         }
         try:
-            async with self._session.post(self.settings.url, data=body, headers=headers) as reply:
+            async with self._session.post(
+                self.settings.url, data=body, headers=headers, allow_redirects=False
+            ) as reply:
                 if 200 <= reply.status < 300:
                     return
+                if 300 <= reply.status < 400:
+                    where = reply.headers.get("Location", "")[:200]
+                    raise DeliveryFailed(
+                        f"HTTP {reply.status}: redirects are not followed (to {where!r}); "
+                        "configure the final URL",
+                        permanent=True,
+                    )
                 text = (await reply.text())[:200]
                 retryable = reply.status >= 500 or reply.status in RETRYABLE_STATUS
                 raise DeliveryFailed(f"HTTP {reply.status}: {text}", permanent=not retryable)
@@ -190,6 +207,12 @@ def build_sinks(settings: DeliverySettings, environ: Mapping[str, str]) -> dict[
             raise ValueError(
                 f"delivery.adapters.{name}.secret_env: environment variable "
                 f"{adapter.secret_env} is not set (it must hold the webhook signing secret)"
+            )
+        if len(secret) < MIN_SECRET_CHARS:
+            raise ValueError(
+                f"delivery.adapters.{name}.secret_env: the secret in {adapter.secret_env} has "
+                f"{len(secret)} characters; at least {MIN_SECRET_CHARS} are needed (make one "
+                "with `python -c 'import secrets; print(secrets.token_hex(32))'`)"
             )
         sinks[name] = WebhookSink(name, adapter, secret.encode())
     return sinks

@@ -375,7 +375,7 @@ class OwnerThreadCollector(Collector):
 class MetricsServer:
     """``/metrics`` served from a background thread (``prometheus_client``'s server)."""
 
-    def __init__(self, collector: Collector, port: int, host: str = "0.0.0.0") -> None:
+    def __init__(self, collector: Collector, port: int, host: str = "127.0.0.1") -> None:
         registry = CollectorRegistry(auto_describe=False)
         registry.register(collector)
         self._server, self._thread = start_http_server(port, addr=host, registry=registry)

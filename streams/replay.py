@@ -250,7 +250,7 @@ def replay(
     progress: bool = True,
     reload_rules: Callable[[], RuleSet | None] | None = None,
     metrics_port: int | None = None,
-    metrics_host: str = "0.0.0.0",
+    metrics_host: str = "127.0.0.1",
 ) -> ReplaySummary:
     """Run one input through a fresh engine; write outputs; return the summary.
 

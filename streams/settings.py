@@ -8,10 +8,11 @@ Nested fields use ``__``: ``RAPPORT_ENGINE__ALLOWED_LATENESS=15m``,
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -28,6 +29,9 @@ from schemas.limits import DEFAULT_MAX_RECORD_BYTES
 from state.policy import ProfilePolicy
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+#: The shortest API token or webhook secret accepted: guessing one must be out of reach.
+MIN_TOKEN_CHARS = 24
+MIN_SECRET_CHARS = 32
 DEFAULTS_FILE = REPO_ROOT / "config" / "defaults.yaml"
 
 
@@ -150,10 +154,25 @@ class WorkerSettings(BaseModel):
     web_port: int = Field(
         6066, ge=0, le=65535, description="HTTP port (health, metrics); 0 turns it off."
     )
+    web_bind: str = Field(
+        "127.0.0.1",
+        description="Interface the HTTP server listens on: loopback by default; `0.0.0.0` "
+        "to serve other machines (a container behind its own network).",
+    )
     web_host: str = Field(
         "",
         description="Host name other workers reach this one's web server at (profile "
-        "lookups are forwarded there); empty: the machine's host name.",
+        "lookups are forwarded there); empty: 127.0.0.1 when bound to loopback, else the "
+        "machine's host name.",
+    )
+    api_token: SecretStr | None = Field(
+        None,
+        description="Bearer token for profile lookups and every endpoint but health, "
+        "readiness and metrics (at least 24 characters; every worker of an app the same). "
+        "Unset: those endpoints answer 403.",
+    )
+    api_token_file: Path | None = Field(
+        None, description="File holding the bearer token (instead of `api_token`)."
     )
     store: Literal["rocksdb", "memory"] = Field(
         "rocksdb",
@@ -179,6 +198,38 @@ class WorkerSettings(BaseModel):
     def _duration(cls, value: str) -> str:
         parse_duration(value)
         return value
+
+    @model_validator(mode="after")
+    def _token(self) -> WorkerSettings:
+        token = self.token()
+        if token is not None and len(token) < MIN_TOKEN_CHARS:
+            raise ValueError(
+                f"worker.api_token: at least {MIN_TOKEN_CHARS} characters, got {len(token)} "
+                "(make one with `python -c 'import secrets; print(secrets.token_urlsafe())'`)"
+            )
+        return self
+
+    def token(self) -> str | None:
+        """The bearer token, from ``api_token`` or ``api_token_file``; None: lookups off."""
+        if self.api_token is not None:
+            return self.api_token.get_secret_value()
+        if self.api_token_file is not None:
+            try:
+                return self.api_token_file.read_text(encoding="utf-8").strip()
+            except OSError as error:
+                raise ValueError(
+                    f"worker.api_token_file: cannot read {self.api_token_file}: {error.strerror}"
+                ) from error
+        return None
+
+    @property
+    def advertised_host(self) -> str:
+        """Where other workers reach this one: ``web_host``, else what the bind allows."""
+        if self.web_host:
+            return self.web_host
+        if self.web_bind in ("127.0.0.1", "localhost", "::1"):
+            return "127.0.0.1"
+        return socket.gethostname() if self.web_bind in ("0.0.0.0", "::", "") else self.web_bind
 
     @property
     def tick_seconds(self) -> float:
@@ -250,18 +301,33 @@ class WebhookAdapter(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     type: Literal["webhook"] = "webhook"
-    url: str = Field(description="Endpoint that receives the POST.")
+    url: str = Field(description="Endpoint that receives the POST: https:// (see allow_http).")
     secret_env: str = Field(
-        description="Environment variable holding the signing secret (never the secret itself)."
+        description="Environment variable holding the signing secret (never the secret "
+        f"itself), at least {MIN_SECRET_CHARS} characters."
     )
     timeout: str = Field("5s", description="Give up on one attempt after this long.")
+    allow_http: bool = Field(
+        False,
+        description="Allow a plain http:// URL (the action and its signature travel "
+        "unencrypted): a receiver on loopback or a private network only.",
+    )
 
     @field_validator("url")
     @classmethod
     def _http(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
-            raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
+            raise ValueError(f"expected an https:// URL, got {value!r}")
         return value
+
+    @model_validator(mode="after")
+    def _https(self) -> WebhookAdapter:
+        if self.url.startswith("http://") and not self.allow_http:
+            raise ValueError(
+                f"{self.url}: an http:// webhook sends actions unencrypted; use https://, "
+                "or set allow_http: true for a receiver on loopback or a private network"
+            )
+        return self
 
     @field_validator("timeout")
     @classmethod

@@ -1,17 +1,23 @@
-"""The worker's HTTP endpoints (Faust's web server, on ``worker.web_port``).
+"""The worker's HTTP endpoints (Faust's web server, on ``worker.web_bind``:``web_port``).
 
 ============================  ================================================================
 ``GET /health``               200 while the process serves requests (liveness)
 ``GET /ready``                200 once the tables are recovered and no rebalance is under
                               way, else 503 (readiness: route traffic, count as up)
-``GET /rules``                the active rules version
-``GET /profiles/{id}``        the profile of a customer (or ``anon:<id>`` visitor): its read
-                              model and the whole stored profile. Asked of any worker, it is
-                              answered by the one that owns the key's partition (the request
-                              is forwarded once); 404 when nobody knows the key, 503
-                              while its partition is recovering
 ``GET /metrics``              Prometheus text format
+``GET /rules``                the active rules version (token)
+``GET /profiles/{id}``        a customer (or ``anon:<id>`` visitor), token: by default the
+                              read model's fields only (tier, stage, RFM, churn, tags,
+                              consent, open cart, order totals); ``?view=full`` the whole
+                              stored profile too. Asked of any worker, it is answered by the
+                              one that owns the key's partition (the request is forwarded
+                              once); 404 when nobody knows the key, 503 while its partition
+                              is recovering
 ============================  ================================================================
+
+Everything but health, readiness and metrics needs ``Authorization: Bearer <token>`` with
+``worker.api_token``: 401 without it or with another, 403 when no token is configured.
+The server listens on loopback unless ``worker.web_bind`` says otherwise.
 
 Routing finds the partition the way producers do, by hashing the key with Kafka's
 murmur2 partitioner (the Java client's default; set ``partitioner=murmur2_random`` in
@@ -20,6 +26,7 @@ librdkafka-based producers).
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -47,10 +54,35 @@ _ENCODER = msgspec.json.Encoder()
 FORWARDED = "X-Rapport-Forwarded"
 
 
+def bearer_refusal(header: str | None, token: str | None) -> tuple[int, str] | None:
+    """Why a request with this ``Authorization`` header is refused, or None to serve it.
+
+    >>> bearer_refusal(None, None)[0], bearer_refusal("Bearer x", "y" * 24)[0]
+    (403, 401)
+    >>> bearer_refusal("Bearer " + "y" * 24, "y" * 24) is None
+    True
+    """
+    if token is None:
+        return 403, "profile lookups are off: set worker.api_token (or api_token_file)"
+    scheme, _, given = (header or "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), token.encode()):
+        return 401, "send Authorization: Bearer <worker.api_token>"
+    return None
+
+
 def register_pages(worker: Worker) -> None:
     app = worker.app
     registry = CollectorRegistry(auto_describe=True)
     registry.register(WorkerCollector(worker))
+    token = worker.settings.worker.token()
+
+    def refused(view: Any, request: Any) -> Any:
+        refusal = bearer_refusal(request.headers.get("Authorization"), token)
+        if refusal is None:
+            return None
+        status, detail = refusal
+        headers = {"WWW-Authenticate": 'Bearer realm="rapport"'} if status == 401 else None
+        return view.json({"error": detail}, status=status, headers=headers)
 
     @app.page("/health")
     async def health(view: Any, request: Any) -> Any:
@@ -63,7 +95,7 @@ def register_pages(worker: Worker) -> None:
 
     @app.page("/rules")
     async def rules(view: Any, request: Any) -> Any:
-        return view.json({"version": worker.engines.rules.version})
+        return refused(view, request) or view.json({"version": worker.engines.rules.version})
 
     @app.page("/metrics")
     async def metrics(view: Any, request: Any) -> Any:
@@ -71,6 +103,9 @@ def register_pages(worker: Worker) -> None:
 
     @app.page("/profiles/{key}")
     async def profile(view: Any, request: Any, key: str) -> Any:
+        if (refusal := refused(view, request)) is not None:
+            return refusal
+        full = request.query.get("view") == "full"
         partition = worker.partition_of(key)
         owner = _owner(worker, partition)
         if owner is None:
@@ -78,8 +113,9 @@ def register_pages(worker: Worker) -> None:
         if owner != str(app.conf.canonical_url):
             if request.headers.get(FORWARDED):
                 return view.json({"error": "forwarded to a worker that does not own it"}, 503)
-            url = URL(owner) / "profiles" / key
-            async with app.http_client.get(url, headers={FORWARDED: "1"}) as reply:
+            url = (URL(owner) / "profiles" / key).with_query(request.query)
+            headers = {FORWARDED: "1", "Authorization": request.headers["Authorization"]}
+            async with app.http_client.get(url, headers=headers) as reply:
                 answer = await reply.read()
                 return view.bytes(answer, content_type=reply.content_type, status=reply.status)
         if not worker.owns(partition):
@@ -87,11 +123,13 @@ def register_pages(worker: Worker) -> None:
         found = worker.engines.lookup(partition, key)
         if found is None:
             return view.json({"error": f"no profile {key!r}"}, status=404)
-        body = {
+        body: dict[str, Any] = {
+            "key": found.key,
             "partition": partition,
             "read_model": read_model_fields(found),
-            "profile": msgspec.json.decode(_ENCODER.encode(found)),
         }
+        if full:
+            body["profile"] = msgspec.json.decode(_ENCODER.encode(found))
         return view.json(body)
 
 

@@ -25,7 +25,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import socket
 from collections import Counter, deque
 from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass
@@ -111,7 +110,8 @@ class Worker:
             topic_partitions=worker.partitions,
             web_port=worker.web_port or 6066,  # unused when 0: the web server is off
             web_enabled=worker.web_port != 0,
-            web_host=worker.web_host or socket.gethostname(),
+            web_bind=worker.web_bind,
+            web_host=worker.advertised_host,
             datadir=str(worker.data_dir),
             consumer_auto_offset_reset="earliest",
             producer_acks=-1,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from streams.redis_io import DELIVERING, RedisIO
 from streams.settings import DeliverySettings, LogAdapter, RedisSettings, WebhookAdapter
 from tests.servers import Server, free_port
 
-SECRET = "test-secret"
+SECRET = "test-secret-" + "s" * 32
 pytestmark = pytest.mark.integration
 
 
@@ -93,7 +94,9 @@ def _run(
         await web.TCPSite(runner, "127.0.0.1", port).start()
         settings = DeliverySettings(
             adapters={
-                "crm": WebhookAdapter(url=f"http://127.0.0.1:{port}/hook", secret_env="HOOK"),
+                "crm": WebhookAdapter(
+                    url=f"http://127.0.0.1:{port}/hook", secret_env="HOOK", allow_http=True
+                ),
                 "file": LogAdapter(path=str(tmp_path / "sent.jsonl")),
             },
             channels={"email": "crm"},
@@ -130,9 +133,50 @@ def test_a_webhook_gets_the_action_signed_with_its_id_as_idempotency_key(
     [(headers, body)] = receiver.got
     assert body == _action("a1")
     assert headers["Idempotency-Key"] == "a1"
-    signed = headers["X-Rapport-Timestamp"].encode() + b"." + body
+    signed = headers["X-Rapport-Timestamp"].encode() + b".a1." + body
     expected = hmac.new(SECRET.encode(), signed, hashlib.sha256).hexdigest()
-    assert headers["X-Rapport-Signature"] == f"v1={expected}"
+    assert headers["X-Rapport-Signature"] == f"v2={expected}"
+    assert verify(headers, body, SECRET.encode(), now=time.time())
+    forged = {**headers, "Idempotency-Key": "a1-again"}  # the same request under a new key
+    assert not verify(forged, body, SECRET.encode(), now=time.time())
+    assert not verify(headers, body, SECRET.encode(), now=time.time() + 3600)  # too old
+
+
+def verify(headers: dict[str, str], body: bytes, secret: bytes, now: float) -> bool:
+    """A receiver's check, as docs/operations.md writes it (kept in step with it)."""
+    timestamp = headers["X-Rapport-Timestamp"]
+    if abs(now - int(timestamp)) > 300:
+        return False
+    signed = f"{timestamp}.{headers['Idempotency-Key']}.".encode() + body
+    expected = "v2=" + hmac.new(secret, signed, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, headers["X-Rapport-Signature"])
+
+
+def test_a_webhook_that_redirects_is_not_followed_and_the_action_dead_lettered(
+    redis: Server, tmp_path: Path
+) -> None:
+    async def scenario(delivery: Delivery, dead: DeadLetters) -> Outcome:
+        return await delivery.handle(_action("a9"), dead)
+
+    receiver, dead, outcome = _run(redis, tmp_path, [307], scenario)
+    assert (outcome.status, outcome.attempts, len(receiver.got)) == ("failed", 1, 1)
+    ((_, _, detail, _),) = dead.records
+    assert "redirects are not followed" in detail
+
+
+def test_a_plain_http_webhook_is_refused_unless_allowed() -> None:
+    with pytest.raises(ValueError, match="use https://, or set allow_http"):
+        WebhookAdapter(url="http://crm.example/hook", secret_env="CRM_KEY")
+    assert WebhookAdapter(url="http://127.0.0.1/hook", secret_env="K", allow_http=True).allow_http
+
+
+def test_a_short_webhook_secret_is_refused_at_start() -> None:
+    settings = DeliverySettings(
+        adapters={"crm": WebhookAdapter(url="https://crm.example/hook", secret_env="CRM_KEY")},
+        default_adapter="crm",
+    )
+    with pytest.raises(ValueError, match="at least 32 are needed"):
+        Delivery(settings, None, environ={"CRM_KEY": "short"})
 
 
 def test_a_webhook_that_fails_for_a_while_is_tried_again_until_it_answers(

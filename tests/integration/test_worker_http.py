@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import socket
 import subprocess
 import time
 import urllib.error
@@ -40,9 +41,16 @@ LEARNER_ONLY = {
 }
 
 
-def _get(port: int, path: str) -> tuple[int, Any]:
+#: The bearer token the workers of these tests are given (worker.api_token).
+TOKEN = "test-token-" + "x" * 20
+
+
+def _get(port: int, path: str, token: str | None = TOKEN) -> tuple[int, Any]:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}")
+    if token is not None:
+        request.add_header("Authorization", f"Bearer {token}")
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as reply:
+        with urllib.request.urlopen(request, timeout=10) as reply:
             body = reply.read()
             status = reply.status
     except urllib.error.HTTPError as error:
@@ -95,7 +103,7 @@ def two_workers(
                 PARTITIONS,
                 worker__clock="events",
                 worker__web_port=str(port),
-                worker__web_host="127.0.0.1",
+                worker__api_token=TOKEN,
             ),
             name=f"w{port}",
         )
@@ -124,12 +132,14 @@ def test_any_worker_answers_a_profile_lookup_by_asking_the_owner(two_workers: Tw
     seen = set()
     for key in customers[:12]:
         expected = msgspec.json.decode(want.profiles[key])
-        answers = [_get(port, f"/profiles/{key}") for port in ports]
+        answers = [_get(port, f"/profiles/{key}?view=full") for port in ports]
         for status, body in answers:
             assert status == 200, body
             assert body["profile"] == expected
             assert body["read_model"] == read_model_fields(decoder.decode(want.profiles[key]))
         seen.add(answers[0][1]["partition"])
+        minimal = [_get(port, f"/profiles/{key}")[1] for port in ports]
+        assert all(set(body) == {"key", "partition", "read_model"} for body in minimal)
     # Both workers own some of the keys asked for: half the answers were forwarded.
     assert seen & set(owned[ports[0]]), (seen, owned)
     assert seen & set(owned[ports[1]]), (seen, owned)
@@ -138,6 +148,44 @@ def test_any_worker_answers_a_profile_lookup_by_asking_the_owner(two_workers: Tw
     assert _get(ports[0], "/health") == (200, {"status": "alive"})
     version = load_rules(load_settings().rules_dir).version
     assert _get(ports[1], "/rules") == (200, {"version": version})
+
+
+@pytest.mark.integration
+def test_only_health_readiness_and_metrics_answer_without_the_token(
+    two_workers: TwoWorkers,
+) -> None:
+    port = two_workers.ports[0]
+    key = sorted(k for k in two_workers.want.profiles if not k.startswith("anon:"))[0]
+    for path in (f"/profiles/{key}", f"/profiles/{key}?view=full", "/rules"):
+        assert _get(port, path, token=None)[0] == 401, path
+        assert _get(port, path, token="wrong-" + TOKEN)[0] == 401, path
+    assert _get(port, "/health", token=None)[0] == 200
+    assert _get(port, "/ready", token=None)[0] == 200
+    assert _get(port, "/metrics", token=None)[0] == 200
+
+
+@pytest.mark.integration
+def test_the_web_server_listens_on_loopback_only_by_default(two_workers: TwoWorkers) -> None:
+    port = two_workers.ports[0]
+    address = _outward_address()
+    if address is None:
+        pytest.skip("this machine has no address other than loopback")
+    with pytest.raises(ConnectionRefusedError):  # nothing listens there
+        socket.create_connection((address, port), timeout=3).close()
+    socket.create_connection(("127.0.0.1", port), timeout=3).close()
+
+
+def _outward_address() -> str | None:
+    """An address of this machine that is not loopback, or None."""
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        probe.connect(("192.0.2.1", 9))  # TEST-NET-1: no packet is sent for a UDP connect
+        address = str(probe.getsockname()[0])
+    except OSError:
+        return None
+    finally:
+        probe.close()
+    return None if address.startswith("127.") else address
 
 
 @pytest.mark.integration

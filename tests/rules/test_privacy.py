@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from rules.engine import Engine, Output
 from rules.loader import load_rules
 from state.audit import ErasureAudit
 from state.policy import PrivacyPolicy, ProfilePolicy
+from state.reducers import contact_digest
 from state.stores import MemoryProfileStore
 from tests.builders import IMMEDIATE, added, at, changes_of, event, ordered, viewed
 from tests.rules.journey_builders import consent, rules_dir, sends
@@ -179,8 +181,12 @@ def test_an_event_for_a_profile_past_its_retention_anonymises_it_first(tmp_path:
     assert [v.product_id for v in profile.recent_views] == ["p7"]
 
 
-def _contacts_engine(tmp_path: Path, keep_contacts: bool) -> Engine:
-    policy = ProfilePolicy(privacy=PrivacyPolicy(keep_contacts=keep_contacts))
+KEY = "contact-key-for-tests-" + "k" * 16
+
+
+def _contacts_engine(tmp_path: Path, keep_contacts: bool, key: str | None = KEY) -> Engine:
+    privacy = PrivacyPolicy(keep_contacts=keep_contacts, contact_key=key)
+    policy = ProfilePolicy(privacy=privacy)
     return Engine(
         MemoryProfileStore(), load_rules(rules_dir(tmp_path)), policy=policy, config=IMMEDIATE
     )
@@ -212,4 +218,33 @@ def test_sends_carry_the_address_only_when_contacts_are_kept(tmp_path: Path, kee
         assert reminder.address is None
         assert "email" not in profile.traits
         assert "phone" not in profile.traits
-    assert profile.trait("email_sha256") is not None
+    assert profile.trait("email_digest") == contact_digest(KEY.encode(), "k1")("jo@example.com")
+
+
+def test_contact_digests_are_keyed_and_name_their_key(tmp_path: Path) -> None:
+    engine = _contacts_engine(tmp_path, keep_contacts=False)
+    _cart_reminder(engine)
+    profile = engine.store.get("c1")
+    assert profile is not None
+    digest = str(profile.trait("email_digest"))
+    assert digest.startswith("k1:")
+    unkeyed = hashlib.sha256(b"jo@example.com").hexdigest()
+    assert unkeyed not in digest  # a dictionary of hashed addresses cannot undo it
+    other = _contacts_engine(tmp_path / "other", keep_contacts=False, key="another-key-" + "o" * 24)
+    _cart_reminder(other)
+    again = other.store.get("c1")
+    assert again is not None
+    assert again.trait("email_digest") != digest
+
+
+def test_without_a_contact_key_no_digest_is_kept(tmp_path: Path) -> None:
+    engine = _contacts_engine(tmp_path, keep_contacts=False, key=None)
+    _cart_reminder(engine)
+    profile = engine.store.get("c1")
+    assert profile is not None
+    assert not {"email_digest", "phone_digest", "email", "phone"} & set(profile.traits)
+
+
+def test_a_short_contact_key_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least 32 characters"):
+        PrivacyPolicy(contact_key="short")

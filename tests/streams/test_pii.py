@@ -9,10 +9,11 @@ import msgspec
 import pytest
 from click.testing import CliRunner
 
-from state.reducers import hash_contact
+from state.reducers import contact_digest
 from streams.cli import main
 
 EMAIL, PHONE = "Mia.Schmidt@Example.org", "+49 170 1234567"
+KEY = "pii-test-contact-key-" + "z" * 20
 #: The forms a leak could take: as given, normalised, and the local part or number alone.
 TRACES = (EMAIL, EMAIL.lower(), "mia.schmidt", PHONE, "1701234567", "170 1234567")
 
@@ -41,8 +42,9 @@ LINES = [
 
 
 def test_contact_data_is_kept_only_as_a_digest_and_never_logged(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("RAPPORT_PROFILE__PRIVACY__CONTACT_KEY", KEY)
     stream = tmp_path / "events.jsonl"
     stream.write_bytes(b"\n".join(LINES) + b"\n")
     outputs = {name: tmp_path / f"{name}.jsonl" for name in ("changes", "profiles", "actions")}
@@ -55,8 +57,9 @@ def test_contact_data_is_kept_only_as_a_digest_and_never_logged(
     assert result.exit_code == 0, result.output
 
     (profile,) = [msgspec.json.decode(line) for line in outputs["profiles"].read_bytes().split()]
-    assert profile["traits"]["email_sha256"]["value"] == hash_contact(EMAIL)
-    assert profile["traits"]["phone_sha256"]["value"] == hash_contact(PHONE)
+    digest = contact_digest(KEY.encode(), "k1")
+    assert profile["traits"]["email_digest"]["value"] == digest(EMAIL)
+    assert profile["traits"]["phone_digest"]["value"] == digest(PHONE)
     kept = {name: path.read_text() for name, path in outputs.items()}
     kept["summary"], kept["stdout"] = summary.read_text(), result.output
     kept["logs"] = "\n".join(record.getMessage() for record in caplog.records)
