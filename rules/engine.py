@@ -310,6 +310,10 @@ class Engine:
             del recent[0]
         if not late and (profile.applied_through is None or mark > profile.applied_through):
             profile.applied_through = mark
+        if late and self._retention is not None:
+            # Its retention counts from now, not from its own time: an event that arrives
+            # after its retention ran out must not anonymise a customer active meanwhile.
+            profile.retained_from = max(profile.retained_from or ts, self.watermark)
         churn, churn_due = self.churn, profile.churn.next_due_at
         if churn is not None and churn_due is not None and churn_due <= ts:
             outputs.extend(self._fire_churn(profile, churn_due))
@@ -491,7 +495,8 @@ class Engine:
         self._timers = [timer for timer in self._timers if timer[2] not in keys]
         heapq.heapify(self._timers)
         if profile is not None:
-            self.stats.erasures += 1
+            if reason == "request":  # an anonymisation is counted once, as such (_retire)
+                self.stats.erasures += 1
             for erased in [key, *sorted(keys - {key})]:
                 outputs.append(ProfileChange.make("profile_erased", erased, None, None, at, cause))
         outputs.append(
@@ -523,9 +528,13 @@ class Engine:
         return None
 
     def _retention_due(self, profile: Profile) -> float | None:
-        """When ``profile`` is anonymised for lack of activity; None: never."""
+        """When ``profile`` is anonymised for lack of activity; None: never. Activity is
+        its newest event, or the arrival of a late one (``Profile.retained_from``)."""
         keep, last = self._retention, profile.last_seen_at
-        return None if keep is None or last is None else last + keep
+        if keep is None or last is None:
+            return None
+        kept = profile.retained_from
+        return (last if kept is None or kept < last else kept) + keep
 
     def _retire(self, profile: Profile, at: float) -> list[Output]:
         """Anonymise a profile inactive for the retention period, as of that moment."""

@@ -71,8 +71,17 @@ class Envelope(msgspec.Struct, kw_only=True, frozen=True, tag_field="type", gc=F
     order_sensitive: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
-        if self.customer_id is None and self.anonymous_id is None:
-            raise ValueError("either `customer_id` or `anonymous_id` is required")
+        customer_id = self.customer_id
+        if customer_id is None:
+            if self.anonymous_id is None:
+                raise ValueError("either `customer_id` or `anonymous_id` is required")
+        elif customer_id.startswith(ANONYMOUS_PREFIX):
+            # Visitor profiles are keyed `anon:<anonymous id>`: a customer id of that form
+            # would share a profile with a visitor. The key spaces stay apart by refusing it.
+            raise ValueError(
+                f"`customer_id` may not start with {ANONYMOUS_PREFIX!r}, the prefix of "
+                "visitor profiles; send the visitor's id as `anonymous_id`"
+            )
 
     @property
     def type(self) -> str:
@@ -290,6 +299,7 @@ class CustomerIdentified(Envelope, tag="customer.identified", frozen=True):
     def __post_init__(self) -> None:
         if self.customer_id is None or self.anonymous_id is None:
             raise ValueError("customer.identified needs both `customer_id` and `anonymous_id`")
+        super().__post_init__()
 
 
 class CustomerUpdated(Envelope, tag="customer.updated", frozen=True):

@@ -63,6 +63,7 @@ def merge_profiles(target: Profile, source: Profile) -> Profile:
         remember_anonymous_id(target, source.key.removeprefix("anon:"))
     target.first_seen_at = _min(target.first_seen_at, source.first_seen_at)
     target.last_seen_at = _max(target.last_seen_at, source.last_seen_at)
+    target.retained_from = _max(target.retained_from, source.retained_from)
     target.registered_at = _min(target.registered_at, source.registered_at)
     _lww(target.traits, source.traits)
     _lww(target.consent, source.consent)

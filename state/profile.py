@@ -204,6 +204,9 @@ class Profile(msgspec.Struct):
     anonymous_ids: list[str] = []
     first_seen_at: float | None = None
     last_seen_at: float | None = None
+    #: A late event counts, for retention, as activity at the moment it arrived (the
+    #: watermark then): a profile is anonymised only once it has been dormant that long.
+    retained_from: float | None = None
     #: The profile's own clock: the newest event or timer applied. Derived fields are as of it.
     as_of: float = 0.0
     registered_at: float | None = None
