@@ -16,9 +16,10 @@ $(INSTALLED): pyproject.toml constraints.txt
 	touch $@
 
 ## demo: install, generate a stream with 1% malformed records, replay it, print the summary
+## (180 days: twice the churn horizon, so the churn model learns and scores customers)
 demo: $(INSTALLED)
 	mkdir -p $(BUILD)
-	$(BIN)/rapport generate --customers 5000 --days 120 --malformed 0.01 --seed 42 -o $(BUILD)/demo.jsonl
+	$(BIN)/rapport generate --customers 5000 --days 180 --malformed 0.01 --seed 42 -o $(BUILD)/demo.jsonl
 	$(BIN)/rapport replay $(BUILD)/demo.jsonl --changes $(BUILD)/changes.jsonl \
 		--dead-letters $(BUILD)/dead_letters.jsonl --profiles $(BUILD)/profiles.jsonl \
 		--actions $(BUILD)/actions.jsonl

@@ -22,8 +22,8 @@ from typing import Final
 
 from state.profile import DAY, Profile
 
-#: Days without an order that the Poisson estimate below looks ahead.
-POISSON_DAYS: Final = 90.0
+#: Days without an order the Poisson estimate looks ahead, unless given: the horizon.
+DEFAULT_HORIZON_DAYS: Final = 90.0
 
 FEATURES: Final = (
     # orders and money
@@ -43,7 +43,7 @@ FEATURES: Final = (
     "orders_180d",
     "orders_365d",
     "revenue_90d",  # log1p(net revenue of orders in the last 90 days)
-    "no_order_90d",  # exp(-90 * order rate): chance of no order in 90 days, if Poisson
+    "no_order_horizon",  # exp(-horizon * order rate): chance of no order in the horizon
     "order_rate",  # log1p(orders per year over the tenure)
     # returns and cancellations
     "refunds",  # log1p(refund count)
@@ -66,8 +66,13 @@ def _log(value: float) -> float:
     return math.log1p(value) if value > 0 else 0.0
 
 
-def features(profile: Profile, at: float) -> list[float]:
-    """The churn features of ``profile`` as of ``at``, in ``FEATURES`` order."""
+def features(
+    profile: Profile, at: float, horizon_days: float = DEFAULT_HORIZON_DAYS
+) -> list[float]:
+    """The churn features of ``profile`` as of ``at``, in ``FEATURES`` order.
+
+    ``horizon_days`` is the churn horizon: the chance of no order is taken over it, the
+    very question a label answers."""
     orders = profile.orders
     count = orders.count
     first, last, previous = orders.first_order_at, orders.last_order_at, orders.previous_order_at
@@ -117,7 +122,7 @@ def features(profile: Profile, at: float) -> list[float]:
         float(windows[2]),
         float(windows[3]),
         _log(recent_revenue),
-        math.exp(-POISSON_DAYS * rate / 365.0) if rate else 1.0,
+        math.exp(-horizon_days * rate / 365.0) if rate else 1.0,
         _log(rate),
         _log(orders.refund_count),
         orders.refunded_cents / orders.revenue_cents if orders.revenue_cents > 0 else 0.0,

@@ -19,6 +19,7 @@ True
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,6 +68,9 @@ class ModelHealth:
     drifts: int = 0
     #: Labels whose snapshot had no score (no model ready then): not judged.
     unscored: int = 0
+    #: The outcomes of the judged labels in the rolling window (churned or not).
+    _window_outcomes: deque[bool] = field(default_factory=deque)
+    _window_churned: int = 0
 
     def __post_init__(self) -> None:
         self.auc = metrics.RollingROCAUC(window_size=self.window)
@@ -82,6 +86,11 @@ class ModelHealth:
             return False
         self.auc.update(churned, score)
         self.log_loss.update(churned, score)
+        outcomes = self._window_outcomes
+        outcomes.append(churned)
+        self._window_churned += churned
+        if len(outcomes) > self.window:
+            self._window_churned -= outcomes.popleft()
         self.detector.update(abs(float(churned) - score))
         if self.detector.drift_detected:
             self.drifts += 1
@@ -91,6 +100,17 @@ class ModelHealth:
     @property
     def roc_auc(self) -> float:
         return float(self.auc.get())
+
+    def auc_unknown(self) -> str | None:
+        """Why the rolling ROC AUC means nothing now, or None: no label judged yet, or the
+        window's labels are all of one kind (an AUC needs both; river then says 0)."""
+        judged = len(self._window_outcomes)
+        if not judged:
+            return "no label has been judged yet (labels of snapshots scored by a ready model)"
+        if self._window_churned in (0, judged):
+            kind = "churned" if self._window_churned else "retained"
+            return f"the last {judged:,} judged labels are all {kind}: an AUC needs both kinds"
+        return None
 
     @property
     def mean_log_loss(self) -> float:
@@ -120,6 +140,32 @@ class ChurnLearner:
     @property
     def ready(self) -> bool:
         return min(self._seen) >= self.min_labels
+
+    def labels_needed(self) -> dict[str, int]:
+        """Labels of each kind still to learn before the model gives scores."""
+        retained, churned = self._seen
+        return {
+            "churned": max(0, self.min_labels - churned),
+            "retained": max(0, self.min_labels - retained),
+        }
+
+    def not_ready_reason(self, horizon_days: float | None = None) -> str | None:
+        """Why no customer has a risk yet, with the counts it takes; None when ready."""
+        if self.ready:
+            return None
+        retained, churned = self._seen
+        reason = (
+            f"the churn model is not ready: it has learned {churned:,} churned and "
+            f"{retained:,} retained labels and needs {self.min_labels:,} of each "
+            "(churn.min_labels)"
+        )
+        if horizon_days is not None:
+            reason += (
+                f"; a snapshot is labelled one horizon ({horizon_days:g} days) after it is "
+                "taken, so a stream needs to run well past the horizon, with customers who "
+                "stop ordering, before churned labels come"
+            )
+        return reason
 
     def learn(self, values: list[float], churned: bool, score: float | None) -> bool:
         """Judge the score the snapshot got, then learn its label; True on drift."""

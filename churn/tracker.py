@@ -13,10 +13,16 @@ and change the profile and return outputs, so the engine stays deterministic.
   next order: released early, retained labels would reach the learner months before the
   churned ones of the same snapshots, and it would learn a world with little churn
   (docs/churn.md measures it).
-- **Risk.** Each snapshot's score becomes the profile's risk. The risk band moves to
-  ``high`` at ``high`` and back to ``low`` only at ``low``, so a risk near one threshold
-  does not flap; each move of the band is a ``churn_risk_changed`` profile change that
-  journeys can trigger on.
+- **Risk.** Each snapshot's score becomes the profile's risk, and so does a refresh: every
+  ``refresh`` without a score the profile is scored again as of then (no snapshot, no
+  label), so the risk of a customer gone quiet keeps moving instead of freezing at the
+  last check-in; ``rescore`` does the same at any moment (the end of a replay). The risk
+  band moves to ``high`` at ``high`` and back to ``low`` only at ``low``, so a risk near one
+  threshold does not flap; each move of the band is a ``churn_risk_changed`` profile change
+  that journeys can trigger on.
+- **Bounded.** At most ``MAX_PENDING_SNAPSHOTS`` wait on a profile. A customer who orders
+  more often than that within a horizon gets no further snapshot until the oldest is
+  labelled: every label still comes out at its horizon (docs/churn.md measures both).
 """
 
 from __future__ import annotations
@@ -70,6 +76,8 @@ class ChurnConfig:
     #: The risk band's thresholds (hysteresis): to ``high`` at ``high``, back at ``low``.
     high: float = 0.7
     low: float = 0.5
+    #: Score a customer again after this long without a score (no snapshot); 0: never.
+    refresh: float = 30 * DAY
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.low < self.high <= 1.0:
@@ -103,7 +111,7 @@ class ChurnTracker:
         return changes
 
     def due(self, profile: Profile, now: float) -> list[ChurnLabel | ProfileChange]:
-        """Labels whose horizon has passed by ``now``, and a check-in if one is due."""
+        """Labels whose horizon has passed by ``now``, a check-in or a refresh if due."""
         state = profile.churn
         outputs: list[ChurnLabel | ProfileChange] = []
         horizon = self.config.horizon
@@ -113,8 +121,22 @@ class ChurnTracker:
         if checkin is not None and checkin <= now:
             state.checked_in_at = checkin
             outputs.extend(self._snapshot(profile, checkin, "checkin", f"checkin@{checkin:.0f}"))
+        refresh = self._next_refresh(profile)
+        if refresh is not None and refresh <= now:
+            outputs.extend(self.rescore(profile, refresh))
         self._reschedule(profile)
         return outputs
+
+    def rescore(self, profile: Profile, at: float) -> list[ChurnLabel | ProfileChange]:
+        """Score ``profile`` as of ``at`` with the newest model, taking no snapshot: its
+        risk and band are then as of ``at``."""
+        if profile.customer_id is None or profile.orders.last_order_at is None:
+            return []
+        profile.churn.refreshed_at = at
+        values = features(profile, at, self.config.horizon / DAY)
+        scored = self._score(profile, self._scorer().score(values), at, f"refresh@{at:.0f}")
+        self._reschedule(profile)
+        return scored
 
     # --- inside ---------------------------------------------------------------------------
 
@@ -123,17 +145,24 @@ class ChurnTracker:
     ) -> list[ChurnLabel | ProfileChange]:
         state = profile.churn
         scorer = self._scorer()
-        values = features(profile, at)
+        values = features(profile, at, self.config.horizon / DAY)
         score = scorer.score(values)
-        count = profile.orders.count
+        if len(state.pending) < MAX_PENDING_SNAPSHOTS:
+            # Bounded: past it, no snapshot until the oldest is labelled at its horizon
+            # (releasing it early as retained would teach the learner a world with less
+            # churn; docs/churn.md). The score still becomes the risk.
+            count = profile.orders.count
+            state.pending.append(ChurnSnapshot(at, kind, values, score, scorer.version, count))
+        else:
+            state.skipped += 1
+        return self._score(profile, score, at, cause)
+
+    def _score(
+        self, profile: Profile, score: float | None, at: float, cause: str
+    ) -> list[ChurnLabel | ProfileChange]:
+        """Make ``score`` the profile's risk as of ``at``; a band move is a change."""
+        state = profile.churn
         out: list[ChurnLabel | ProfileChange] = []
-        if len(state.pending) >= MAX_PENDING_SNAPSHOTS:
-            # Bounded. A customer who orders this often has ordered since the oldest
-            # snapshot, so its label (retained) is known already: it goes out now.
-            oldest = state.pending.pop(0)
-            if count > oldest.orders:
-                out.append(self._label(profile, oldest, at))
-        state.pending.append(ChurnSnapshot(at, kind, values, score, scorer.version, count))
         if score is None:
             return out
         state.risk, state.risk_at = round(score, 4), at
@@ -151,10 +180,8 @@ class ChurnTracker:
         )
         return out
 
-    def _label(
-        self, profile: Profile, snapshot: ChurnSnapshot, at: float | None = None
-    ) -> ChurnLabel:
-        """The snapshot's label, put out at its horizon (or at ``at``, known earlier)."""
+    def _label(self, profile: Profile, snapshot: ChurnSnapshot) -> ChurnLabel:
+        """The snapshot's label, put out at its horizon."""
         churned = profile.orders.count <= snapshot.orders
         digest = hashlib.blake2b(
             f"{profile.key}\x1f{snapshot.at!r}\x1f{snapshot.kind}".encode(), digest_size=10
@@ -168,7 +195,7 @@ class ChurnTracker:
             churned=churned,
             score=snapshot.score,
             version=snapshot.version,
-            at=snapshot.at + self.config.horizon if at is None else at,
+            at=snapshot.at + self.config.horizon,
         )
 
     def _next_checkin(self, profile: Profile) -> float | None:
@@ -179,10 +206,25 @@ class ChurnTracker:
         due = (last if checked is None or checked < last else checked) + config.checkin
         return due if due - last <= config.checkin_until else None
 
+    def _next_refresh(self, profile: Profile) -> float | None:
+        """When the risk is refreshed: ``refresh`` after the newest of the last order,
+        check-in, snapshot or refresh (a score given at any of them)."""
+        refresh, last = self.config.refresh, profile.orders.last_order_at
+        if not refresh or last is None or profile.customer_id is None:
+            return None
+        state = profile.churn
+        latest = max(
+            last,
+            state.checked_in_at or last,
+            state.refreshed_at or last,
+            state.pending[-1].at if state.pending else last,
+        )
+        return latest + refresh
+
     def _reschedule(self, profile: Profile) -> None:
         state = profile.churn
         times = [state.pending[0].at + self.config.horizon] if state.pending else []
-        checkin = self._next_checkin(profile)
-        if checkin is not None:
-            times.append(checkin)
+        for moment in (self._next_checkin(profile), self._next_refresh(profile)):
+            if moment is not None:
+                times.append(moment)
         state.next_due_at = min(times) if times else None

@@ -712,6 +712,21 @@ class Engine:
             self._schedule_journeys(profile, journey_due)
         return list(fired)
 
+    def _rescore(self, profile: Profile, at: float) -> list[Output]:
+        """Score ``profile`` as of ``at`` (no snapshot); journeys see a band change."""
+        assert self.churn is not None
+        churn_due = profile.churn.next_due_at
+        fired = self.churn.rescore(profile, at)
+        changes = [item for item in fired if isinstance(item, ProfileChange)]
+        self._schedule_churn(profile, churn_due)
+        journeys = self.rules.journeys
+        if changes and journeys.journeys:
+            journey_due = profile.journeys.next_due_at
+            journeys.on_changes(profile, changes)
+            self._schedule_journeys(profile, journey_due)
+        self.store.put(profile)
+        return list(changes)
+
     def _schedule_journeys(self, profile: Profile, already_scheduled: float | None) -> None:
         due = profile.journeys.next_due_at
         if due is not None and due != already_scheduled:
@@ -884,6 +899,11 @@ class Engine:
             profile = store.get(key)
             if profile is not None:
                 outputs.extend(self._review_due(profile, max(at, profile.as_of), count=False))
+        if self.churn is not None:  # every risk as of the end, not of its last snapshot
+            for key in list(store.sorted_keys()):
+                profile = store.get(key)
+                if profile is not None and profile.customer_id is not None:
+                    outputs.extend(self._rescore(profile, max(at, profile.as_of)))
         outputs.extend(self.advance(at))
         return outputs
 

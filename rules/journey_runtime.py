@@ -27,7 +27,7 @@ from rules.actions import Action, Coupon, JourneyMilestone, JourneyOutput, actio
 from rules.coupon_pools import CouponLedger
 from rules.expressions import Condition
 from rules.journeys import Branch, Emit, End, Journey, Policies, Send, SetTag, Wait
-from rules.profile_view import PROFILE_GETTERS, ProfileView
+from rules.profile_view import CART_GETTERS, PROFILE_GETTERS
 from schemas.events import CustomerRegistered, CustomerUpdated, Envelope, Event, OrderPlaced
 from state.changes import ProfileChange
 from state.journey_runs import (
@@ -51,15 +51,20 @@ ANY_CHANNEL = "any"
 
 
 class JourneyNames(Mapping[str, Any]):
-    """What journey conditions see: the profile names plus ``event`` (the trigger's properties)."""
+    """What journey conditions and payloads see: the profile names plus ``event`` (the
+    trigger's properties). In a run scoped by a cart, the cart names (``cart_value``,
+    ``cart_items``) read that cart, not the customer's most recently touched one."""
 
-    __slots__ = ("_event", "_profile")
+    __slots__ = ("_cart", "_event", "_profile")
 
-    def __init__(self, profile: Profile, event: Any) -> None:
+    def __init__(self, profile: Profile, event: Any, cart: str | None = None) -> None:
         self._profile = profile
         self._event = event
+        self._cart = cart
 
     def __getitem__(self, name: str) -> Any:
+        if self._cart is not None and name in CART_GETTERS:
+            return CART_GETTERS[name](self._profile.carts.get(self._cart))
         getter = PROFILE_GETTERS.get(name)
         if getter is not None:
             return getter(self._profile)
@@ -121,8 +126,9 @@ class JourneyRuntime:
         state = profile.journeys
         runs_before = len(state.runs)
         for journey, condition in self._by_exit.get(cls, ()):
-            if condition is None or condition(JourneyNames(profile, event.properties)):
-                for entity in _entities(journey, event, profile):
+            for entity in _entities(journey, event, profile):
+                names = JourneyNames(profile, event.properties, _cart_of(journey, entity))
+                if condition is None or condition(names):
                     self._record_exit(state, journey, entity, event, ts)
         for journey in self._by_goal.get(cls, ()):
             for entity in _entities(journey, event, profile):
@@ -164,12 +170,7 @@ class JourneyRuntime:
         self, state: JourneyState, journey: Journey, entity: str | None, event: Event, ts: float
     ) -> None:
         key = run_key(journey.id, entity)
-        known = state.exits_seen.get(key)
-        if known is None or ts < known:
-            state.exits_seen[key] = ts
-            if len(state.exits_seen) > MAX_EXIT_MEMORY:
-                oldest = min(state.exits_seen.items(), key=lambda item: (item[1], item[0]))[0]
-                del state.exits_seen[oldest]
+        _remember_finished(state, key, ts)
         run = state.runs.get(key)
         if run is None:
             return
@@ -226,7 +227,8 @@ class JourneyRuntime:
             return
         if not self._may_enter(profile.journeys, journey, entity, ts):
             return  # cheap checks first: most trigger events meet a run already going
-        if journey.when is not None and not journey.when(JourneyNames(profile, event.properties)):
+        names = JourneyNames(profile, event.properties, _cart_of(journey, entity))
+        if journey.when is not None and not journey.when(names):
             return
         context: dict[str, ContextValue] = {
             name: value
@@ -408,6 +410,8 @@ class JourneyRuntime:
         if run.step >= len(journey.steps):
             del state.runs[key]
             out.append(self._milestone("completed", run, profile, run.due_at, run.trigger))
+            if run.entity is not None and not journey.same_entity:
+                _remember_finished(state, key, run.due_at)  # this cart is done for good
             return
         step = journey.steps[run.step]
         at = run.due_at
@@ -417,7 +421,9 @@ class JourneyRuntime:
         elif isinstance(step, Send):
             self._send(profile, journey, run, step, at, out, coupons)
         elif isinstance(step, Branch):
-            names = JourneyNames(profile, SimpleNamespace(**run.context))
+            names = JourneyNames(
+                profile, SimpleNamespace(**run.context), _cart_of(journey, run.entity)
+            )
             run.step = step.goto if step.condition(names) else step.otherwise
         elif isinstance(step, SetTag):
             run.step += 1
@@ -561,7 +567,8 @@ class JourneyRuntime:
     def _payload(
         self, profile: Profile, run: JourneyRun, fields: tuple[tuple[str, str], ...]
     ) -> dict[str, ContextValue]:
-        view = ProfileView(profile)
+        journey = self.by_id[run.journey_id]
+        view = JourneyNames(profile, None, _cart_of(journey, run.entity))
         payload: dict[str, ContextValue] = {}
         for name, source in fields:
             if source.startswith("event."):
@@ -734,6 +741,22 @@ def _entity(journey: Journey, event: Event) -> str | None:
         return None
     value = getattr(event.properties, journey.entity, None)
     return value if isinstance(value, str) else None
+
+
+def _remember_finished(state: JourneyState, key: str, at: float) -> None:
+    """Note that the run ``key`` (a journey and entity) ended at ``at``, the earliest end
+    kept: an entity's run does not start again after it. The newest are kept."""
+    known = state.exits_seen.get(key)
+    if known is None or at < known:
+        state.exits_seen[key] = at
+        if len(state.exits_seen) > MAX_EXIT_MEMORY:
+            oldest = min(state.exits_seen.items(), key=lambda item: (item[1], item[0]))[0]
+            del state.exits_seen[oldest]
+
+
+def _cart_of(journey: Journey, entity: str | None) -> str | None:
+    """The cart a run is about, when the journey is scoped by carts."""
+    return entity if journey.entity == "cart_id" else None
 
 
 def _entities(journey: Journey, event: Event, profile: Profile) -> tuple[str | None, ...]:

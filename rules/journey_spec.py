@@ -188,6 +188,11 @@ class ExitSpec(_Spec):
 class Reentry(_Spec):
     cooldown: str | None = Field(default=None, description="Minimum time between two entries.")
     max_entries: int | None = Field(default=None, ge=1, description="Entries per customer, ever.")
+    same_entity: bool = Field(
+        default=False,
+        description="In a journey with an `entity`: may a cart (ticket, order) whose run "
+        "finished start the journey again? Off: a finished entity is done for good.",
+    )
 
 
 class Goal(_Spec):

@@ -122,6 +122,8 @@ class Journey:
     exit_on: tuple[tuple[type[Envelope], Condition | None], ...] = ()
     cooldown_seconds: float | None = None
     max_entries: int | None = None
+    #: A finished entity (its run completed) may start the journey again.
+    same_entity: bool = False
     on_cap: str = "defer"
     holdout: float = 0.0
     #: (variant id, weight, template replacements)
@@ -430,6 +432,7 @@ def compile_journey(spec: JourneySpec, policies: Policies, defined_tags: frozens
         entity=spec.entity,
         exit_on=tuple(exit_on),
         max_entries=spec.reentry.max_entries,
+        same_entity=spec.reentry.same_entity,
         on_cap=spec.on_cap,
         holdout=spec.holdout,
         variants=tuple(variants),

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Final
 
-from state.profile import DAY, Profile
+from state.profile import DAY, Cart, Profile
 
 #: name -> (meaning, a sample value used to type-check conditions at load time)
 PROFILE_FIELDS: Final[dict[str, tuple[str, Any]]] = {
@@ -75,6 +75,13 @@ def _cart_items(p: Profile) -> int:
     cart = p.open_cart
     return cart.item_count if cart else 0
 
+
+#: The cart names, read off one cart (None: closed or unknown): what a run scoped by a
+#: cart sees instead of the customer's most recently touched cart.
+CART_GETTERS: Final[dict[str, Callable[[Cart | None], Any]]] = {
+    "cart_value": lambda cart: cart.value if cart is not None else 0.0,
+    "cart_items": lambda cart: cart.item_count if cart is not None else 0,
+}
 
 PROFILE_GETTERS: Final[dict[str, Callable[[Profile], Any]]] = {
     "orders_count": lambda p: p.orders.count,

@@ -12,7 +12,7 @@ from typing import Final, Literal
 
 import msgspec
 
-#: Snapshots waiting for their label; the oldest are labelled early if more are taken.
+#: Snapshots waiting for their label; past it, no snapshot until the oldest is labelled.
 MAX_PENDING_SNAPSHOTS: Final = 32
 
 SnapshotKind = Literal["order", "checkin"]
@@ -42,5 +42,9 @@ class ChurnState(msgspec.Struct):
     band: Literal["low", "high"] | None = None
     #: When the last check-in was taken (check-ins follow the last order or check-in).
     checked_in_at: float | None = None
+    #: When the risk was last refreshed (scored with no snapshot).
+    refreshed_at: float | None = None
+    #: Snapshots not taken because ``MAX_PENDING_SNAPSHOTS`` were waiting.
+    skipped: int = 0
     #: When the next label or check-in is due.
     next_due_at: float | None = None

@@ -29,6 +29,7 @@ READ_MODEL_FIELDS: tuple[str, ...] = (
     "rfm_frequency",
     "rfm_monetary",
     "churn_risk",
+    "churn_risk_at",
     "churn_band",
     "tags",
     "consent",
@@ -51,7 +52,8 @@ def read_model_fields(profile: Profile) -> dict[str, str]:
     """The read-model hash of ``profile``: strings only, empty where nothing is known.
 
     ``churn_risk`` (a probability, 4 decimals) and ``churn_band`` (``low``/``high``) are
-    empty until the churn model scores the profile.
+    empty until the churn model scores the profile; ``churn_risk_at`` is the moment the
+    risk is as of (a snapshot, a check-in, or a refresh every ``churn.refresh``).
     """
     cart = profile.open_cart
     consent = {channel: bool(s.value) for channel, s in sorted(profile.consent.items())}
@@ -64,6 +66,7 @@ def read_model_fields(profile: Profile) -> dict[str, str]:
         "rfm_frequency": str(profile.rfm.frequency),
         "rfm_monetary": str(profile.rfm.monetary),
         "churn_risk": "" if profile.churn.risk is None else f"{profile.churn.risk:.4f}",
+        "churn_risk_at": _time(profile.churn.risk_at),
         "churn_band": profile.churn.band or "",
         "tags": _ENCODER.encode(profile.tags).decode(),
         "consent": _ENCODER.encode(consent).decode(),

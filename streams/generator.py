@@ -6,6 +6,10 @@ products, and many slowly fade away. Some start as anonymous visitors and identi
 later. The stream arrives slightly out of order, with some redelivered duplicates and
 a chosen share of malformed records. The same arguments always give the same bytes.
 
+The stream is made as it is written: each customer's timeline is produced lazily, the
+timelines are merged in event time, and arrivals are held only as long as the largest
+delay. Memory grows with the number of customers, not with the stream's length.
+
 >>> lines = list(generate_stream(GeneratorConfig(customers=3, days=10, seed=1)))
 >>> len(lines) > 10, all(isinstance(line, bytes) for line in lines)
 (True, True)
@@ -14,6 +18,8 @@ a chosen share of malformed records. The same arguments always give the same byt
 from __future__ import annotations
 
 import heapq
+import itertools
+import math
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -80,7 +86,6 @@ class _CustomerSim:
         self.customer_id = f"c{index:07d}"
         self.anonymous_id = f"a{index:07d}" if rng.random() < cfg.anonymous_share else None
         self.identified = self.anonymous_id is None
-        self.events: list[tuple[float, dict[str, Any]]] = []
         self.favourites = rng.sample(CATEGORIES, 2)
         self.activity = rng.lognormvariate(-1.2, 0.8)  # sessions per day
         span = cfg.days * DAY
@@ -91,6 +96,8 @@ class _CustomerSim:
         self.seq = 0
         self.carts = 0
         self.orders: list[tuple[str, float, float]] = []
+        #: Events emitted and not yet released: (time, sequence, record), a heap.
+        self.events: list[tuple[float, int, dict[str, Any]]] = []
 
     def ids(self) -> dict[str, Any]:
         if self.identified:
@@ -109,15 +116,24 @@ class _CustomerSim:
             "properties": properties,
             **(envelope or self.ids()),
         }
-        self.events.append((ts, record))
+        heapq.heappush(self.events, (ts, self.seq, record))
 
-    def run(self) -> list[tuple[float, dict[str, Any]]]:
+    def _release(self, before: float) -> Iterator[tuple[float, int, dict[str, Any]]]:
+        """The emitted events earlier than ``before``, in time order: final, since
+        everything emitted from then on happens at ``before`` or later."""
+        events = self.events
+        while events and events[0][0] < before:
+            yield heapq.heappop(events)
+
+    def run(self) -> Iterator[tuple[float, int, dict[str, Any]]]:
+        """The customer's events in time order, made as they are asked for."""
         rng = self.rng
         t = self.t0
         if self.identified:
             self.register(t)
         while True:
             t += rng.expovariate(self.activity) * DAY
+            yield from self._release(t)  # the sessions from here on start at t or later
             if t >= min(self.end, self.fade_at):
                 break
             if not self.identified and rng.random() < 0.25:
@@ -132,7 +148,7 @@ class _CustomerSim:
                 self.identified = True
                 t += 2
             self.session(t)
-        return self.events
+        yield from self._release(math.inf)
 
     def register(self, t: float) -> None:
         rng = self.rng
@@ -392,31 +408,57 @@ def _malformed(rng: random.Random, index: int, ts: float) -> bytes:
     return orjson.dumps(base)
 
 
+Timeline = Iterator[tuple[float, int, dict[str, Any]]]
+
+
 def generate_stream(cfg: GeneratorConfig) -> Iterator[bytes]:
-    """Yield JSON lines (without newline) in arrival order."""
+    """Yield JSON lines (without newline) in arrival order.
+
+    Customers' timelines are merged by event time; each event gets its arrival (its time,
+    or a little later for a delayed one, and a redelivery later still) and waits in a heap
+    until no event still to come can arrive before it: every later event happens, and so
+    arrives, at or after the newest event time merged.
+    """
     rng = random.Random(cfg.seed)
     catalog = _catalog(rng)
-    arrivals: list[tuple[float, int, bytes]] = []
-    seq = 0
+    #: (next event time, customer index, that event, the rest of the customer's timeline,
+    #: the RNG of its arrivals): one entry per customer with events still to come.
+    merging: list[tuple[float, int, dict[str, Any], Timeline, random.Random]] = []
     for index in range(cfg.customers):
         sim = _CustomerSim(index, cfg, random.Random(rng.getrandbits(64)), catalog)
-        for ts, record in sim.run():
-            line = orjson.dumps(record)
-            seq += 1
-            arrival = ts + (
-                rng.uniform(0, cfg.max_delay_seconds) if rng.random() < cfg.delayed else 0.0
-            )
-            arrivals.append((arrival, seq, line))
-            if rng.random() < cfg.duplicates:
-                seq += 1
-                arrivals.append((arrival + rng.uniform(1, 60), seq, line))
-    if cfg.malformed > 0 and arrivals:
-        count = round(len(arrivals) * cfg.malformed / (1 - cfg.malformed))
-        first, last = cfg.start.timestamp(), cfg.start.timestamp() + cfg.days * DAY
-        for index in range(count):
-            ts = rng.uniform(first, last)
-            seq += 1
-            arrivals.append((ts, seq, _malformed(rng, index, ts)))
-    heapq.heapify(arrivals)
+        delivery = random.Random(rng.getrandbits(64))
+        timeline = sim.run()
+        first = next(timeline, None)
+        if first is not None:
+            merging.append((first[0], index, first[2], timeline, delivery))
+    heapq.heapify(merging)
+    malformed_rng = random.Random(rng.getrandbits(64))
+    malformed_per_event = cfg.malformed / (1 - cfg.malformed) if cfg.malformed > 0 else 0.0
+    owed, malformed = 0.0, 0
+    #: (arrival, customer index or -1 for a malformed record, sequence, line)
+    arrivals: list[tuple[float, int, int, bytes]] = []
+    sequence = itertools.count()
+    while merging:
+        ts, index, record, timeline, delivery = merging[0]
+        upcoming = next(timeline, None)
+        if upcoming is None:
+            heapq.heappop(merging)
+        else:
+            heapq.heapreplace(merging, (upcoming[0], index, upcoming[2], timeline, delivery))
+        line = orjson.dumps(record)
+        delay = delivery.uniform(0, cfg.max_delay_seconds) if delivery.random() < cfg.delayed else 0
+        heapq.heappush(arrivals, (ts + delay, index, next(sequence), line))
+        if delivery.random() < cfg.duplicates:
+            again = ts + delay + delivery.uniform(1, 60)
+            heapq.heappush(arrivals, (again, index, next(sequence), line))
+        owed += malformed_per_event
+        while owed >= 1:
+            owed -= 1
+            at = ts + malformed_rng.uniform(0, cfg.max_delay_seconds)
+            bad = _malformed(malformed_rng, malformed, at)
+            heapq.heappush(arrivals, (at, -1, next(sequence), bad))
+            malformed += 1
+        while arrivals and arrivals[0][0] <= ts:
+            yield heapq.heappop(arrivals)[3]
     while arrivals:
-        yield heapq.heappop(arrivals)[2]
+        yield heapq.heappop(arrivals)[3]

@@ -254,6 +254,13 @@ def churn_metrics(scorer: LinearScorer, learner: ChurnLearner | None) -> Iterato
     )
     if learner is None:
         return
+    yield gauges(
+        "rapport_churn_labels_needed",
+        "Labels of each kind the churn model still has to learn before it gives scores "
+        "(churn.min_labels); 0 and 0 once ready.",
+        ["outcome"],
+        {(outcome,): count for outcome, count in learner.labels_needed().items()},
+    )
     health = learner.health
     yield CounterMetricFamily(
         "rapport_churn_labels",
@@ -263,12 +270,13 @@ def churn_metrics(scorer: LinearScorer, learner: ChurnLearner | None) -> Iterato
     yield CounterMetricFamily(
         "rapport_churn_drifts", "Drifts ADWIN detected in the model's error.", value=health.drifts
     )
-    if health.labels > health.unscored:
+    if health.auc_unknown() is None:  # absent while it means nothing (one kind of label)
         yield GaugeMetricFamily(
             "rapport_churn_roc_auc",
             "Rolling ROC AUC of the scores snapshots were given, judged at their labels.",
             value=health.roc_auc,
         )
+    if health.labels > health.unscored:
         yield GaugeMetricFamily(
             "rapport_churn_log_loss",
             "Rolling log loss of the scores snapshots were given, judged at their labels.",

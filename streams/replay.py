@@ -155,12 +155,16 @@ class ReplaySummary:
         if self.churn:
             c = self.churn
             auc = "n/a" if c["roc_auc"] is None else f"{c['roc_auc']:.3f}"
+            if c.get("auc_note"):
+                auc += f" ({c['auc_note']})"
             loss = "n/a" if c["log_loss"] is None else f"{c['log_loss']:.3f}"
             lines.append(
                 f"Churn model: {c['labels']:,} labels learned ({c['churned']:,} churned), "
                 f"version {c['version']:,}, rolling ROC AUC {auc}, log loss {loss}, "
                 f"drifts {c['drifts']}"
             )
+            if c.get("not_ready"):
+                lines.append(f"WARNING: {c['not_ready']}; every customer is unscored")
             lines += block("Customers by churn risk band", c["bands"])  # type: ignore[arg-type]
         if self.condition_failures:
             lines += block("Conditions that failed (counted as false)", self.condition_failures)
@@ -344,7 +348,10 @@ def replay(
     summary.seconds = time.perf_counter() - started
     _fill_summary(summary, engine, edge, first)
     if learner is not None:
-        summary.churn = _churn_summary(engine, learner)
+        horizon_days = settings.churn.config().horizon / 86_400
+        summary.churn = _churn_summary(engine, learner, horizon_days)
+        if summary.churn["not_ready"]:
+            log.warning("%s", summary.churn["not_ready"])
     summary.journeys = report.rows()
     if outputs.profiles is not None:
         _write_profiles(engine, outputs.profiles)
@@ -416,20 +423,24 @@ def _reload(
         log.info("rules reloaded: now %s", fresh.version)
 
 
-def _churn_summary(engine: Engine, learner: ChurnLearner) -> dict[str, object]:
+def _churn_summary(engine: Engine, learner: ChurnLearner, horizon_days: float) -> dict[str, object]:
     health = learner.health
     judged = health.labels - health.unscored
+    auc_note = health.auc_unknown()
     bands = Counter[str]()
     for key in engine.store.sorted_keys():
         profile = engine.store.get(key)
         if profile is not None and profile.customer_id is not None:
-            bands[profile.churn.band or "unscored"] += 1
+            band = profile.churn.band or ("unscored" if profile.orders.count else "no orders")
+            bands[band] += 1
     return {
         "labels": health.labels,
         "churned": health.churned,
         "version": learner.version,
-        "roc_auc": round(health.roc_auc, 4) if judged else None,
+        "roc_auc": round(health.roc_auc, 4) if auc_note is None else None,
+        "auc_note": auc_note,
         "log_loss": round(health.mean_log_loss, 4) if judged else None,
+        "not_ready": learner.not_ready_reason(horizon_days),
         "drifts": health.drifts,
         "bands": dict(sorted(bands.items())),
     }

@@ -96,6 +96,11 @@ class ChurnSettings(BaseModel):
     snapshot_gap: str = Field(
         "0s", description="At most one order snapshot per customer within this long."
     )
+    refresh: str = Field(
+        "30d",
+        description="Score a customer's risk again after this long without a score (no "
+        "snapshot, no label), so a quiet customer's risk does not freeze; `0s`: never.",
+    )
     high: float = Field(0.7, gt=0, le=1, description="Risk at or above this: band `high`.")
     low: float = Field(0.5, ge=0, lt=1, description="Risk at or below this: back to `low`.")
     min_labels: int = Field(
@@ -103,7 +108,7 @@ class ChurnSettings(BaseModel):
     )
     learning_rate: float = Field(0.1, gt=0, description="AdaGrad step of the logistic model.")
 
-    @field_validator("horizon", "checkin", "checkin_until", "snapshot_gap")
+    @field_validator("horizon", "checkin", "checkin_until", "snapshot_gap", "refresh")
     @classmethod
     def _duration(cls, value: str) -> str:
         parse_duration(value)
@@ -123,6 +128,7 @@ class ChurnSettings(BaseModel):
             snapshot_gap=parse_duration(self.snapshot_gap),
             high=self.high,
             low=self.low,
+            refresh=parse_duration(self.refresh),
         )
 
     def learner(self) -> ChurnLearner:

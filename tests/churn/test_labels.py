@@ -15,7 +15,7 @@ from state.profile import DAY
 from state.stores import MemoryProfileStore
 from tests.builders import IMMEDIATE, T0, at, ordered
 
-NO_CHECKINS = ChurnConfig(checkin=0)
+NO_CHECKINS = ChurnConfig(checkin=0, refresh=0)
 
 
 @dataclass
@@ -85,7 +85,7 @@ def test_a_label_carries_the_score_and_model_version_the_snapshot_was_given() ->
 
 
 def test_check_ins_snapshot_a_quiet_customer_every_interval_until_the_limit() -> None:
-    config = ChurnConfig(checkin=30 * DAY, checkin_until=90 * DAY)
+    config = ChurnConfig(checkin=30 * DAY, checkin_until=90 * DAY, refresh=0)
     engine = _engine(config)
     engine.process(ordered("o1", when=at(0)))
     engine.advance(T0.timestamp() + 400 * DAY)
@@ -102,3 +102,41 @@ def test_a_visitor_without_a_customer_id_gets_no_snapshots() -> None:
     profile = engine.store.get("anon:a1")
     assert profile is not None
     assert profile.churn.pending == []
+
+
+def test_a_quiet_customers_risk_keeps_being_refreshed_after_the_last_check_in() -> None:
+    config = ChurnConfig(checkin=30 * DAY, checkin_until=90 * DAY, refresh=30 * DAY)
+    engine = _engine(config, scores=[0.3, 0.3, 0.3, 0.3, 0.9])
+    engine.process(ordered("o1", when=at(0)))
+    outputs = engine.advance(T0.timestamp() + 400 * DAY)
+    profile = engine.store.get("c1")
+    assert profile is not None
+    state = profile.churn
+    assert state.risk_at is not None
+    assert T0.timestamp() + 370 * DAY <= state.risk_at <= T0.timestamp() + 400 * DAY
+    assert state.checked_in_at == at(90).timestamp()  # refreshes take no snapshot
+    assert len(_labels(outputs)) == 4  # the order's and three check-ins', no more
+    assert state.band == "high"  # a refresh can move the band
+
+
+def test_the_end_of_a_replay_scores_every_customer_as_of_that_moment() -> None:
+    engine = _engine(NO_CHECKINS)
+    engine.process(ordered("o1", when=at(0)))
+    engine.finish(at(50).timestamp())
+    profile = engine.store.get("c1")
+    assert profile is not None
+    assert profile.churn.risk_at == at(50).timestamp()
+
+
+def test_a_customer_past_the_snapshot_bound_gets_no_label_before_its_horizon() -> None:
+    engine = _engine(NO_CHECKINS)
+    outputs: list[object] = []
+    for index in range(40):
+        outputs += engine.process(ordered(f"o{index}", when=at(0, index)))
+    outputs += engine.advance(T0.timestamp() + 200 * DAY)
+    labels = _labels(outputs)
+    assert all(label.at == label.snapshot_at + NO_CHECKINS.horizon for label in labels)
+    assert len(labels) == 32
+    profile = engine.store.get("c1")
+    assert profile is not None
+    assert profile.churn.skipped == 8

@@ -334,3 +334,51 @@ def test_late_event_starts_no_journey(tmp_path: Path) -> None:
     )
     assert milestones(out, "entered") == []
     assert engine.stats.late == 1
+
+
+def test_a_cart_whose_messages_went_out_does_not_start_again_when_an_item_is_added_later(
+    tmp_path: Path,
+) -> None:
+    """Send once means once: past the cooldown, the same cart gets no second reminder and
+    no second coupon (its run finished)."""
+    engine = journey_engine(rules_dir(tmp_path))
+    out = _run(
+        engine,
+        consent(when=at(0)),
+        added("k1", when=at(1)),
+        added("k1", product="p2", when=at(10)),  # nine days later: past the 7-day cooldown
+        until=at(20).timestamp(),
+    )
+    assert [a.template for a in sends(out)] == ["cart_reminder", "cart_coupon"]
+    assert len(milestones(out, "entered")) == 1
+
+
+def test_a_journey_that_allows_the_same_entity_again_starts_it_again(tmp_path: Path) -> None:
+    journey = CART_RECOVERY.replace(
+        "reentry: {cooldown: 7d}", "reentry: {cooldown: 7d, same_entity: true}"
+    )
+    engine = journey_engine(rules_dir(tmp_path, [journey]))
+    out = _run(
+        engine,
+        consent(when=at(0)),
+        added("k1", when=at(1)),
+        added("k1", product="p2", when=at(10)),
+        until=at(20).timestamp(),
+    )
+    assert [a.template for a in sends(out)] == ["cart_reminder", "cart_coupon"] * 2
+
+
+def test_cart_names_in_a_payload_read_the_runs_cart_not_the_newest_one(tmp_path: Path) -> None:
+    journey = CART_RECOVERY.replace(
+        "payload: {cart: event.cart_id}", "payload: {cart: event.cart_id, value: cart_value}"
+    ).replace("reentry: {cooldown: 7d}\n", "")  # a second cart may start its own run
+    engine = journey_engine(rules_dir(tmp_path, [journey]))
+    out = _run(
+        engine,
+        consent(when=at(0)),
+        added("k1", price=50.0, when=at(1)),
+        added("k2", price=30.0, when=at(1, 0, 10)),  # touched last: the "open cart"
+        until=at(1, 2).timestamp(),
+    )
+    reminders = {a.entity: a.payload for a in sends(out)}
+    assert reminders == {"k1": {"cart": "k1", "value": 50.0}, "k2": {"cart": "k2", "value": 30.0}}
