@@ -27,7 +27,8 @@ def _documented_arm() -> Any:
 
 def test_the_guides_recipe_gives_every_customer_the_arm_rapport_gives() -> None:
     arm = _documented_arm()
-    variants = (("friendly", 50, {}), ("urgent", 30, {}), ("plain", 20, {}))
+    none: dict[str, str] = {}
+    variants = (("friendly", 50, none), ("urgent", 30, none), ("plain", 20, none))
     journey = Journey(id="cart_recovery", priority=50, steps=(), holdout=0.1, variants=variants)
     runtime = JourneyRuntime((journey,), Policies.default())
     for index in range(2000):
