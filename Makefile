@@ -8,6 +8,10 @@ BUILD := build
 .PHONY: demo test lint typecheck unit bench bench-worker lock schemas clean redis-server prometheus image-test image-tools
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# On a shared machine another apt-get may hold dpkg's lock: wait for it (up to 10 min)
+# instead of failing. apt-get update is tried again too, for the package lists' lock.
+APT_GET := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get -o DPkg::Lock::Timeout=600 -qq
+APT_UPDATE := for try in 1 2 3 4 5 6; do $(APT_GET) update && break; sleep 10; done
 
 $(INSTALLED): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -35,13 +39,13 @@ test: $(INSTALLED) redis-server prometheus
 
 redis-server:
 	@command -v redis-server >/dev/null || { \
-		$(SUDO) apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends redis-server >/dev/null; }
+		$(APT_UPDATE); \
+		$(APT_GET) install -y --no-install-recommends redis-server >/dev/null; }
 
 prometheus:
 	@command -v prometheus >/dev/null && command -v promtool >/dev/null || { \
-		$(SUDO) apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }
+		$(APT_UPDATE); \
+		$(APT_GET) install -y --no-install-recommends prometheus >/dev/null; }
 
 ## image-test: build the Dockerfile with buildah (no Docker engine) on a base made from
 ## Debian's packages, then run `rapport --help` and a short replay inside the image
@@ -65,8 +69,8 @@ image-test: image-tools
 
 image-tools:
 	@command -v buildah >/dev/null && command -v podman >/dev/null && command -v debootstrap >/dev/null || { \
-		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
-			--no-install-recommends buildah podman debootstrap >/dev/null; }
+		$(APT_UPDATE); \
+		$(APT_GET) install -y --no-install-recommends buildah podman debootstrap >/dev/null; }
 
 ## bench: replay throughput on a generated 1M-event stream vs. an orjson decode-only loop
 bench: $(INSTALLED)

@@ -1,10 +1,12 @@
 """The ``rapport`` command: replay, generate, worker, rules, churn, schemas and config.
 
-Exit codes: 0 success; 1 invalid rules or a failed check; 2 bad usage; 3 unreadable input.
+Exit codes: 0 success; 1 invalid rules or a failed check; 2 bad usage (an output that is
+the input or another output included); 3 unreadable input; 4 an output that cannot be written.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,10 +19,11 @@ from rules.loader import load_rules
 from rules.reloader import RulesWatcher
 from rules.yaml_source import RuleFileError
 from streams.settings import Settings
-from streams.sources.files import InputError
+from streams.sources.files import InputError, OutputError
 
 EXIT_INVALID = 1
 EXIT_INPUT = 3
+EXIT_OUTPUT = 4
 
 
 def _settings() -> Settings:
@@ -154,6 +157,17 @@ def replay(
     from streams.replay import InputFormat, ReplayOutputs
     from streams.replay import replay as run_replay
 
+    _distinct_paths(
+        input_file,
+        {
+            "--changes": changes_path,
+            "--dead-letters": dead_path,
+            "--profiles": profiles_path,
+            "--actions": actions_path,
+            "--audit": audit_path,
+            "--summary-json": summary_path,
+        },
+    )
     settings = _settings()
     rules_dir = rules_dir or settings.rules_dir
     try:
@@ -189,9 +203,48 @@ def replay(
     except InputError as error:
         click.echo(str(error), err=True)
         sys.exit(EXIT_INPUT)
+    except OutputError as error:
+        click.echo(str(error), err=True)
+        sys.exit(EXIT_OUTPUT)
     click.echo(summary.render())
     if summary_path is not None:
-        summary_path.write_bytes(orjson.dumps(summary.deterministic(), option=orjson.OPT_INDENT_2))
+        try:
+            summary_path.write_bytes(
+                orjson.dumps(summary.deterministic(), option=orjson.OPT_INDENT_2)
+            )
+        except OSError as error:
+            click.echo(f"{summary_path}: cannot write: {error.strerror or error}", err=True)
+            sys.exit(EXIT_OUTPUT)
+
+
+def _distinct_paths(input_name: str, outputs: dict[str, Path | None]) -> None:
+    """Refuse an output that is the input or another output: writing it would truncate
+    what is being read, or two outputs would write over each other."""
+    seen: dict[str, str] = {}
+    if input_name != "-":
+        seen[os.path.realpath(input_name)] = "the input file"
+    for option, path in outputs.items():
+        if path is None:
+            continue
+        real = os.path.realpath(path)
+        same = seen.get(real) or next(
+            (what for other, what in seen.items() if _same_file(other, real)), None
+        )
+        if same is not None:
+            raise click.BadParameter(
+                f"{path} is {same} too; writing it would destroy it. Give each output its "
+                "own file.",
+                param_hint=option,
+            )
+        seen[real] = f"the {option} output"
+
+
+def _same_file(first: str, second: str) -> bool:
+    """Whether two existing paths are one file (a hard link, say)."""
+    try:
+        return os.path.samefile(first, second)
+    except OSError:
+        return False
 
 
 @main.command()
@@ -248,7 +301,11 @@ def generate(
         duplicates=duplicates,
         start=start,
     )
-    out = output.open("wb") if output else sys.stdout.buffer
+    try:
+        out = output.open("wb") if output else sys.stdout.buffer
+    except OSError as error:
+        click.echo(f"{output}: cannot write: {error.strerror or error}", err=True)
+        sys.exit(EXIT_OUTPUT)
     count = 0
     try:
         for line in generate_stream(cfg):

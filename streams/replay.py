@@ -48,7 +48,7 @@ from streams.metrics import (
 from streams.settings import Settings
 from streams.sources.base import Decoded
 from streams.sources.contract import read_contract
-from streams.sources.files import CountingReader, open_input
+from streams.sources.files import CountingReader, OutputError, open_input
 from streams.sources.online_retail import read_online_retail
 from streams.sources.segment import read_segment
 
@@ -286,6 +286,7 @@ def replay(
         dead_out = _open(stack, outputs.dead_letters)
         actions_out = _open(stack, outputs.actions)
         audit_out = _open(stack, outputs.audit)
+        profiles_out = _open(stack, outputs.profiles)  # opened now: a bad path fails first
 
         def write_dead(letters: list[DeadLetter]) -> None:
             if dead_out is not None:
@@ -345,6 +346,9 @@ def replay(
         write_dead(failed_letters(engine, edge))
         if collector is not None:
             collector.close()
+        if profiles_out is not None:
+            for key in engine.store.sorted_keys():
+                profiles_out.write(profile_json(engine.store.get(key)) + b"\n")
     summary.seconds = time.perf_counter() - started
     _fill_summary(summary, engine, edge, first)
     if learner is not None:
@@ -353,16 +357,17 @@ def replay(
         if summary.churn["not_ready"]:
             log.warning("%s", summary.churn["not_ready"])
     summary.journeys = report.rows()
-    if outputs.profiles is not None:
-        _write_profiles(engine, outputs.profiles)
     return summary
 
 
 def _open(stack: ExitStack, path: Path | None) -> IO[bytes] | None:
     if path is None:
         return None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return stack.enter_context(path.open("wb", buffering=1 << 20))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return stack.enter_context(path.open("wb", buffering=1 << 20))
+    except OSError as error:
+        raise OutputError(f"{path}: cannot write: {error.strerror or error}") from error
 
 
 @dataclass
@@ -529,13 +534,6 @@ def _serve_metrics(
     stack.callback(collector.close)
     log.info("serving /metrics on %s:%d while the replay runs", host, server.port)
     return collector
-
-
-def _write_profiles(engine: Engine, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("wb", buffering=1 << 20) as out:
-        for key in engine.store.sorted_keys():
-            out.write(profile_json(engine.store.get(key)) + b"\n")
 
 
 def profiles_of(engine: Engine) -> list[bytes]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import gzip
 import io
 import sys
-from collections.abc import Iterator
+import zlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -14,6 +15,13 @@ from schemas.decode import DeadLetter, too_large
 
 class InputError(Exception):
     """The input cannot be read at all (missing file, permission, not gzip)."""
+
+
+class OutputError(Exception):
+    """An output cannot be written (a directory that cannot be made, no permission)."""
+
+
+GZIP_MAGIC = b"\x1f\x8b"
 
 
 class CountingReader(io.RawIOBase):
@@ -46,6 +54,13 @@ def open_input(name: str) -> tuple[BinaryIO, CountingReader | None, int | None]:
     buffered = io.BufferedReader(counter, buffer_size=1 << 20)
     total = path.stat().st_size
     if name.endswith(".gz"):
+        head = buffered.peek(2)[:2]
+        if head != GZIP_MAGIC:
+            buffered.close()
+            raise InputError(
+                f"{name}: not a gzip file (it starts with {head!r}, not the gzip magic "
+                "bytes 1f 8b); rename it without .gz if it is plain text"
+            )
         return gzip.GzipFile(fileobj=buffered), counter, total  # type: ignore[return-value]
     return buffered, counter, total
 
@@ -56,7 +71,7 @@ def numbered_lines(
     """(1-based line number, line without newline), skipping blank lines; a line longer
     than ``max_bytes`` is a ``too_large`` dead letter instead, read through without ever
     holding more than a bounded piece of it."""
-    readline = stream.readline
+    readline = _checked(stream.readline, source)
     number = 0
     while line := readline(max_bytes + 1):
         number += 1
@@ -71,6 +86,19 @@ def numbered_lines(
         stripped = line.rstrip(b"\r\n")
         if stripped.strip():
             yield number, stripped
+
+
+def _checked(readline: Callable[[int], bytes], source: str) -> Callable[[int], bytes]:
+    """``readline`` that turns a read failure (a gzip file cut short or corrupt, a disk
+    error) into an ``InputError`` naming the input."""
+
+    def read(size: int) -> bytes:
+        try:
+            return readline(size)
+        except (OSError, EOFError, zlib.error) as error:
+            raise InputError(f"{source}: cannot read further: {error}") from error
+
+    return read
 
 
 #: A too-long line is read through in pieces of this size.
