@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import msgspec
+import orjson
 import pytest
 
 from churn.tracker import ChurnLabel
@@ -24,7 +26,9 @@ from tests.integration.test_worker import (
 from tests.integration.worker_process import WorkerProcess, worker_env
 from tests.servers import Server
 
-CHURN = {"horizon": "2d", "checkin": "0s", "min_labels": "5"}
+#: A short horizon gives labels within the stream; a daily refresh scores profiles soon
+#: after a ready model reaches the worker, whenever that is.
+CHURN = {"horizon": "2d", "checkin": "0s", "min_labels": "5", "refresh": "1d"}
 
 
 @pytest.mark.integration
@@ -42,6 +46,7 @@ def test_the_worker_learns_from_labels_scores_with_its_model_and_restores_it_aft
         churn__horizon=CHURN["horizon"],
         churn__checkin=CHURN["checkin"],
         churn__min_labels=CHURN["min_labels"],
+        churn__refresh=CHURN["refresh"],
     )
     config = GeneratorConfig(customers=60, days=30, seed=12, anonymous_share=0.0)
     lines = list(generate_stream(config))
@@ -58,12 +63,20 @@ def test_the_worker_learns_from_labels_scores_with_its_model_and_restores_it_aft
     try:
         second.wait_ready()
         produce(broker.address, f"{prefix}events", lines[half:], 1500)
-        labels = _labels_learned(broker, prefix, len(lines), second)
+        produced = len(lines)
+        labels = _labels_learned(broker, prefix, produced, second)
+        # A model reaches the scorers when it does (wall clock); the stream may be over by
+        # then. Orders a day apart go on until a profile is scored with it.
+        for day in range(1, 11):
+            produced += produce(broker.address, f"{prefix}events", _orders_after(lines, day))
+            labels = _labels_learned(broker, prefix, produced, second)
+            if any(p.churn.risk is not None for p in _stored_profiles(broker, prefix)):
+                break
         models = read_topic(broker.address, f"{prefix}churn.models", until=lambda r: True)
     finally:
         second.stop()
     assert "churn learner restored" in second.log(), second.log()[-3000:]
-    events = read_topic(broker.address, f"{prefix}events", until=lambda r: len(r) == len(lines))
+    events = read_topic(broker.address, f"{prefix}events", until=lambda r: len(r) == produced)
     want = _want(events)
     decoder = msgspec.json.Decoder(ChurnLabel)
     got = {(label.label_id, label.churned) for label in map(decoder.decode, labels)}
@@ -72,11 +85,33 @@ def test_the_worker_learns_from_labels_scores_with_its_model_and_restores_it_aft
     newest = max((_record(r.value) for r in models), key=lambda m: m.version)
     assert newest.ready
     assert newest.version == len(labels)  # every label learned once, across the restart
-    profiles = [
-        msgspec.json.decode(value, type=Profile)
-        for value in _profiles_in(_latest(_changelog(broker.address, prefix.rstrip(".")))).values()
-    ]
+    profiles = _stored_profiles(broker, prefix)
     assert any(p.churn.risk is not None for p in profiles), "nobody was scored with the model"
+
+
+def _stored_profiles(broker: Server, prefix: str) -> list[Profile]:
+    table = _profiles_in(_latest(_changelog(broker.address, prefix.rstrip("."))))
+    return [msgspec.json.decode(value, type=Profile) for value in table.values()]
+
+
+def _orders_after(lines: list[bytes], day: int) -> list[bytes]:
+    """An order of each of five customers of the stream, ``day`` days after its end."""
+    records = [orjson.loads(line) for line in lines]
+    end = max(datetime.fromisoformat(r["occurred_at"]) for r in records)
+    buyers = sorted({r["customer_id"] for r in records if r["type"] == "order.placed"})[:5]
+    when = (end + timedelta(days=day)).isoformat()
+    return [
+        orjson.dumps(
+            {
+                "type": "order.placed",
+                "event_id": f"tail-{day}-{customer}",
+                "customer_id": customer,
+                "occurred_at": when,
+                "properties": {"order_id": f"tail-{day}-{customer}", "total": 25.0},
+            }
+        )
+        for customer in buyers
+    ]
 
 
 def _labels_learned(
