@@ -41,7 +41,6 @@ DeadLetterReason = Literal[
     "invalid_event",
     "future_event",
     "invalid_row",
-    "unsupported_event",
     #: longer than ``engine.max_record_bytes``: the dead letter keeps a bounded prefix
     "too_large",
     #: objects or arrays nested deeper than ``schemas.limits.MAX_NESTING``
@@ -278,7 +277,8 @@ def decode_event(
     a record it rejects is parsed again with orjson to say precisely what is wrong.
     Nothing raises: a record too long or nested too deep is refused before parsing.
     """
-    if len(raw) > max_bytes or may_nest_too_deep(raw):
+    # may_nest_too_deep, inline: this runs for every record
+    if len(raw) > max_bytes or raw.count(b"{") + raw.count(b"[") > MAX_NESTING:
         refused = refuse_early(raw, source=source, position=position, max_bytes=max_bytes)
         if refused is not None:
             return refused
