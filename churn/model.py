@@ -106,7 +106,7 @@ class ModelHealth:
         window's labels are all of one kind (an AUC needs both; river then says 0)."""
         judged = len(self._window_outcomes)
         if not judged:
-            return "no label has been judged yet (labels of snapshots scored by a ready model)"
+            return "no label of a snapshot scored by a ready model has been judged yet"
         if self._window_churned in (0, judged):
             kind = "churned" if self._window_churned else "retained"
             return f"the last {judged:,} judged labels are all {kind}: an AUC needs both kinds"

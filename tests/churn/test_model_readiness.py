@@ -50,4 +50,4 @@ def test_a_replay_shorter_than_the_horizon_warns_that_the_model_is_not_ready(
     assert result.exit_code == 0, result.output
     assert "WARNING: the churn model is not ready" in result.output
     assert "needs 500 of each (churn.min_labels)" in result.output
-    assert "rolling ROC AUC n/a (no label has been judged yet" in result.output
+    assert "rolling ROC AUC n/a (no label of a snapshot scored by a ready model" in result.output
