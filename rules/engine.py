@@ -704,13 +704,16 @@ class Engine:
         assert self.churn is not None
         fired = self.churn.due(profile, due)
         self._schedule_churn(profile, None)
-        changes = [item for item in fired if isinstance(item, ProfileChange)]
+        self._journeys_see([item for item in fired if isinstance(item, ProfileChange)], profile)
+        return list(fired)
+
+    def _journeys_see(self, changes: list[ProfileChange], profile: Profile) -> None:
+        """Start the runs the churn model's profile changes trigger (a band move)."""
         journeys = self.rules.journeys
         if changes and journeys.journeys:
             journey_due = profile.journeys.next_due_at
             journeys.on_changes(profile, changes)
             self._schedule_journeys(profile, journey_due)
-        return list(fired)
 
     def _rescore(self, profile: Profile, at: float) -> list[Output]:
         """Score ``profile`` as of ``at`` (no snapshot); journeys see a band change."""
@@ -719,11 +722,7 @@ class Engine:
         fired = self.churn.rescore(profile, at)
         changes = [item for item in fired if isinstance(item, ProfileChange)]
         self._schedule_churn(profile, churn_due)
-        journeys = self.rules.journeys
-        if changes and journeys.journeys:
-            journey_due = profile.journeys.next_due_at
-            journeys.on_changes(profile, changes)
-            self._schedule_journeys(profile, journey_due)
+        self._journeys_see(changes, profile)
         self.store.put(profile)
         return list(changes)
 

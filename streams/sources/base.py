@@ -6,10 +6,20 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Protocol
 
-from schemas.decode import DeadLetter, Ignored
+from schemas.decode import DeadLetter, Decoding, Ignored, PartialEvent
 from schemas.events import Event
 
 Decoded = Event | DeadLetter | Ignored
+
+
+def flattened(item: Decoding | Ignored) -> Iterator[Decoded]:
+    """One decoded record as what a source yields: a partial record is its dead letter
+    (naming what was dropped), then its event."""
+    if isinstance(item, PartialEvent):
+        yield item.dropped
+        yield item.event
+    else:
+        yield item
 
 
 class Source(Protocol):

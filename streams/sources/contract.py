@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import BinaryIO
 
 from schemas.decode import DeadLetter, PartialEvent, decode_event
-from streams.sources.base import Decoded
+from streams.sources.base import Decoded, flattened
 from streams.sources.files import numbered_lines
 
 
@@ -27,7 +27,6 @@ def read_contract(
             max_bytes=max_bytes,
         )
         if isinstance(item, PartialEvent):
-            yield item.dropped
-            yield item.event
+            yield from flattened(item)
         else:
-            yield item
+            yield item  # the common case, without a generator

@@ -27,9 +27,9 @@ from datetime import datetime
 from typing import Any, BinaryIO, Final
 from zoneinfo import ZoneInfo
 
-from schemas.decode import DeadLetter, PartialEvent, convert_event, dead_letter
+from schemas.decode import DeadLetter, convert_event, dead_letter
 from schemas.limits import MAX_AMOUNT, MAX_QUANTITY
-from streams.sources.base import Decoded
+from streams.sources.base import Decoded, flattened
 from streams.sources.files import numbered_lines
 
 LONDON: Final = ZoneInfo("Europe/London")
@@ -254,8 +254,4 @@ def _invoice_events(
         position=invoice.first_line,
         latest_allowed=latest_allowed,
     )
-    if isinstance(decoded, PartialEvent):
-        yield decoded.dropped
-        yield decoded.event
-    else:
-        yield decoded
+    yield from flattened(decoded)

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import BinaryIO
 
-from schemas.decode import DeadLetter, PartialEvent
+from schemas.decode import DeadLetter
 from schemas.segment import decode_segment
-from streams.sources.base import Decoded
+from streams.sources.base import Decoded, flattened
 from streams.sources.files import numbered_lines
 
 
@@ -23,8 +23,4 @@ def read_segment(
         for item in decode_segment(
             line, source=source, position=number, latest_allowed=latest_allowed, max_bytes=max_bytes
         ):
-            if isinstance(item, PartialEvent):
-                yield item.dropped
-                yield item.event
-            else:
-                yield item
+            yield from flattened(item)
