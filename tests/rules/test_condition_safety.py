@@ -34,7 +34,7 @@ def test_rules_validate_refuses_a_condition_outside_the_language_with_a_location
     (tmp_path / "tags.yaml").write_text(TAG.format(when=f'"{condition}"'))
     started = time.perf_counter()
     result = CliRunner().invoke(main, ["rules", "validate", str(tmp_path)])
-    assert time.perf_counter() - started < 5  # nothing was evaluated
+    assert time.perf_counter() - started < 20  # nothing was evaluated (it took 43 s to 80 s)
     assert result.exit_code == 1
     assert "Traceback" not in result.output
     assert f"{tmp_path / 'tags.yaml'}:3:11: tags.0.when: column" in result.output
@@ -108,4 +108,4 @@ def test_yaml_aliases_are_refused_so_a_small_file_cannot_expand_into_a_huge_one(
     started = time.perf_counter()
     with pytest.raises(RuleFileError, match="YAML aliases"):
         load_rules(tmp_path)
-    assert time.perf_counter() - started < 5
+    assert time.perf_counter() - started < 20  # expanded, it would take minutes
