@@ -108,8 +108,12 @@ def _rows(
         yield number, dict(zip(header, fields, strict=True))
 
 
-def _bad_line(raw: bytes, source: str, number: int, detail: str) -> DeadLetter:
-    return dead_letter(raw, source=source, position=number, reason="invalid_row", detail=detail)
+def _bad_line(
+    raw: bytes, source: str, number: int, detail: str, field: str | None = None
+) -> DeadLetter:
+    return dead_letter(
+        raw, source=source, position=number, reason="invalid_row", field=field, detail=detail
+    )
 
 
 def _amounts(row: dict[str, str]) -> tuple[datetime, float, float] | str:
@@ -140,9 +144,7 @@ def read_online_retail(
         number = row["InvoiceNo"].strip()
         amounts = _amounts(row)
         if isinstance(amounts, str):
-            yield dead_letter(
-                _raw(row), source=source, position=line, reason="invalid_row", detail=amounts
-            )
+            yield _bad_line(_raw(row), source, line, amounts)
             continue
         when = amounts[0]
         ts = when.timestamp()
@@ -155,13 +157,12 @@ def read_online_retail(
                 del open_invoices[closed_number]
                 yield from _invoice_events(closed, source, latest_allowed)
         if number.startswith("A"):
-            yield dead_letter(
+            yield _bad_line(
                 _raw(row),
-                source=source,
-                position=line,
-                reason="invalid_row",
+                source,
+                line,
+                "bad-debt adjustment (InvoiceNo A…): an accounting entry, not a customer event",
                 field="InvoiceNo",
-                detail="bad-debt adjustment (InvoiceNo A…): an accounting entry, not a customer event",
             )
             continue
         invoice = open_invoices.get(number)
@@ -170,13 +171,12 @@ def read_online_retail(
                 number, line, when, ts, _customer(row["CustomerID"])
             )
         elif len(invoice.rows) >= MAX_ITEMS:
-            yield dead_letter(
+            yield _bad_line(
                 _raw(row),
-                source=source,
-                position=line,
-                reason="invalid_row",
+                source,
+                line,
+                f"invoice {number} has more than {MAX_ITEMS:,} lines: this one is left out",
                 field="InvoiceNo",
-                detail=f"invoice {number} has more than {MAX_ITEMS:,} lines: this one is left out",
             )
             continue
         if ts > invoice.last_ts or not invoice.rows:
@@ -203,13 +203,12 @@ def _invoice_events(
                 if is_return
                 else "a sale line with quantity <= 0 (stock adjustment)"
             )
-            yield dead_letter(
+            yield _bad_line(
                 _raw(row),
-                source=source,
-                position=line,
-                reason="invalid_row",
+                source,
+                line,
+                f"{what}: Quantity={row['Quantity']}, UnitPrice={row['UnitPrice']}",
                 field="Quantity",
-                detail=f"{what}: Quantity={row['Quantity']}, UnitPrice={row['UnitPrice']}",
             )
             continue
         cents += round(quantity * price * 100)
