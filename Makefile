@@ -76,8 +76,15 @@ image-tools:
 bench: $(INSTALLED)
 	$(BIN)/python bench/replay_throughput.py
 
-## bench-worker: one worker end to end on a local broker vs. the broker's own rate and latency
-bench-worker: $(INSTALLED) redis-server
+## bench-worker: one worker end to end on a local broker vs. the broker itself, a Quix
+## Streams app (a bench-only peer, in its own virtualenv) and the engine's replay
+PEERS := $(BUILD)/bench-peers
+$(PEERS)/.installed: bench/peers/requirements.txt
+	$(PY) -m venv $(PEERS)
+	$(PEERS)/bin/pip install --quiet -r bench/peers/requirements.txt
+	touch $@
+
+bench-worker: $(INSTALLED) redis-server $(PEERS)/.installed
 	$(BIN)/python -m bench.worker_end_to_end
 
 ## schemas: regenerate the committed JSON Schema files and config/defaults.yaml

@@ -1,29 +1,40 @@
-"""One worker end to end on a local broker, against the broker's own produce→consume rate.
+"""One worker end to end on a local broker, against the broker itself, a Quix Streams app
+and the engine's replay of the same records.
 
-    .venv/bin/python -m bench.worker_end_to_end [--customers 600] [--days 30]   # from the repo root
+    make bench-worker      # = build/bench-peers (Quix Streams) + python -m bench.worker_end_to_end
 
 Starts a Tansu broker and Redis on free loopback ports (as the integration tests do), then
-in one run:
+in one run, with the same generated records:
 
-1. **Broker baseline**: the generated stream produced with confluent-kafka and consumed
-   back (assigned partitions, no group), first produce to last record read.
-2. **Worker throughput**: one ``rapport worker`` (shipped rules, Redis claims and read model,
-   the delivery stage to a log file), ready before the clock starts; the same stream
-   produced; the clock stops when the actions topic holds every action the engines give
-   for that input (computed beforehand, as the integration tests do).
-3. **Event → action latency**: a second worker on the wall clock with a journey that sends
-   at once on ``cart.item_added``; events produced at a steady rate with the current time;
-   latency is the action record's broker timestamp minus its trigger record's.
+1. **Broker**: a producer and, in a thread of its own, a batch consumer (librdkafka's
+   ``consume`` of up to 10,000 records) reading the topic; first produce to last read.
+2. **Quix Streams** (the peer a user could pick instead): a trivial stateful app (each
+   key's count in its RocksDB state, written to an output topic), run from its own
+   virtualenv (``build/bench-peers``: it pins confluent-kafka and pydantic below Rapport's);
+   started and warmed up before the clock starts; the clock stops when the output topic
+   has a record for every input record.
+3. **Replay**: the engines of the worker's partitions over the same records in one
+   process, as ``tests/integration/test_worker.py`` computes what the worker must give.
+4. **Worker**: one ``rapport worker`` (shipped rules, Redis claims and read model, the
+   delivery stage to a log file), ready before the clock starts; the clock stops when the
+   actions topic holds every action the engines give for that input.
+5. **Event → action latency**: a second worker on the wall clock with a journey that sends
+   at once on ``cart.item_added``; events produced at a steady rate (1,000/s by default)
+   with the current time; latency is the action record's broker timestamp minus its
+   trigger record's; the broker's own produce→consume latency at the same rate.
 
-Prints the figures and the ratio worker / broker; docs/performance.md records them.
+The last line is one JSON object with the figures; docs/performance.md records them.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
+import subprocess
 import tempfile
+import threading
 import time
 import urllib.request
 import uuid
@@ -31,15 +42,20 @@ from pathlib import Path
 
 import msgspec
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
 
 from streams.generator import GeneratorConfig, generate_stream
+from streams.settings import load_settings
 from tests.integration.kafka_io import create_topic, read_topic, routing_key
-from tests.integration.test_worker import _oracle
+from tests.integration.test_worker import _oracle, partitioned
 from tests.integration.worker_process import WorkerProcess, worker_env
 from tests.rules.journey_builders import rules_dir
 from tests.servers import free_port, kafka_broker, redis_server
 
 PARTITIONS = 4
+#: The Quix Streams peer's virtualenv (``make bench-worker`` makes it).
+PEERS = Path(os.environ.get("RAPPORT_BENCH_PEERS", "build/bench-peers"))
 #: The engine's allowed lateness in the latency run: a send is due at its trigger's event
 #: time and goes out once the watermark (newest event time less this) passes it.
 LATENESS = 1
@@ -143,18 +159,94 @@ def start_worker(
     return worker
 
 
+class Drain(threading.Thread):
+    """Reads ``count`` records of ``topic`` in batches, in a thread of its own: ``finished``
+    is when the last one was read (``perf_counter``), ``read`` how many it read."""
+
+    def __init__(self, bootstrap: str, topic: str, count: int, timeout: float = 300) -> None:
+        super().__init__(daemon=True)
+        self.reader = Reader(bootstrap, topic)
+        self.count, self.timeout = count, timeout
+        self.read, self.finished = 0, 0.0
+        self.start()
+
+    def run(self) -> None:
+        deadline = time.monotonic() + self.timeout
+        while self.read < self.count and time.monotonic() < deadline:
+            batch = self.reader.consumer.consume(10_000, 0.1)
+            good = sum(1 for m in batch if m.error() is None)
+            if good:
+                self.read += good
+                self.finished = time.perf_counter()
+        self.reader.close()
+
+
 def broker_baseline(bootstrap: str, lines: list[bytes]) -> float:
+    """A producer, and a batch consumer in a thread of its own: first produce to last read."""
     topic = f"raw{uuid.uuid4().hex[:6]}"
     create_topic(bootstrap, topic, PARTITIONS)
-    reader = Reader(bootstrap, topic)
+    reading = Drain(bootstrap, topic, len(lines))
+    started = produce(bootstrap, topic, lines)
+    reading.join()
+    assert reading.read == len(lines), f"read {reading.read} of {len(lines)}"
+    return len(lines) / (reading.finished - started)
+
+
+def quix_throughput(bootstrap: str, lines: list[bytes], workdir: Path) -> float:
+    """The Quix Streams peer, warmed up with one record, then timed on ``lines``."""
+    python = PEERS / "bin" / "python"
+    if not python.exists():
+        raise SystemExit(f"{python} is missing: run `make bench-worker` (it makes it)")
+    source, output = f"q{uuid.uuid4().hex[:6]}", f"q{uuid.uuid4().hex[:6]}.out"
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    # Quix reads the input topic's retention; Tansu reports none unless it is set.
+    week = {"retention.ms": str(7 * 86_400_000)}
+    for future in admin.create_topics(
+        [NewTopic(source, PARTITIONS, config=week), NewTopic(output, PARTITIONS, config=week)]
+    ).values():
+        future.result()
+    log = (workdir / "quix.log").open("wb")
+    app = subprocess.Popen(
+        [
+            str(python),
+            str(Path(__file__).parent / "peers" / "quix_app.py"),
+            bootstrap,
+            source,
+            output,
+            str(workdir / "quix-state"),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
-        started = produce(bootstrap, topic, lines)
-        seen: list[tuple[int, bytes]] = []
-        finished = reader.read(len(lines), 300, seen)
+        warm = Drain(bootstrap, output, 1, timeout=180)
+        produce(bootstrap, source, [b'{"warm": true}'])
+        warm.join()
+        assert warm.read == 1, (
+            f"quix app never answered:\n{(workdir / 'quix.log').read_text()[-2000:]}"
+        )
+        reading = Drain(bootstrap, output, len(lines) + 1)
+        started = produce(bootstrap, source, lines)
+        reading.join()
+        # The drain starts from the beginning: the warm-up record is among those read.
+        assert reading.read == len(lines) + 1, f"quix wrote {reading.read - 1} of {len(lines)}"
+        return len(lines) / (reading.finished - started)
     finally:
-        reader.close()
-    assert len(seen) == len(lines), f"read {len(seen)} of {len(lines)}"
-    return len(lines) / (finished - started)
+        app.terminate()
+        app.wait(30)
+        log.close()
+
+
+def replay_throughput(bootstrap: str, lines: list[bytes]) -> float:
+    """The engines of the worker's partitions over the same records, in one process."""
+    topic = f"r{uuid.uuid4().hex[:6]}"
+    create_topic(bootstrap, topic, PARTITIONS)
+    produce(bootstrap, topic, lines)
+    records = read_topic(bootstrap, topic, until=lambda r: len(r) == len(lines), settle=0)
+    settings = load_settings(worker={"clock": "events"})
+    started = time.perf_counter()
+    partitioned(records, PARTITIONS, settings)
+    return len(lines) / (time.perf_counter() - started)
 
 
 def worker_throughput(
@@ -290,7 +382,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=600)
     parser.add_argument("--days", type=int, default=30)
-    parser.add_argument("--rate", type=float, default=200.0, help="events/s for latency")
+    parser.add_argument("--rate", type=float, default=1000.0, help="events/s for latency")
     parser.add_argument("--seconds", type=float, default=15.0)
     args = parser.parse_args()
     config = GeneratorConfig(customers=args.customers, days=args.days, seed=5, anonymous_share=0.0)
@@ -299,27 +391,52 @@ def main() -> None:
         workdir = Path(scratch)
         with kafka_broker(workdir / "broker") as broker, redis_server(workdir / "redis") as redis:
             raw_rate = broker_baseline(broker.address, lines)
+            quix_rate = quix_throughput(broker.address, lines, workdir)
+            replay_rate = replay_throughput(broker.address, lines)
             rate, actions = worker_throughput(broker.address, redis.address, lines, workdir)
             worker_ms, broker_ms = latency(
                 broker.address, redis.address, workdir, args.rate, args.seconds
             )
+    overhead = [ms - LATENESS * 1000 for ms in worker_ms]
+    figures = {
+        "events": len(lines),
+        "actions": actions,
+        "broker_records_per_s": round(raw_rate),
+        "quix_records_per_s": round(quix_rate),
+        "replay_events_per_s": round(replay_rate),
+        "worker_events_per_s": round(rate),
+        "worker_to_quix": round(rate / quix_rate, 3),
+        "worker_to_replay": round(rate / replay_rate, 3),
+        "latency_rate_per_s": args.rate,
+        "latency_actions": len(worker_ms),
+        "latency_p50_ms": round(_percentile(worker_ms, 0.5), 1),
+        "latency_p99_ms": round(_percentile(worker_ms, 0.99), 1),
+        "allowed_lateness_ms": LATENESS * 1000,
+        "latency_p99_less_lateness_ms": round(_percentile(overhead, 0.99), 1),
+        "latency_mean_less_lateness_ms": round(statistics.fmean(overhead), 1),
+        "broker_latency_p50_ms": round(_percentile(broker_ms, 0.5), 1),
+        "broker_latency_p99_ms": round(_percentile(broker_ms, 0.99), 1),
+    }
+    figures["latency_to_broker"] = round(
+        figures["latency_p99_less_lateness_ms"] / max(figures["broker_latency_p99_ms"], 0.1), 2
+    )
     print(
         f"events: {len(lines):,} ({args.customers} customers, {args.days} days), actions {actions:,}"
     )
     print(f"broker produce→consume: {raw_rate:,.0f} records/s")
-    print(f"worker end to end:      {rate:,.0f} events/s  (ratio {rate / raw_rate:.3f})")
+    print(f"quix streams, stateful: {quix_rate:,.0f} records/s")
+    print(f"replay (engines only):  {replay_rate:,.0f} events/s")
     print(
-        f"latency at {args.rate:.0f} events/s, {len(worker_ms)} actions: worker event→action "
-        f"p50 {_percentile(worker_ms, 0.5):.0f} ms, p99 {_percentile(worker_ms, 0.99):.0f} ms; "
-        f"broker alone p50 {_percentile(broker_ms, 0.5):.1f} ms, "
-        f"p99 {_percentile(broker_ms, 0.99):.1f} ms ({len(broker_ms)} records)"
+        f"worker end to end:      {rate:,.0f} events/s  (to quix {rate / quix_rate:.2f}, "
+        f"to replay {rate / replay_rate:.2f})"
     )
-    overhead = [ms - LATENESS * 1000 for ms in worker_ms]
     print(
-        f"worker latency less the {LATENESS}s allowed lateness: p50 "
-        f"{_percentile(overhead, 0.5):.0f} ms, p99 {_percentile(overhead, 0.99):.0f} ms, "
-        f"mean {statistics.fmean(overhead):.0f} ms"
+        f"latency at {args.rate:.0f} events/s, {len(worker_ms)} actions: p50 "
+        f"{figures['latency_p50_ms']} ms, p99 {figures['latency_p99_ms']} ms; less the "
+        f"{LATENESS}s lateness p99 {figures['latency_p99_less_lateness_ms']} ms; broker alone "
+        f"p99 {figures['broker_latency_p99_ms']} ms"
     )
+    print(json.dumps(figures))
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ import msgspec
 from churn.features import FEATURES
 from churn.model import NOT_READY, ChurnLearner, LinearScorer
 from churn.tracker import ChurnLabel
+from streams.follow import follow_topic
 
 log = logging.getLogger("rapport.churn")
 #: Publish the model after this many labels learned (and on the worker's timer).
@@ -163,27 +164,12 @@ def bootstrap_servers(broker: str) -> str:
 async def follow_models(broker: str, topic: str, churn: ChurnIO) -> None:
     """Read the models topic from its start, then follow it, handing each record to
     ``churn``; ``churn.caught_up`` is set once the records there at start are read."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
 
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers(broker), enable_auto_commit=False, group_id=None
-    )
-    await consumer.start()
-    try:
-        partition = TopicPartition(topic, 0)
-        consumer.assign([partition])
-        await consumer.seek_to_beginning(partition)
-        end = (await consumer.end_offsets([partition]))[partition]
-        while True:
-            if not churn.caught_up.is_set() and await consumer.position(partition) >= end:
-                churn.caught_up.set()
-                log.info("churn models read (%d records): model version %s", end, _version(churn))
-            batch = await consumer.getmany(partition, timeout_ms=1000)
-            for record in batch.get(partition, []):
-                if record.value is not None:
-                    churn.adopt(record.value)
-    finally:
-        await consumer.stop()
+    def caught_up(records: int) -> None:
+        churn.caught_up.set()
+        log.info("churn models read (%d records): model version %s", records, _version(churn))
+
+    await follow_topic(bootstrap_servers(broker), topic, lambda _, v: churn.adopt(v), caught_up)
 
 
 def _version(churn: ChurnIO) -> str:

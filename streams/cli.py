@@ -333,12 +333,14 @@ def worker(loglevel: str) -> None:
         _reject(error, "rules rejected; the worker does not start on invalid rules")
     from faust.worker import Worker as FaustWorker
 
+    from agents import register
     from streams.worker import Worker
 
     try:
         running = Worker(settings, loaded)
     except ValueError as error:  # a setting that only shows as wrong when used
         raise click.ClickException(f"the worker cannot start: {error}") from error
+    register(running)
     FaustWorker(running.app, loglevel=loglevel).execute_from_commandline()
 
 

@@ -118,6 +118,10 @@ class PartitionEngines:
         self._read_through: dict[int, int] = {}
         self._recovered_through: dict[int, int] = {}
 
+    def set_store_factory(self, factory: Callable[[int], ProfileStore]) -> None:
+        """Where engines made from now on keep their profiles (the worker's tables)."""
+        self._store_factory = factory
+
     def engine(self, partition: int) -> Engine:
         """The partition's engine; made on first use from whatever its store recovered."""
         engine = self._engines.get(partition)

@@ -25,10 +25,11 @@ it ends.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import Any, TypeVar
 
 import msgspec
 import redis.asyncio as aioredis
@@ -237,6 +238,30 @@ class RedisIO:
 
     async def close(self) -> None:
         await self.client.aclose()
+
+
+class LoopClaims:
+    """``RedisIO``'s claims and read model for another thread (the data plane): each call
+    runs on the event loop that owns the client and is waited for, with its retries."""
+
+    def __init__(self, redis: RedisIO, loop: asyncio.AbstractEventLoop) -> None:
+        self.redis = redis
+        self.loop = loop
+
+    def _run(self, call: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(call, self.loop).result()
+
+    def claim(self, owners: Sequence[tuple[str, str]], holding: str) -> list[bool]:
+        return self._run(self.redis.claim(owners, holding))
+
+    def write_profiles(self, changed: Sequence[tuple[str, Profile | None]], holding: str) -> None:
+        self._run(self.redis.write_profiles(changed, holding))
+
+    def forget(self, profile_keys: Sequence[str], holding: str) -> None:
+        self._run(self.redis.forget(profile_keys, holding))
+
+    def confirm(self, action_ids: Sequence[str], holding: str) -> None:
+        self._run(self.redis.confirm(action_ids, holding))
 
 
 def holding(actions: int, profiles: int, records: int) -> str:

@@ -156,7 +156,6 @@ class WorkerSettings(BaseModel):
         description="`wall`: waits fire as real time passes; `events`: only as event time "
         "advances (backfills and tests that compare with replay).",
     )
-    tick_interval: str = Field("1s", description="How often the wall clock advances the engines.")
     web_port: int = Field(
         6066, ge=0, le=65535, description="HTTP port (health, metrics); 0 turns it off."
     )
@@ -199,7 +198,7 @@ class WorkerSettings(BaseModel):
         "30s", description="How long a rebalance waits for every worker to rejoin."
     )
 
-    @field_validator("tick_interval", "session_timeout", "rebalance_timeout")
+    @field_validator("session_timeout", "rebalance_timeout")
     @classmethod
     def _duration(cls, value: str) -> str:
         parse_duration(value)
@@ -236,10 +235,6 @@ class WorkerSettings(BaseModel):
         if self.web_bind in ("127.0.0.1", "localhost", "::1"):
             return "127.0.0.1"
         return socket.gethostname() if self.web_bind in ("0.0.0.0", "::", "") else self.web_bind
-
-    @property
-    def tick_seconds(self) -> float:
-        return parse_duration(self.tick_interval)
 
     @property
     def session_seconds(self) -> float:

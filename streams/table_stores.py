@@ -1,92 +1,153 @@
-"""Where the worker keeps a partition's table state on its own disk: the profiles table's
-Faust store, and per partition the key-value view ``ChangelogProfileStore`` reads and writes.
+"""A partition's profile table on the worker's own disk, and how it is rebuilt.
 
-``rocksdb`` (the default) keeps each partition in its own RocksDB database under the data
-directory (rocksdict, as Faust opens it). Faust remembers there the last changelog offset
-each database holds, so a restart on the same disk reads only the changelog written since;
-a partition new to this worker is rebuilt from its changelog. ``memory`` keeps everything
-in the process and rebuilds every partition from its changelog at each start.
+Each input partition's table (what ``ChangelogProfileStore`` reads at takeover and
+writes through) lives in the worker's local store and in the compacted changelog topic
+``<app id>-profiles-changelog``, partition for partition. The changelog is the truth; the
+local copy is never ahead of it, because a batch's writes reach the local copy only
+after the broker has acknowledged them.
 
-Faust's RocksDB store finds a write's partition from the event being processed
-(``current_event()``); the engines write after a batch of events or on a timer, so
-``RocksPartition`` names the partition and goes straight to its database.
+``rocksdb`` (the default) keeps each partition in its own RocksDB database,
+``<data dir>/profiles-<partition>.db``, together with the changelog offset it holds. A
+batch's writes and that offset go in one RocksDB write batch: a worker killed in the
+middle of it (``kill -9``) leaves either all of them or none, never a database that
+claims more than it holds. A restart on the same disk then reads only the changelog
+written after that offset. ``memory`` keeps the table in the process and reads the whole
+changelog at every takeover.
+
+If a database holds an offset the changelog does not reach (the topic was deleted and
+made again), it is not trusted: it is emptied and rebuilt from the changelog, with a
+warning, instead of refusing to start.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, ItemsView, Iterator, MutableMapping
+import logging
+import shutil
+from collections.abc import Iterable, Iterator, MutableMapping
+from pathlib import Path
 from typing import Any, Literal
 
-#: Faust keeps the changelog offset a database holds under this key, next to ours.
-FAUST_OFFSET_KEY = b"__faust\0offset__"
-StoreKind = Literal["rocksdb", "memory"]
+log = logging.getLogger("rapport.tables")
 
-#: Our reads go to memory (profiles are decoded once, at takeover): a small block cache
-#: does. Faust's defaults (2 GiB cache, 64 MiB write buffers) are sized for reading
-#: through the store on every event, and each partition has its own database.
+StoreKind = Literal["rocksdb", "memory"]
+#: The changelog offset a database holds, kept next to the table's keys.
+OFFSET_KEY = b"__rapport\0changelog_offset__"
+
+#: Reads go to memory (profiles are decoded once, at takeover), so a small block cache
+#: does; each partition has its own database.
 ROCKSDB_OPTIONS: dict[str, int] = {
     "block_cache_size": 16 * 1024**2,
     "write_buffer_size": 16 * 1024**2,
     "max_write_buffer_number": 2,
 }
 
-
-def faust_store_url(kind: StoreKind) -> str:
-    return f"{kind}://"
-
-
-def table_options(kind: StoreKind) -> dict[str, Any] | None:
-    """The ``options`` of the profiles table for a store of this kind."""
-    return dict(ROCKSDB_OPTIONS) if kind == "rocksdb" else None
+#: One table write: key, and value (None deletes the key).
+Write = tuple[bytes, bytes | None]
 
 
-class RocksPartition(MutableMapping[bytes, bytes]):
-    """One partition's RocksDB database, as a mapping of raw keys to raw values.
+class PartitionTable(MutableMapping[bytes, bytes]):
+    """One partition's local table: raw keys to raw values, and the changelog offset held.
 
-    ``open_db`` returns the database (Faust opens it on first use and closes it when the
-    partition is revoked); it is asked on every call, never kept.
-    """
+    Reading is the mapping; writing goes through ``apply`` (a batch of writes and the
+    changelog offset they bring the table to, stored together)."""
 
-    def __init__(self, open_db: Callable[[], Any]) -> None:
-        self._open_db = open_db
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._memory: dict[bytes, bytes] = {}
+        self._db: Any = None
+        #: The highest changelog offset whose write the table holds (-1: none).
+        self.offset = -1
+        if path is not None:
+            self._db = _open(path)
+            raw = self._db.get(OFFSET_KEY)
+            self.offset = -1 if raw is None else int(raw)
+
+    def apply(self, writes: Iterable[Write], offset: int) -> None:
+        """Store ``writes`` and note ``offset`` as held, all or nothing."""
+        if self._db is None:
+            for key, value in writes:
+                if value is None:
+                    self._memory.pop(key, None)
+                else:
+                    self._memory[key] = value
+        else:
+            import rocksdict
+
+            batch = rocksdict.WriteBatch(raw_mode=True)
+            for key, value in writes:
+                if value is None:
+                    batch.delete(key)
+                else:
+                    batch.put(key, value)
+            batch.put(OFFSET_KEY, str(offset).encode())
+            self._db.write(batch)
+        self.offset = max(self.offset, offset)
+
+    def clear_all(self) -> None:
+        """Forget everything (the changelog is read again from its start)."""
+        if self._db is not None and self.path is not None:
+            self._db.close()
+            shutil.rmtree(self.path, ignore_errors=True)
+            self._db = _open(self.path)
+        self._memory.clear()
+        self.offset = -1
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    # --- the mapping (reads) --------------------------------------------------------------
 
     def __getitem__(self, key: bytes) -> bytes:
-        value = self._open_db().get(key)
-        if value is None or key == FAUST_OFFSET_KEY:
+        if self._db is None:
+            return self._memory[key]
+        value = self._db.get(key)
+        if value is None or key == OFFSET_KEY:
             raise KeyError(key)
         return bytes(value)
 
     def __setitem__(self, key: bytes, value: bytes) -> None:
-        self._open_db().put(key, value)
+        self.apply([(key, value)], self.offset)
 
     def __delitem__(self, key: bytes) -> None:
-        db = self._open_db()
-        if db.get(key) is None:
+        if key not in self:
             raise KeyError(key)
-        db.delete(key)
+        self.apply([(key, None)], self.offset)
 
     def __iter__(self) -> Iterator[bytes]:
-        for key in self._open_db().keys():  # noqa: SIM118 (iter() fails in raw mode)
-            if key != FAUST_OFFSET_KEY:
-                yield bytes(key)
-
-    def items(self) -> ItemsView[bytes, bytes]:
-        return _ScannedItems(self)
-
-    def scan(self) -> Iterator[tuple[bytes, bytes]]:
-        """Every key and value in key order, in one pass over the database."""
-        for key, value in self._open_db().items():
-            if key != FAUST_OFFSET_KEY:
-                yield bytes(key), bytes(value)
+        for key, _ in self.scan():
+            yield key
 
     def __len__(self) -> int:
-        return sum(1 for _ in self)
+        return sum(1 for _ in self.scan())
+
+    def scan(self) -> Iterator[tuple[bytes, bytes]]:
+        """Every key and value, in one pass."""
+        if self._db is None:
+            yield from list(self._memory.items())
+            return
+        for key, value in self._db.items():
+            if key != OFFSET_KEY:
+                yield bytes(key), bytes(value)
+
+    def items(self) -> Any:
+        return list(self.scan())
 
 
-class _ScannedItems(ItemsView[bytes, bytes]):
-    """``items()`` of a ``RocksPartition``: one scan, not a read per key."""
+def _open(path: Path) -> Any:
+    import rocksdict
 
-    _mapping: RocksPartition
+    options = rocksdict.Options(raw_mode=True)
+    options.create_if_missing(True)
+    options.set_write_buffer_size(ROCKSDB_OPTIONS["write_buffer_size"])
+    options.set_max_write_buffer_number(ROCKSDB_OPTIONS["max_write_buffer_number"])
+    table = rocksdict.BlockBasedOptions()
+    table.set_block_cache(rocksdict.Cache(ROCKSDB_OPTIONS["block_cache_size"]))
+    options.set_block_based_table_factory(table)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return rocksdict.Rdict(str(path), options=options)
 
-    def __iter__(self) -> Iterator[tuple[bytes, bytes]]:
-        return self._mapping.scan()
+
+def table_path(data_dir: Path, kind: StoreKind, partition: int) -> Path | None:
+    return data_dir / f"profiles-{partition}.db" if kind == "rocksdb" else None

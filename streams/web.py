@@ -2,8 +2,8 @@
 
 ============================  ================================================================
 ``GET /health``               200 while the process serves requests (liveness)
-``GET /ready``                200 once the tables are recovered and no rebalance is under
-                              way, else 503 (readiness: route traffic, count as up)
+``GET /ready``                200 once the data plane has its partitions and has rebuilt
+                              their tables, and no rebalance is under way, else 503 (readiness: route traffic, count as up)
 ``GET /metrics``              Prometheus text format
 ``GET /rules``                the active rules version (token)
 ``GET /profiles/{id}``        a customer (or ``anon:<id>`` visitor), token: by default the
@@ -21,14 +21,16 @@ The server listens on loopback unless ``worker.web_bind`` says otherwise.
 
 Routing finds the partition the way producers do, by hashing the key with Kafka's
 murmur2 partitioner (the Java client's default; set ``partitioner=murmur2_random`` in
-librdkafka-based producers).
+librdkafka-based producers), and the owner from ``<prefix>owners``, where each worker
+writes the partitions it is given (``agents/owners.py``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 from prometheus_client import CollectorRegistry, generate_latest
@@ -50,6 +52,7 @@ if TYPE_CHECKING:
     from streams.worker import Worker
 
 _ENCODER = msgspec.json.Encoder()
+T = TypeVar("T")
 #: Set on a lookup one worker passes to another, so it is never passed on again.
 FORWARDED = "X-Rapport-Forwarded"
 
@@ -99,7 +102,8 @@ def register_pages(worker: Worker) -> None:
 
     @app.page("/metrics")
     async def metrics(view: Any, request: Any) -> Any:
-        return view.bytes(generate_latest(registry), content_type="text/plain; version=0.0.4")
+        text = await _held_still(worker, lambda: generate_latest(registry))
+        return view.bytes(text, content_type="text/plain; version=0.0.4")
 
     @app.page("/profiles/{key}")
     async def profile(view: Any, request: Any, key: str) -> Any:
@@ -107,7 +111,9 @@ def register_pages(worker: Worker) -> None:
             return refusal
         full = request.query.get("view") == "full"
         partition = worker.partition_of(key)
-        owner = _owner(worker, partition)
+        owner = worker.owners.get(partition)
+        if worker.owns(partition):
+            owner = str(app.conf.canonical_url)
         if owner is None:
             return view.json({"error": f"partition {partition} has no owner yet"}, status=503)
         if owner != str(app.conf.canonical_url):
@@ -118,28 +124,38 @@ def register_pages(worker: Worker) -> None:
             async with app.http_client.get(url, headers=headers) as reply:
                 answer = await reply.read()
                 return view.bytes(answer, content_type=reply.content_type, status=reply.status)
-        if not worker.owns(partition):
-            return view.json({"error": f"partition {partition} is recovering"}, status=503)
-        found = worker.engines.lookup(partition, key)
-        if found is None:
+
+        def look_up() -> dict[str, Any] | None:
+            if not worker.owns(partition):
+                return {"recovering": True}
+            found = worker.engines.lookup(partition, key)
+            if found is None:
+                return None
+            body: dict[str, Any] = {
+                "key": found.key,
+                "partition": partition,
+                "read_model": read_model_fields(found),
+            }
+            if full:
+                body["profile"] = msgspec.json.decode(_ENCODER.encode(found))
+            return body
+
+        body = await _held_still(worker, look_up)
+        if body is None:
             return view.json({"error": f"no profile {key!r}"}, status=404)
-        body: dict[str, Any] = {
-            "key": found.key,
-            "partition": partition,
-            "read_model": read_model_fields(found),
-        }
-        if full:
-            body["profile"] = msgspec.json.decode(_ENCODER.encode(found))
+        if body.get("recovering"):
+            return view.json({"error": f"partition {partition} is recovering"}, status=503)
         return view.json(body)
 
 
-def _owner(worker: Worker, partition: int) -> str | None:
-    """The web address of the worker that owns ``partition`` of the events topic."""
-    topic = worker.names.events
-    for url, topics in worker.app.router.external_topics_metadata().items():
-        if partition in topics.get(topic, ()):
-            return str(url)
-    return None
+async def _held_still(worker: Worker, function: Callable[[], T]) -> T:
+    """``function``'s result, run between two batches of the data plane (off the event
+    loop, which the data plane's Redis calls need)."""
+    plane = worker.plane
+    if plane is None:
+        return function()
+    result: T = await asyncio.get_running_loop().run_in_executor(None, plane.call, function)
+    return result
 
 
 class WorkerCollector(Collector):
@@ -159,12 +175,6 @@ class WorkerCollector(Collector):
             "rapport_partitions_assigned",
             "Input partitions this worker owns.",
             value=len(worker.assigned_partitions()),
-        )
-        yield CounterMetricFamily(
-            "rapport_stale_records_dropped",
-            "Records fetched before a rebalance sought their partition back, dropped to be "
-            "read again from the committed offset (streams/read_offsets.py).",
-            value=worker.read_offsets.drops + worker.read_offsets.refused,
         )
         yield CounterMetricFamily(
             "rapport_actions_dedup_skipped",
@@ -205,7 +215,7 @@ class WorkerCollector(Collector):
             "rapport_broker_errors",
             "Records the broker refused or failed to acknowledge, by operation.",
             ["operation"],
-            {("produce",): worker.broker_errors["produce"]},
+            {("produce",): worker.produce_errors()},
         )
         yield GaugeMetricFamily(
             "rapport_state_bytes",

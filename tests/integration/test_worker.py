@@ -449,19 +449,14 @@ def test_the_broker_reports_the_end_of_each_changelog_partition_after_its_last_w
 
 
 def _read_database(path: Path) -> tuple[dict[bytes, bytes], int | None]:
-    """A table partition's RocksDB database: its keys and values, and the changelog offset
-    Faust noted it holds."""
-    import rocksdict
+    """A partition's local table: its keys and values, and the changelog offset it holds."""
+    from streams.table_stores import PartitionTable
 
-    from streams.table_stores import FAUST_OFFSET_KEY, RocksPartition
-
-    options = rocksdict.Options(raw_mode=True)
-    db = rocksdict.Rdict(str(path), options=options, access_type=rocksdict.AccessType.read_only())
+    table = PartitionTable(path)
     try:
-        offset = db.get(FAUST_OFFSET_KEY)
-        return dict(RocksPartition(lambda: db).items()), None if offset is None else int(offset)
+        return dict(table.items()), None if table.offset < 0 else table.offset
     finally:
-        db.close()
+        table.close()
 
 
 def _action_differences(got: set[bytes], want: set[bytes]) -> list[str]:
@@ -573,7 +568,6 @@ def test_on_the_wall_clock_a_wait_fires_without_any_later_event(
         rules_dir=str(directory),
         engine__allowed_lateness="1s",
         worker__clock="wall",
-        worker__tick_interval="1s",
         worker__store="memory",  # the other table store: here, where nothing restarts
     )
     worker = WorkerProcess(tmp_path, env)

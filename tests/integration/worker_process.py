@@ -37,9 +37,9 @@ class WorkerProcess:
         return self.log_path.read_text(errors="replace")
 
     def wait_ready(self, timeout: float = 60) -> None:
-        """Until Faust logs the worker ready (its partitions assigned and recovered)."""
+        """Until the worker logs its data plane's partitions assigned and rebuilt."""
         deadline = time.monotonic() + timeout
-        while "[^Worker]: Ready" not in self.log() and time.monotonic() < deadline:
+        while "partitions assigned:" not in self.log() and time.monotonic() < deadline:
             assert not self.exited, self.log()[-3000:]
             time.sleep(0.2)
 

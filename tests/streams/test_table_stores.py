@@ -1,75 +1,69 @@
-"""A partition's profiles kept in RocksDB, as the worker keeps them, survive reopening."""
+"""A partition's local table, as the worker keeps it: it survives reopening, notes the
+changelog offset it holds with the writes that bring it there, and keeps that note out of
+the state."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
-import rocksdict
 
 from state.profile import Profile
-from state.stores.changelog import ChangelogProfileStore, PartitionMeta, into
-from streams.table_stores import FAUST_OFFSET_KEY, RocksPartition
+from state.stores.changelog import ChangelogProfileStore, PartitionMeta
+from streams.table_stores import OFFSET_KEY, PartitionTable, Write
 
 
-def _open(path: Path) -> Any:
-    return rocksdict.Rdict(str(path), options=rocksdict.Options(raw_mode=True))
+def _store(table: PartitionTable, writes: list[Write]) -> ChangelogProfileStore:
+    """Partition 3's store over ``table``; its writes are collected in ``writes``."""
+    return ChangelogProfileStore(3, table, lambda key, value: writes.append((key, value)))
 
 
-def _store(db: Any, writes: list[tuple[bytes, bytes | None]]) -> ChangelogProfileStore:
-    """Partition 3's store over ``db``; each write is noted in ``writes`` and stored."""
-    table = RocksPartition(lambda: db)
-    store_locally = into(table)
-
-    def write(key: bytes, value: bytes | None) -> None:
-        writes.append((key, value))
-        store_locally(key, value)
-
-    return ChangelogProfileStore(3, table, write)
-
-
-def test_profiles_links_and_bookkeeping_come_back_after_the_database_is_reopened(
-    tmp_path: Path,
-) -> None:
-    db = _open(tmp_path / "p3")
-    writes: list[tuple[bytes, bytes | None]] = []
-    store = _store(db, writes)
+@pytest.mark.parametrize("kind", ["rocksdb", "memory"])
+def test_profiles_links_and_bookkeeping_come_back_from_the_table(tmp_path: Path, kind: str) -> None:
+    table = PartitionTable(tmp_path / "p3.db" if kind == "rocksdb" else None)
+    writes: list[Write] = []
+    store = _store(table, writes)
     store.put(Profile(key="c1", customer_id="c1", tier="gold"))
     store.link("anon:a1", "c1")
     store.flush(PartitionMeta(read_through=41, newest=1.0e9))
-    db.close()
-
-    again = _store(_open(tmp_path / "p3"), [])
+    assert len(table) == 0, "the store writes through the changelog, never the table"
+    table.apply(writes, offset=17)
+    if kind == "rocksdb":
+        table.close()
+        table = PartitionTable(tmp_path / "p3.db")
+    again = _store(table, [])
     profile = again.get("c1")
     assert profile is not None
     assert profile.tier == "gold"
     assert again.resolve("anon:a1") == "c1"
     assert again.meta.read_through == 41
-    assert len(writes) == 3  # every local write also went to the changelog
+    assert table.offset == 17
 
 
-def test_fausts_changelog_offset_in_the_same_database_is_not_read_as_state(
-    tmp_path: Path,
-) -> None:
-    db = _open(tmp_path / "p3")
-    db[FAUST_OFFSET_KEY] = b"1234"
-    db[b"3:p:c1"] = b"{}"
-    partition = RocksPartition(lambda: db)
-    assert list(partition) == [b"3:p:c1"]
-    assert dict(partition.items()) == {b"3:p:c1": b"{}"}
-    assert len(partition) == 1
+def test_the_changelog_offset_held_is_not_read_as_state(tmp_path: Path) -> None:
+    table = PartitionTable(tmp_path / "p3.db")
+    table.apply([(b"3:p:c1", b"{}")], offset=1234)
+    assert list(table) == [b"3:p:c1"]
+    assert dict(table.items()) == {b"3:p:c1": b"{}"}
+    assert len(table) == 1
     with pytest.raises(KeyError):
-        partition[FAUST_OFFSET_KEY]
+        table[OFFSET_KEY]
 
 
-def test_a_deleted_profile_is_gone_from_the_database(tmp_path: Path) -> None:
-    db = _open(tmp_path / "p3")
-    store = _store(db, [])
-    store.put(Profile(key="c1"))
-    store.flush()
-    store.delete("c1")
-    store.flush()
-    assert b"3:p:c1" not in RocksPartition(lambda: db)
+def test_a_deleted_key_is_gone_and_the_offset_moves_with_the_delete(tmp_path: Path) -> None:
+    table = PartitionTable(tmp_path / "p3.db")
+    table.apply([(b"3:p:c1", b"{}")], offset=5)
+    table.apply([(b"3:p:c1", None)], offset=6)
+    assert b"3:p:c1" not in table
+    assert table.offset == 6
     with pytest.raises(KeyError):
-        del RocksPartition(lambda: db)[b"3:p:c1"]
+        del table[b"3:p:c1"]
+
+
+def test_emptying_a_table_forgets_its_keys_and_offset(tmp_path: Path) -> None:
+    table = PartitionTable(tmp_path / "p3.db")
+    table.apply([(b"3:p:c1", b"{}")], offset=5)
+    table.clear_all()
+    assert (len(table), table.offset) == (0, -1)
+    table.close()
+    assert PartitionTable(tmp_path / "p3.db").offset == -1
