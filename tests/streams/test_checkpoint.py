@@ -67,7 +67,9 @@ class FakeOutbox:
 
 
 class FakeClaims:
-    def __init__(self, journal: Journal, sent_before: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+    def __init__(
+        self, journal: Journal, sent_before: frozenset[str] | set[str] = frozenset()
+    ) -> None:
         self.journal = journal
         self.sent_before = set(sent_before)
 
