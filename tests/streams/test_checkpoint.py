@@ -97,8 +97,11 @@ class Rig:
     """Two input partitions' engines, their tables in memory, the checkpoint over them."""
 
     def __init__(
-        self, tmp_path: Path, sent_before: set[str] = frozenset(), lateness: float = 0.0
-    ) -> None:  # type: ignore[assignment]
+        self,
+        tmp_path: Path,
+        sent_before: frozenset[str] | set[str] = frozenset(),
+        lateness: float = 0.0,
+    ) -> None:
         self.journal = Journal()
         self.outbox = FakeOutbox(self.journal)
         self.claims = FakeClaims(self.journal, sent_before)
