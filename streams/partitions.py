@@ -335,11 +335,13 @@ class PartitionEngines:
                 writes += store.flush(meta if meta != store.meta else None)
         return writes
 
-    def tick(self, now: float) -> list[tuple[int, list[Output]]]:
-        """Move every engine to ``now`` less the allowed lateness: waits due by then fire."""
+    def tick(self, now: float, only: Iterable[int] | None = None) -> list[tuple[int, list[Output]]]:
+        """Move every engine (or those of ``only``) to ``now`` less the allowed lateness:
+        waits due by then fire."""
         moment = now - self.config.allowed_lateness_seconds
         fired = []
-        for partition in self.partitions():
+        chosen = self.partitions() if only is None else sorted(set(only) & set(self._engines))
+        for partition in chosen:
             engine = self._engines[partition]
             if moment > engine.watermark:
                 outputs = engine.advance(moment)

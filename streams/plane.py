@@ -20,7 +20,10 @@ is made from it.
 
 With ``clock: wall`` every engine is moved to the wall clock less the allowed lateness
 after every batch (and at least every ``IDLE_SECONDS`` with no input), so journeys fire
-on time without new events.
+on time without new events; but a partition's engine follows the wall clock only once
+the backlog its partition had when it was assigned is read. Until then it runs on event
+time, as a replay does: a backlog read after a stop is applied as it happened, not
+judged late against a clock that ran on without it.
 """
 
 from __future__ import annotations
@@ -208,6 +211,9 @@ class DataPlane:
         #: True between an assignment's rebuild and the next rebalance.
         self.ready = False
         self.assigned: frozenset[int] = frozenset()
+        #: Per events partition assigned, the offset its backlog ends at (when assigned);
+        #: a partition leaves once a record there is read, and follows the wall clock.
+        self.backlog: dict[int, int] = {}
         self.failure: BaseException | None = None
         #: Counts for metrics: batches committed, changelog records read in rebuilds.
         self.batches = 0
@@ -290,6 +296,8 @@ class DataPlane:
             raw = message.value() or b""
             source = f"{topic}/{partition}@{offset}"
             if topic == events:
+                if partition in self.backlog and offset + 1 >= self.backlog[partition]:
+                    del self.backlog[partition]
                 position = (partition, offset, 0)
                 checkpoint.read(position)
                 handled = engines.handle(partition, raw, source, now, position, offset)
@@ -299,7 +307,8 @@ class DataPlane:
                 handled = engines.receive(partition, raw, source, position)
             checkpoint.hold(handled.outputs, raw, message.key(), handled.dead_letters)
         if self.wall_clock and self.ready:
-            for _, fired in engines.tick(now):
+            caught_up = [p for p in owned if p not in self.backlog]
+            for _, fired in engines.tick(now, caught_up):
                 checkpoint.hold(fired)
         if checkpoint.held:
             checkpoint.commit()
@@ -332,6 +341,7 @@ class DataPlane:
             read = rebuild(self._consumer_config, self.names.changelog, fresh)
             self.rebuilt_records += read
             self.assigned = frozenset(mine)
+            self.backlog = self._backlog(consumer, mine)
             self.engines.ensure(mine)
             if self.owner_url is not None and mine:
                 for partition in mine:
@@ -345,6 +355,23 @@ class DataPlane:
             read,
             time.monotonic() - started,
         )
+
+    def _backlog(self, consumer: Consumer, partitions: list[int]) -> dict[int, int]:
+        """Per partition, the end of what it holds beyond its committed offset (none for
+        one read to its end)."""
+        topic = self.names.events
+        tps = [KafkaPartition(topic, p) for p in partitions]
+        try:
+            committed = {tp.partition: tp.offset for tp in consumer.committed(tps, timeout=30)}
+            ends = {}
+            for tp in tps:
+                _, high = consumer.get_watermark_offsets(tp, timeout=30)
+                if high > max(committed.get(tp.partition, -1), 0):
+                    ends[tp.partition] = high
+        except KafkaException as error:
+            log.warning("backlog of %s unknown (%s): following the wall clock at once", tps, error)
+            return {}
+        return ends
 
     def _revoked(self, consumer: Consumer, partitions: list[KafkaPartition]) -> None:
         with self.lock:
