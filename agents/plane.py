@@ -34,5 +34,7 @@ def register(worker: Worker) -> None:
         finally:
             # A stop (or a failure): finish and commit the batch under way, leave the group.
             await loop.run_in_executor(None, plane.stop)
+            if worker.plane_redis is not None:
+                worker.plane_redis.close()
         log.error("the data plane failed, stopping the worker: %s", error)
         await app.crash(error)

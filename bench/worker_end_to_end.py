@@ -250,7 +250,7 @@ def replay_throughput(bootstrap: str, lines: list[bytes]) -> float:
 
 
 def worker_throughput(
-    bootstrap: str, redis: str, lines: list[bytes], workdir: Path
+    bootstrap: str, redis: str, lines: list[bytes], workdir: Path, **settings: str
 ) -> tuple[float, int]:
     prefix = f"b{uuid.uuid4().hex[:6]}."
     create_topic(bootstrap, f"{prefix}events", PARTITIONS)
@@ -261,7 +261,9 @@ def worker_throughput(
     produce(bootstrap, scratch, lines)
     records = read_topic(bootstrap, scratch, until=lambda r: len(r) == len(lines), settle=0)
     want = sum(_oracle(records, PARTITIONS).actions.values())
-    worker = start_worker(bootstrap, redis, prefix, workdir, "throughput", worker__clock="events")
+    worker = start_worker(
+        bootstrap, redis, prefix, workdir, "throughput", worker__clock="events", **settings
+    )
     reader = None
     try:
         reader = Reader(bootstrap, f"{prefix}actions")

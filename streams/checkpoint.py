@@ -38,6 +38,8 @@ in (``Outbox`` and ``Claims``), and the unit tests drive the sequence with stand
 from __future__ import annotations
 
 import logging
+import time
+from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -93,13 +95,33 @@ class Claims(Protocol):
 
     def claim(self, owners: Sequence[tuple[str, str]], holding: str) -> list[bool]: ...
 
-    def write_profiles(
-        self, changed: Sequence[tuple[str, Profile | None]], holding: str
-    ) -> None: ...
+    def prepare(self, changed: Sequence[tuple[str, Profile | None]]) -> object:
+        """The read model of ``changed`` as the profiles are now (for ``write_prepared``)."""
+        ...
+
+    def write_prepared(self, prepared: object, holding: str) -> None: ...
 
     def forget(self, profile_keys: Sequence[str], holding: str) -> None: ...
 
     def confirm(self, action_ids: Sequence[str], holding: str) -> None: ...
+
+    def forget_written(self) -> None:
+        """Partitions moved: write whole read-model hashes again."""
+        ...
+
+
+@dataclass
+class Sealed:
+    """A batch taken out of the engines' hands, ready to be made durable."""
+
+    outputs: list[Output]
+    dead: list[tuple[bytes, bytes | None, DeadLetter]]
+    #: The read model of the profiles the batch changed (``Claims.prepare``).
+    read_model: object | None
+    #: Table writes (partition, key, value or None).
+    writes: list[tuple[int, bytes, bytes | None]]
+    #: Input offsets to commit once the rest is stored.
+    offsets: dict[TopicPartition, int]
 
 
 @dataclass
@@ -121,10 +143,14 @@ class Checkpoint:
         claims: Claims | None,
         commit_offsets: Callable[[dict[TopicPartition, int]], None],
         tables: Mapping[int, PartitionTable],
+        changelog: Outbox | None = None,
     ) -> None:
+        """``changelog``: the producer of the table writes, when not ``outbox`` (it must
+        report the offsets written)."""
         self.names = names
         self.engines = engines
         self.outbox = outbox
+        self.changelog = changelog or outbox
         self.claims = claims
         self._commit_offsets = commit_offsets
         self.tables = tables
@@ -136,6 +162,8 @@ class Checkpoint:
         self.held = 0
         #: Actions not published because their id was claimed and sent before.
         self.skipped_actions = 0
+        #: Seconds spent in each step of the sequence, for metrics and the bench.
+        self.seconds: defaultdict[str, float] = defaultdict(float)
 
     def writer(self, partition: int) -> ChangelogWriter:
         """The table writer for ``partition``'s store: writes wait here for ``commit``."""
@@ -166,11 +194,35 @@ class Checkpoint:
 
     def commit(self) -> Committed:
         """Make what is held durable, in the order the module describes; commit offsets."""
-        done = Committed()
+        return self.finish(self.seal())
+
+    def seal(self) -> Sealed:
+        """Take what is held out of the engines' hands: the outputs, the read model of the
+        profiles changed (as they are now), their table writes and the offsets they free.
+        On the data plane's thread, before it applies the next batch; ``finish`` may then
+        run on another thread while it does."""
         outputs, dead = self._outputs, self._dead
         self._outputs, self._dead, self.held = [], [], 0
+        for letter in self.engines.drain_failed():
+            dead.append((letter.raw.encode(), None, letter))
+        staged = self.engines.stage()
+        read_model = None if self.claims is None else self.claims.prepare(staged)
+        self.engines.flush()
+        writes = list(self._writes)  # the stores' writers append to this very list
+        self._writes.clear()
+        inputs = self.names.inputs
+        for position in self.engines.drain_done():
+            partition, offset, topic = _position(position)
+            self.offsets.done((inputs[topic], partition), offset)
+        return Sealed(outputs, dead, read_model, writes, self.offsets.committable())
+
+    def finish(self, sealed: Sealed) -> Committed:
+        """Steps 1–7 for a sealed batch. Batches must be finished in the order sealed."""
+        done = Committed()
+        outputs = sealed.outputs
         actions = [item for item in outputs if isinstance(item, Action)]
         note = ""
+        clock = _Clock(self.seconds)
         if self.claims is not None and actions:
             note = self._note(len(actions))
             owners = [(a.action_id, a.customer_id or a.profile_key) for a in actions]
@@ -183,10 +235,10 @@ class Checkpoint:
                     o for o in outputs if not (isinstance(o, Action) and o.action_id in skip)
                 ]
                 actions = [a for a in actions if a.action_id not in skip]
-        staged = self.engines.stage()
-        if self.claims is not None:
+        clock.lap("claims")
+        if self.claims is not None and sealed.read_model is not None:
             note = self._note(len(actions))
-            self.claims.write_profiles(staged, note)
+            self.claims.write_prepared(sealed.read_model, note)
             erased = [
                 item.profile_key
                 for item in outputs
@@ -194,33 +246,29 @@ class Checkpoint:
             ]
             if erased:
                 self.claims.forget(erased, note)
+        clock.lap("read_model")
         for item in outputs:
             self._send(item)
-        for raw, key, letter in dead:
+        for raw, key, letter in sealed.dead:
             self._dead_letter(raw, key, letter)
-        for letter in self.engines.drain_failed():
-            self._dead_letter(letter.raw.encode(), None, letter)
-        done.outputs = len(outputs) + len(dead)
+        done.outputs = len(outputs) + len(sealed.dead)
         self.outbox.wait()
+        clock.lap("outputs")
         if self.claims is not None and actions:
             self.claims.confirm([a.action_id for a in actions], note)
-        self.engines.flush()
-        done.changelog = self._write_changelog()
-        inputs = self.names.inputs
-        for position in self.engines.drain_done():
-            partition, offset, topic = _position(position)
-            self.offsets.done((inputs[topic], partition), offset)
-        done.offsets = self.offsets.committable()
+        clock.lap("claims")
+        done.changelog = self._write_changelog(sealed.writes)
+        clock.lap("changelog")
+        done.offsets = sealed.offsets
         if done.offsets:
             self._commit_offsets(done.offsets)
+        clock.lap("offsets")
         return done
 
     def _note(self, actions: int) -> str:
         return f"{actions} actions, {self.offsets.waiting()} input records uncommitted"
 
-    def _write_changelog(self) -> int:
-        writes = list(self._writes)  # the stores' writers append to this very list
-        self._writes.clear()
+    def _write_changelog(self, writes: list[tuple[int, bytes, bytes | None]]) -> int:
         if not writes:
             return 0
         topic = self.names.changelog
@@ -228,12 +276,12 @@ class Checkpoint:
         tails = set(last.values())
         for i, (partition, key, value) in enumerate(writes):
             if i not in tails:
-                self.outbox.send(topic, key, value, partition, None)
-        offsets = self.outbox.wait()
+                self.changelog.send(topic, key, value, partition, None)
+        offsets = self.changelog.wait()
         for i in sorted(tails):
             partition, key, value = writes[i]
-            self.outbox.send(topic, key, value, partition, None)
-        offsets.update(self.outbox.wait())
+            self.changelog.send(topic, key, value, partition, None)
+        offsets.update(self.changelog.wait())
         by_partition: dict[int, list[Write]] = {}
         for partition, key, value in writes:
             by_partition.setdefault(partition, []).append((key, value))
@@ -278,6 +326,21 @@ class Checkpoint:
         gone = set(partitions)
         self._writes[:] = [w for w in self._writes if w[0] not in gone]
         self.offsets.forget(gone)
+        if self.claims is not None:
+            self.claims.forget_written()
+
+
+class _Clock:
+    """Adds the time since the last lap to a step's total."""
+
+    def __init__(self, totals: defaultdict[str, float]) -> None:
+        self.totals = totals
+        self.last = time.perf_counter()
+
+    def lap(self, step: str) -> None:
+        now = time.perf_counter()
+        self.totals[step] += now - self.last
+        self.last = now
 
 
 def _position(position: object) -> Position:

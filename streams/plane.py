@@ -4,8 +4,10 @@ The events topic and the identity topic (co-partitioned: the ``range`` assignor 
 partition n of both to the same worker) are read with librdkafka's batch consume, in a
 thread of their own, so no per-record framework cost is paid: a batch of up to
 ``BATCH`` records is decoded and applied by the partitions' engines, then ``Checkpoint``
-(``streams/checkpoint.py``) makes what it gave durable and commits the input offsets;
-that module is the one place where an offset is committed. The Faust application around
+(``streams/checkpoint.py``) seals what it gave and makes it durable and commits the input
+offsets, on a second thread, while the next batch is read and applied: the broker's and
+Redis's waits of one batch overlap the work of the next (one batch in flight at most).
+That module is the one place where an offset is committed. The Faust application around
 it (``streams/worker.py``) keeps what is not per record: the web server, the delivery
 stage, the churn learner, rule reloads.
 
@@ -32,6 +34,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -55,10 +58,15 @@ REBUILD_STALL_SECONDS = 120.0
 
 class KafkaOutbox:
     """The ``Outbox`` of ``streams/checkpoint.py`` on librdkafka's producer: records are
-    queued and batched by librdkafka; ``wait`` flushes and reports."""
+    queued and batched by librdkafka; ``wait`` flushes and reports.
 
-    def __init__(self, config: dict[str, Any]) -> None:
-        self.producer = Producer({**config, "on_delivery": self._delivered})
+    ``offsets``: report the newest offset written per partition (the changelog's, which
+    the local tables note); without it, librdkafka reports failures only, which spares a
+    Python call per record acknowledged."""
+
+    def __init__(self, config: dict[str, Any], offsets: bool = True) -> None:
+        extra = {} if offsets else {"delivery.report.only.error": True}
+        self.producer = Producer({**config, **extra, "on_delivery": self._delivered})
         self._newest: dict[TopicPartition, int] = {}
         self._failed: list[str] = []
         #: Records the broker refused or failed to acknowledge.
@@ -195,14 +203,17 @@ class DataPlane:
         self.names = names
         self.engines = engines
         self._consumer_config = consumer_config
-        self.outbox = KafkaOutbox(producer_config)
+        self.outbox = KafkaOutbox(producer_config, offsets=False)
+        self.changelog_outbox = KafkaOutbox(producer_config)
         self.data_dir = data_dir
         self.store = store
         self.wall_clock = wall_clock
         self.owner_url = owner_url
         self._on_failure = on_failure
         self.tables: dict[int, PartitionTable] = {}
-        self.checkpoint = Checkpoint(names, engines, self.outbox, claims, self._commit, self.tables)
+        self.checkpoint = Checkpoint(
+            names, engines, self.outbox, claims, self._commit, self.tables, self.changelog_outbox
+        )
         engines.set_store_factory(self._store_for)
         self.lock = threading.RLock()
         self.consumer: Consumer | None = None
@@ -217,8 +228,12 @@ class DataPlane:
         self.failure: BaseException | None = None
         #: Counts for metrics: batches committed, changelog records read in rebuilds.
         self.batches = 0
+        self.records = 0
         self.rebuilt_records = 0
         self._sync_commit = False
+        #: The batch being made durable while the next is read and applied.
+        self._committer = ThreadPoolExecutor(1, thread_name_prefix="rapport-commit")
+        self._inflight: Future[Any] | None = None
 
     # --- life cycle -------------------------------------------------------------------------
 
@@ -266,24 +281,40 @@ class DataPlane:
             on_lost=self._lost,
         )
         try:
+            seconds = self.checkpoint.seconds
             while not self._stopping.is_set():
+                started = time.perf_counter()
                 messages = consumer.consume(BATCH, IDLE_SECONDS)
+                read = time.perf_counter()
+                seconds["read"] += read - started
                 with self.lock:
                     self._apply(messages)
+                self.records += len(messages)
         finally:
             with self.lock:
+                self._settle()
                 if self.checkpoint.held:
                     self._sync_commit = True
                     self.checkpoint.commit()
             consumer.close()  # revokes (committing) and leaves the group
+            self.changelog_outbox.wait()
+            spent = ", ".join(f"{k} {v:.1f}s" for k, v in sorted(self.checkpoint.seconds.items()))
+            log.info(
+                "data plane stopped: %d records in %d batches; %s",
+                self.records,
+                self.batches,
+                spent,
+            )
             self.outbox.wait()
             for table in self.tables.values():
                 table.close()
+            self._committer.shutdown()
 
     def _apply(self, messages: list[Message]) -> None:
         engines, checkpoint = self.engines, self.checkpoint
         events, owned = self.names.events, self.assigned
         now = time.time()
+        started = time.perf_counter()
         for message in messages:
             error = message.error()
             if error is not None:
@@ -310,9 +341,18 @@ class DataPlane:
             caught_up = [p for p in owned if p not in self.backlog]
             for _, fired in engines.tick(now, caught_up):
                 checkpoint.hold(fired)
+        checkpoint.seconds["apply"] += time.perf_counter() - started
         if checkpoint.held:
-            checkpoint.commit()
+            sealed = checkpoint.seal()
+            self._settle()
+            self._inflight = self._committer.submit(checkpoint.finish, sealed)
             self.batches += 1
+
+    def _settle(self) -> None:
+        """Wait until the batch in flight is durable (raises what made it fail)."""
+        inflight, self._inflight = self._inflight, None
+        if inflight is not None:
+            inflight.result()
 
     def _commit(self, offsets: dict[TopicPartition, int]) -> None:
         consumer = self.consumer
@@ -333,6 +373,7 @@ class DataPlane:
         mine = sorted({tp.partition for tp in partitions if tp.topic == self.names.events})
         started = time.monotonic()
         with self.lock:
+            self._settle()
             fresh = {}
             for partition in mine:
                 if partition not in self.tables:
@@ -376,6 +417,7 @@ class DataPlane:
     def _revoked(self, consumer: Consumer, partitions: list[KafkaPartition]) -> None:
         with self.lock:
             self.ready = False
+            self._settle()
             if self.checkpoint.held:
                 self._sync_commit = True
                 try:
@@ -389,6 +431,10 @@ class DataPlane:
         not committed; the new owners read it again."""
         with self.lock:
             self.ready = False
+            try:
+                self._settle()
+            except KafkaException as error:  # not a member: its offsets may not commit
+                log.warning("batch in flight when the partitions were lost: %s", error)
             log.warning(
                 "partitions lost to the group: %s", sorted({p.partition for p in partitions})
             )

@@ -25,17 +25,23 @@ it ends.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from typing import Any, TypeVar
+import zlib
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol, TypeVar, cast
 
 import msgspec
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    wait_exponential,
+)
 
 from state.profile import Profile
 from state.read_model import read_model_fields
@@ -63,6 +69,8 @@ class RedisIO:
             socket_timeout=settings.timeout_seconds,
             socket_connect_timeout=settings.timeout_seconds,
         )
+        #: What this process last wrote of each profile's read model.
+        self.read_model = ReadModelWrites(self._profile_prefix)
         #: When the current outage began (None: Redis answers), and counts for metrics.
         self.down_since: float | None = None
         self.failed_calls = 0
@@ -130,12 +138,7 @@ class RedisIO:
 
         async def call() -> list[bytes | None]:
             pipe = self.client.pipeline(transaction=False)
-            for action_id in ids:
-                pipe.set(prefix + action_id, pending, nx=True, get=True, ex=ttl)
-            for action_id, owner in zip(ids, owners, strict=False):
-                pipe.sadd(self._claims_prefix + owner, action_id)
-            for name in lists:
-                pipe.expire(name, ttl)
+            _claim_commands(pipe, prefix, self._claims_prefix, ids, pending, owners, lists, ttl)
             replies: list[bytes | None] = await pipe.execute()
             return replies[: len(ids)]
 
@@ -159,25 +162,29 @@ class RedisIO:
     async def write_profiles(
         self, changed: Sequence[tuple[str, Profile | None]], holding: str = ""
     ) -> None:
-        """Write each changed profile's read-model hash (replacing the old one), or delete it."""
+        """Write each changed profile's read-model hash, or delete it.
+
+        Only the fields that changed since this process last wrote the profile are sent
+        (every field, the first time); the hash's expiry is renewed either way. Each
+        field's CRC-32 is remembered per profile (72 bytes), not the fields themselves;
+        ``forget_written`` drops that memory when partitions move (another worker may
+        write their profiles meanwhile)."""
         if not changed:
             return
         ttl = self.settings.profile_seconds
-        hashes = [
-            (self.profile_key(key), None if p is None else read_model_fields(p))
-            for key, p in changed
-        ]
+        writes, digests = self.read_model.prepare(changed)
 
         async def call() -> None:
-            pipe = self.client.pipeline(transaction=True)
-            for key, fields in hashes:
-                pipe.delete(key)
-                if fields is not None:
-                    pipe.hset(key, mapping=fields)  # type: ignore[arg-type]
-                    pipe.expire(key, ttl)
+            pipe = self.client.pipeline(transaction=False)
+            _profile_commands(pipe, writes, ttl)
             await pipe.execute()
 
-        await self._retrying(f"writing {len(hashes)} profiles", holding, call)
+        await self._retrying(f"writing {len(writes)} profiles", holding, call)
+        self.read_model.written(digests)
+
+    def forget_written(self) -> None:
+        """Write every field of each profile next time (partitions moved)."""
+        self.read_model.forget()
 
     async def consent_of(self, profile_key: str) -> dict[str, bool] | None:
         """The read model's consent of one profile, channel -> granted; None when the
@@ -205,63 +212,287 @@ class RedisIO:
     # --- retrying ---------------------------------------------------------------------------
 
     async def _retrying(self, what: str, holding: str, call: Callable[[], Awaitable[T]]) -> T:
-        def before_sleep(state: RetryCallState) -> None:
-            self.failed_calls += 1
-            if self.down_since is None:
-                self.down_since = time.monotonic()
-                self.outages += 1
-            error = state.outcome.exception() if state.outcome else None
-            wait = state.next_action.sleep if state.next_action else 0.0
-            log.warning(
-                "redis unreachable while %s (%s); holding %s; attempt %d, retrying in %.1fs",
-                what,
-                error,
-                holding or "nothing",
-                state.attempt_number,
-                wait,
-            )
-
         retrying = AsyncRetrying(
             retry=retry_if_exception_type(UNREACHABLE),
             wait=wait_exponential(multiplier=0.05, min=0.05, max=5.0),
-            before_sleep=before_sleep,
+            before_sleep=_before_sleep(self, what, holding),
             reraise=True,
         )
         result: T = await retrying(call)
-        if self.down_since is not None:
-            log.warning(
-                "redis reachable again after %.1fs; catching up",
-                time.monotonic() - self.down_since,
-            )
-            self.down_since = None
+        _reachable(self)
         return result
 
     async def close(self) -> None:
         await self.client.aclose()
 
 
-class LoopClaims:
-    """``RedisIO``'s claims and read model for another thread (the data plane): each call
-    runs on the event loop that owns the client and is waited for, with its retries."""
+class Outage(Protocol):
+    down_since: float | None
+    failed_calls: int
+    outages: int
 
-    def __init__(self, redis: RedisIO, loop: asyncio.AbstractEventLoop) -> None:
-        self.redis = redis
-        self.loop = loop
 
-    def _run(self, call: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(call, self.loop).result()
+#: KEYS: n claim keys, then n claims-list keys; ARGV: n, ttl, pending, then n action ids.
+#: Returns what each claim key held before (nil when new), as ``SET NX GET`` does.
+CLAIM_SCRIPT = """
+local n, ttl, pending = tonumber(ARGV[1]), ARGV[2], ARGV[3]
+local before = {}
+for i = 1, n do
+  before[i] = redis.call('SET', KEYS[i], pending, 'NX', 'GET', 'EX', ttl)
+  redis.call('SADD', KEYS[n + i], ARGV[3 + i])
+  redis.call('EXPIRE', KEYS[n + i], ttl)
+end
+return before
+"""
+#: KEYS: claim keys; ARGV: value, ttl.
+CONFIRM_SCRIPT = """
+for i = 1, #KEYS do
+  redis.call('SET', KEYS[i], ARGV[1], 'EX', ARGV[2])
+end
+return #KEYS
+"""
+#: KEYS: read-model hashes; ARGV: ttl, then per key a field count (-1: delete the hash)
+#: and that many name, value pairs.
+PROFILES_SCRIPT = """
+local ttl, at = ARGV[1], 2
+for i = 1, #KEYS do
+  local count = tonumber(ARGV[at])
+  at = at + 1
+  if count < 0 then
+    redis.call('DEL', KEYS[i])
+  else
+    if count > 0 then
+      redis.call('HSET', KEYS[i], unpack(ARGV, at, at + 2 * count - 1))
+      at = at + 2 * count
+    end
+    redis.call('EXPIRE', KEYS[i], ttl)
+  end
+end
+return #KEYS
+"""
+
+
+class PlaneClaims:
+    """The data plane's Redis (``streams/checkpoint.py``'s ``Claims``): the same claims
+    and read model as ``RedisIO``, with a client of its own that the plane's thread calls
+    directly (no hop to the event loop), retried the same way while Redis is down."""
+
+    def __init__(self, settings: RedisSettings) -> None:
+        import redis as sync_redis
+
+        self.settings = settings
+        prefix = settings.key_prefix
+        self._action_prefix = f"{prefix}action:"
+        self._delivery_prefix = f"{prefix}delivery:"
+        self._claims_prefix = f"{prefix}claims:"
+        self.client = sync_redis.Redis.from_url(
+            settings.url,
+            socket_timeout=settings.timeout_seconds,
+            socket_connect_timeout=settings.timeout_seconds,
+        )
+        self.read_model = ReadModelWrites(f"{prefix}profile:")
+        # A batch's claims, confirms and read-model writes are one command each: packing
+        # thousands of pipelined commands cost more than the engine's work on the batch.
+        self._claim_script = self.client.register_script(CLAIM_SCRIPT)
+        self._confirm_script = self.client.register_script(CONFIRM_SCRIPT)
+        self._profiles_script = self.client.register_script(PROFILES_SCRIPT)
+        self.down_since: float | None = None
+        self.failed_calls = 0
+        self.outages = 0
 
     def claim(self, owners: Sequence[tuple[str, str]], holding: str) -> list[bool]:
-        return self._run(self.redis.claim(owners, holding))
+        if not owners:
+            return []
+        keys = [self._action_prefix + action_id for action_id, _ in owners]
+        keys += [self._claims_prefix + owner for _, owner in owners]
+        args: list[str | bytes | int] = [len(owners), self.settings.claim_seconds, PENDING]
+        args += [action_id for action_id, _ in owners]
 
-    def write_profiles(self, changed: Sequence[tuple[str, Profile | None]], holding: str) -> None:
-        self._run(self.redis.write_profiles(changed, holding))
+        def call() -> list[bool]:
+            replies: list[bytes | None] = self._claim_script(keys=keys, args=args)
+            return [value != SENT for value in replies]
+
+        return self._retrying(f"claiming {len(owners)} ids", holding, call)
+
+    def prepare(self, changed: Sequence[tuple[str, Profile | None]]) -> object:
+        return self.read_model.prepare(changed)
+
+    def write_prepared(self, prepared: object, holding: str) -> None:
+        writes, digests = cast(Prepared, prepared)
+        if not writes:
+            return
+        keys = [key for key, _ in writes]
+        args: list[str | int] = [self.settings.profile_seconds]
+        for _, fields in writes:
+            if fields is None:
+                args.append(-1)
+                continue
+            args.append(len(fields))
+            for name, value in fields.items():
+                args += (name, value)
+
+        def call() -> None:
+            self._profiles_script(keys=keys, args=args)
+
+        self._retrying(f"writing {len(writes)} profiles", holding, call)
+        self.read_model.written(digests)
 
     def forget(self, profile_keys: Sequence[str], holding: str) -> None:
-        self._run(self.redis.forget(profile_keys, holding))
+        if not profile_keys:
+            return
+        lists = [self._claims_prefix + key for key in profile_keys]
+
+        def call() -> None:
+            pipe = self.client.pipeline(transaction=False)
+            for name in lists:
+                pipe.smembers(name)
+            members: list[set[bytes]] = pipe.execute()
+            ids = [_text(m) for found in members for m in found]
+            keys = [p + i for i in ids for p in (self._action_prefix, self._delivery_prefix)]
+            self.client.delete(*keys, *lists)
+
+        self._retrying(f"forgetting {len(lists)} customers", holding, call)
 
     def confirm(self, action_ids: Sequence[str], holding: str) -> None:
-        self._run(self.redis.confirm(action_ids, holding))
+        if not action_ids:
+            return
+        keys = [self._action_prefix + action_id for action_id in action_ids]
+        args: list[bytes | int] = [SENT, self.settings.claim_seconds]
+
+        def call() -> None:
+            self._confirm_script(keys=keys, args=args)
+
+        self._retrying(f"confirming {len(action_ids)} ids", holding, call)
+
+    def forget_written(self) -> None:
+        self.read_model.forget()
+
+    def _retrying(self, what: str, holding: str, call: Callable[[], T]) -> T:
+        retrying = Retrying(
+            retry=retry_if_exception_type(UNREACHABLE),
+            wait=wait_exponential(multiplier=0.05, min=0.05, max=5.0),
+            before_sleep=_before_sleep(self, what, holding),
+            reraise=True,
+        )
+        result: T = retrying(call)
+        _reachable(self)
+        return result
+
+    def close(self) -> None:
+        self.client.close()
+
+
+#: Read-model writes: (Redis key, fields to set or None to delete), and the digests to
+#: remember once they are written.
+Prepared = tuple[list[tuple[str, dict[str, str] | None]], dict[str, bytes | None]]
+
+
+class ReadModelWrites:
+    """Which read-model fields to send: those that changed since this process last wrote
+    the profile (every field the first time). Each field's CRC-32 is remembered per
+    profile (72 bytes), not the fields themselves; ``forget`` drops that memory when
+    partitions move (another worker may write their profiles meanwhile)."""
+
+    def __init__(self, key_prefix: str) -> None:
+        self.key_prefix = key_prefix
+        self._written: dict[str, bytes] = {}
+
+    def prepare(self, changed: Sequence[tuple[str, Profile | None]]) -> Prepared:
+        """(Redis key, fields to set or None to delete) per profile, and the digests to
+        remember once they are written."""
+        writes: list[tuple[str, dict[str, str] | None]] = []
+        digests: dict[str, bytes | None] = {}
+        for profile_key, profile in changed:
+            key = self.key_prefix + profile_key
+            if profile is None:
+                writes.append((key, None))
+                digests[profile_key] = None
+                continue
+            fields = read_model_fields(profile)
+            digest = _digest(fields)
+            before = self._written.get(profile_key)
+            if before is not None:
+                fields = {
+                    name: value
+                    for i, (name, value) in enumerate(fields.items())
+                    if digest[4 * i : 4 * i + 4] != before[4 * i : 4 * i + 4]
+                }
+            writes.append((key, fields))
+            digests[profile_key] = digest
+        return writes, digests
+
+    def written(self, digests: dict[str, bytes | None]) -> None:
+        for profile_key, digest in digests.items():
+            if digest is None:
+                self._written.pop(profile_key, None)
+            else:
+                self._written[profile_key] = digest
+
+    def forget(self) -> None:
+        self._written.clear()
+
+    def __len__(self) -> int:
+        return len(self._written)
+
+
+def _claim_commands(
+    pipe: Any,
+    prefix: str,
+    claims_prefix: str,
+    ids: Sequence[str],
+    pending: bytes,
+    owners: Sequence[str],
+    lists: Sequence[str],
+    ttl: int,
+) -> None:
+    for action_id in ids:
+        pipe.set(prefix + action_id, pending, nx=True, get=True, ex=ttl)
+    for action_id, owner in zip(ids, owners, strict=False):
+        pipe.sadd(claims_prefix + owner, action_id)
+    for name in lists:
+        pipe.expire(name, ttl)
+
+
+def _profile_commands(pipe: Any, writes: list[tuple[str, dict[str, str] | None]], ttl: int) -> None:
+    for key, fields in writes:
+        if fields is None:
+            pipe.delete(key)
+            continue
+        if fields:
+            pipe.hset(key, mapping=fields)
+        pipe.expire(key, ttl)
+
+
+def _before_sleep(state_of: Outage, what: str, holding: str) -> Callable[[RetryCallState], None]:
+    def before_sleep(state: RetryCallState) -> None:
+        state_of.failed_calls += 1
+        if state_of.down_since is None:
+            state_of.down_since = time.monotonic()
+            state_of.outages += 1
+        error = state.outcome.exception() if state.outcome else None
+        wait = state.next_action.sleep if state.next_action else 0.0
+        log.warning(
+            "redis unreachable while %s (%s); holding %s; attempt %d, retrying in %.1fs",
+            what,
+            error,
+            holding or "nothing",
+            state.attempt_number,
+            wait,
+        )
+
+    return before_sleep
+
+
+def _reachable(state_of: Outage) -> None:
+    if state_of.down_since is not None:
+        log.warning(
+            "redis reachable again after %.1fs; catching up", time.monotonic() - state_of.down_since
+        )
+        state_of.down_since = None
+
+
+def _digest(fields: dict[str, str]) -> bytes:
+    return b"".join(zlib.crc32(value.encode()).to_bytes(4, "little") for value in fields.values())
 
 
 def holding(actions: int, profiles: int, records: int) -> str:

@@ -222,18 +222,22 @@ class WorkerCollector(Collector):
             "Bytes the local table stores take on disk (0 for the memory store).",
             value=worker.state_bytes(),
         )
-        redis = worker.redis
-        if redis is not None:
+        clients = [c for c in (worker.redis, worker.plane_redis) if c is not None]
+        if clients:
             yield GaugeMetricFamily(
                 "rapport_redis_up",
                 "0 while calls to Redis fail (actions are held).",
-                value=0.0 if redis.down_since is not None else 1.0,
+                value=0.0 if any(c.down_since is not None for c in clients) else 1.0,
             )
             yield CounterMetricFamily(
-                "rapport_redis_errors", "Redis calls that failed.", value=redis.failed_calls
+                "rapport_redis_errors",
+                "Redis calls that failed.",
+                value=sum(c.failed_calls for c in clients),
             )
             yield CounterMetricFamily(
-                "rapport_redis_outages", "Times Redis became unreachable.", value=redis.outages
+                "rapport_redis_outages",
+                "Times Redis became unreachable.",
+                value=sum(c.outages for c in clients),
             )
         delivery = worker.delivery
         if delivery is not None:

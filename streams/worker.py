@@ -6,8 +6,9 @@ Two parts share the process (docs/decisions.md, "The worker's data plane"):
   librdkafka in batches, applies them with the partitions' engines and commits them
   through ``streams/checkpoint.py``, in a thread of its own;
 - the **Faust application** hosts what is not per input record: the web server, the
-  delivery stage (the actions topic), the churn learner and its models, rule reloads,
-  and which worker owns which partition (``agents/``, registered by the CLI).
+  delivery stage (the actions topic, read in batches with aiokafka), the churn learner
+  and its models, rule reloads, and which worker owns which partition (``agents/``,
+  registered by the CLI).
 
 The topics are listed in ``streams/topics.py``. Nothing here imports ``agents/`` or the
 web pages: they depend on this wiring, not the reverse.
@@ -36,7 +37,7 @@ from streams.delivery import Delivery
 from streams.offsets import TopicPartition
 from streams.partitions import PartitionEngines
 from streams.plane import DataPlane
-from streams.redis_io import LoopClaims, RedisIO
+from streams.redis_io import PlaneClaims, RedisIO
 from streams.settings import Settings
 from streams.topics import TopicNames
 
@@ -117,6 +118,8 @@ class Worker:
         #: Partition -> web address of the worker that owns it (``agents/owners.py``).
         self.owners: dict[int, str] = {}
         self.plane: DataPlane | None = None
+        #: The data plane's own Redis client (claims and read model), once it starts.
+        self.plane_redis: PlaneClaims | None = None
 
     def start_plane(self, loop: asyncio.AbstractEventLoop, on_failure: Any) -> DataPlane:
         """Create the topics that are missing, then start reading the input."""
@@ -142,7 +145,8 @@ class Worker:
             "partitioner": "murmur2_random",
             "log_level": 4,
         }
-        claims = LoopClaims(self.redis, loop) if self.redis is not None else None
+        claims = PlaneClaims(self.settings.redis) if self.redis is not None else None
+        self.plane_redis = claims
         owner_url = str(self.app.conf.canonical_url) if worker.web_port else None
         self.plane = DataPlane(
             self.names,
@@ -224,7 +228,9 @@ class Worker:
 
     def produce_errors(self) -> int:
         plane = self.plane
-        return self.broker_errors["produce"] + (0 if plane is None else plane.outbox.errors)
+        if plane is None:
+            return self.broker_errors["produce"]
+        return self.broker_errors["produce"] + plane.outbox.errors + plane.changelog_outbox.errors
 
     async def produce(
         self, topic: str, key: bytes | None, value: bytes | None, partition: int | None = None

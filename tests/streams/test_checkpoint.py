@@ -77,7 +77,10 @@ class FakeClaims:
         self.journal.calls.append(("claim", ""))
         return [action_id not in self.sent_before for action_id, _ in owners]
 
-    def write_profiles(self, changed: Sequence[tuple[str, Profile | None]], holding: str) -> None:
+    def prepare(self, changed: Sequence[tuple[str, Profile | None]]) -> object:
+        return [key for key, _ in changed]
+
+    def write_prepared(self, prepared: object, holding: str) -> None:
         self.journal.calls.append(("read model", ""))
 
     def forget(self, profile_keys: Sequence[str], holding: str) -> None:
@@ -86,6 +89,9 @@ class FakeClaims:
     def confirm(self, action_ids: Sequence[str], holding: str) -> None:
         self.journal.calls.append(("confirm", ""))
         self.sent_before.update(action_ids)
+
+    def forget_written(self) -> None:
+        self.journal.calls.append(("forget written", ""))
 
 
 def _homed(partition: int) -> list[str]:
