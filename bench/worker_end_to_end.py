@@ -382,7 +382,7 @@ def _percentile(values: list[float], q: float) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--customers", type=int, default=600)
+    parser.add_argument("--customers", type=int, default=900)
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--rate", type=float, default=1000.0, help="events/s for latency")
     parser.add_argument("--seconds", type=float, default=15.0)

@@ -44,7 +44,7 @@ def faust_rate(bootstrap: str, lines: list[bytes], mode: str, workdir: Path) -> 
     script = Path(__file__).parent / "peers" / "faust_app.py"
     log = (workdir / f"faust-{mode}.log").open("wb")
     command = [sys.executable, str(script), mode, bootstrap, source, output, str(len(lines))]
-    command += [str(workdir / f"faust-{mode}"), "worker", "-l", "warning"]
+    command += [str(workdir / f"faust-{mode}"), "worker", "-l", "warn"]
     app = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     try:
         warm = Drain(bootstrap, output, 1, timeout=180)

@@ -204,7 +204,10 @@ class DataPlane:
         self.engines = engines
         self._consumer_config = consumer_config
         self.outbox = KafkaOutbox(producer_config, offsets=False)
-        self.changelog_outbox = KafkaOutbox(producer_config)
+        # Profiles are JSON of a few KB: lz4 (in librdkafka's threads, not Python's) cuts
+        # what the broker stores and sends back at a rebuild several times over. Only the
+        # changelog: it is read by the data plane alone, other topics by any consumer.
+        self.changelog_outbox = KafkaOutbox({**producer_config, "compression.type": "lz4"})
         self.data_dir = data_dir
         self.store = store
         self.wall_clock = wall_clock

@@ -1,6 +1,6 @@
 """A minimal Faust app for ``bench/worker_options.py``: counts each key's records in a dict.
 
-    python bench/peers/faust_app.py MODE BOOTSTRAP INPUT OUTPUT COUNT DATA_DIR worker -l warning
+    python bench/peers/faust_app.py MODE BOOTSTRAP INPUT OUTPUT COUNT DATA_DIR worker -l warn
 
 ``MODE`` ``agent``: one record at a time (``async for``), as Rapport's worker read its
 input before issue 18; ``take``: batches of up to 1,000 records (``Stream.take``). Once it
