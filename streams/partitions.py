@@ -291,6 +291,15 @@ class PartitionEngines:
         """Profiles held by the engines of the partitions owned now."""
         return sum(len(engine.store) for engine in self._engines.values())
 
+    def partition_sizes(self) -> dict[int, tuple[int, int]]:
+        """Per partition held: (profiles, bytes of its table as encoded)."""
+        sizes = {}
+        for partition, engine in self._engines.items():
+            store = engine.store
+            encoded = store.encoded_bytes() if isinstance(store, ChangelogProfileStore) else 0
+            sizes[partition] = (len(store), encoded)
+        return sizes
+
     def parked_events(self) -> int:
         """Events held for customers waiting for a visitor's profile from another partition."""
         return sum(engine.parked_events for engine in self._engines.values())

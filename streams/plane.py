@@ -315,6 +315,8 @@ class DataPlane:
 
     def _apply(self, messages: list[Message]) -> None:
         engines, checkpoint = self.engines, self.checkpoint
+        if self._inflight is not None and self._inflight.done():
+            self._settle()  # commit its offsets now, not when the next batch is sealed
         events, owned = self.names.events, self.assigned
         now = time.time()
         started = time.perf_counter()
@@ -352,10 +354,11 @@ class DataPlane:
             self.batches += 1
 
     def _settle(self) -> None:
-        """Wait until the batch in flight is durable (raises what made it fail)."""
+        """Wait until the batch in flight is durable (raises what made it fail), then commit
+        its offsets from this thread."""
         inflight, self._inflight = self._inflight, None
         if inflight is not None:
-            inflight.result()
+            self.checkpoint.commit_offsets(inflight.result())
 
     def _commit(self, offsets: dict[TopicPartition, int]) -> None:
         consumer = self.consumer

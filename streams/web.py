@@ -217,6 +217,20 @@ class WorkerCollector(Collector):
             ["operation"],
             {("produce",): worker.produce_errors()},
         )
+        sizes = worker.engines.partition_sizes()
+        yield gauges(
+            "rapport_partition_profiles",
+            "Profiles held in memory, per input partition owned.",
+            ["partition"],
+            {(str(p),): profiles for p, (profiles, _) in sizes.items()},
+        )
+        yield gauges(
+            "rapport_partition_table_bytes",
+            "Bytes of a partition's table as encoded (about what its profiles take in "
+            "memory, and what its changelog holds), per input partition owned.",
+            ["partition"],
+            {(str(p),): encoded for p, (_, encoded) in sizes.items()},
+        )
         yield GaugeMetricFamily(
             "rapport_state_bytes",
             "Bytes the local table stores take on disk (0 for the memory store).",

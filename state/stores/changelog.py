@@ -138,6 +138,11 @@ class ChangelogProfileStore:
     def __len__(self) -> int:
         return len(self._memory)
 
+    def encoded_bytes(self) -> int:
+        """Bytes of the partition's table as last written (the encoded profiles, links and
+        bookkeeping this store keeps to tell what changed): about what its profiles take."""
+        return sum(len(value) for value in self._written.values())
+
     # --- writing through ------------------------------------------------------------------
 
     def stage(self) -> list[tuple[str, Profile | None]]:
