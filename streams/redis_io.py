@@ -172,7 +172,7 @@ class RedisIO:
         if not changed:
             return
         ttl = self.settings.profile_seconds
-        writes, digests = self.read_model.prepare(changed)
+        writes, _ = self.read_model.prepare(changed)
 
         async def call() -> None:
             pipe = self.client.pipeline(transaction=False)
@@ -180,7 +180,6 @@ class RedisIO:
             await pipe.execute()
 
         await self._retrying(f"writing {len(writes)} profiles", holding, call)
-        self.read_model.written(digests)
 
     def forget_written(self) -> None:
         """Write every field of each profile next time (partitions moved)."""
@@ -318,7 +317,7 @@ class PlaneClaims:
         return self.read_model.prepare(changed)
 
     def write_prepared(self, prepared: object, holding: str) -> None:
-        writes, digests = cast(Prepared, prepared)
+        writes, _ = cast(Prepared, prepared)
         if not writes:
             return
         keys = [key for key, _ in writes]
@@ -335,7 +334,6 @@ class PlaneClaims:
             self._profiles_script(keys=keys, args=args)
 
         self._retrying(f"writing {len(writes)} profiles", holding, call)
-        self.read_model.written(digests)
 
     def forget(self, profile_keys: Sequence[str], holding: str) -> None:
         if not profile_keys:
@@ -388,10 +386,16 @@ Prepared = tuple[list[tuple[str, dict[str, str] | None]], dict[str, bytes | None
 
 
 class ReadModelWrites:
-    """Which read-model fields to send: those that changed since this process last wrote
-    the profile (every field the first time). Each field's CRC-32 is remembered per
-    profile (72 bytes), not the fields themselves; ``forget`` drops that memory when
-    partitions move (another worker may write their profiles meanwhile)."""
+    """Which read-model fields to send: those that changed since this process last
+    prepared the profile (every field the first time). Each field's CRC-32 is remembered
+    per profile (72 bytes), not the fields themselves; ``forget`` drops that memory when
+    partitions move (another worker may write their profiles meanwhile).
+
+    The memory moves when a batch is *prepared*, not when it is written: batches are
+    prepared while the one before is still being written, and are written in the order
+    prepared, so each batch's fields are relative to the one before it. (Relative to the
+    last batch written, a field that changed in batch K-1 and changed back in batch K
+    would not be sent with K, and Redis would keep K-1's value.)"""
 
     def __init__(self, key_prefix: str) -> None:
         self.key_prefix = key_prefix
@@ -419,14 +423,12 @@ class ReadModelWrites:
                 }
             writes.append((key, fields))
             digests[profile_key] = digest
-        return writes, digests
-
-    def written(self, digests: dict[str, bytes | None]) -> None:
-        for profile_key, digest in digests.items():
-            if digest is None:
+        for profile_key, remembered in digests.items():
+            if remembered is None:
                 self._written.pop(profile_key, None)
             else:
-                self._written[profile_key] = digest
+                self._written[profile_key] = remembered
+        return writes, digests
 
     def forget(self) -> None:
         self._written.clear()

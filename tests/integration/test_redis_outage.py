@@ -70,4 +70,14 @@ def test_redis_down_for_ten_seconds_loses_nothing_and_sends_nothing_twice(
     record_run(scenario, want.profiles, stored, ids, delivered, caught_up - back)
     assert duplicated(delivered) == 0
     assert _differences(stored, want.profiles) == []
-    assert read_model == _projected(want.profiles)
+    projected = _projected(want.profiles)
+    stale = {
+        key: {
+            f: (v, projected.get(key, {}).get(f))
+            for f, v in fields.items()
+            if projected.get(key, {}).get(f) != v
+        }
+        for key, fields in read_model.items()
+        if fields != projected.get(key)
+    }
+    assert read_model == projected, str(stale)[:3000]
