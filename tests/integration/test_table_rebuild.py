@@ -54,3 +54,23 @@ def test_a_table_that_claims_more_than_the_changelog_holds_is_rebuilt_not_refuse
     assert read == 4
     assert dict(table.items()) == {b"0:p:c2": b"two", b"0:m": b"meta"}
     assert table.offset == 3
+
+
+def test_a_table_ahead_of_an_end_the_broker_reports_too_low_is_kept(
+    broker: Server, tmp_path: Path
+) -> None:
+    """Tansu reports a partition's end as its last batch's first offset + 1: after a
+    write of several records in one batch (a stop cut the lone last write short), the end
+    looks lower than the table. The table's record is still there, so the table stands."""
+    topic = f"c{uuid.uuid4().hex[:8]}-profiles-changelog"
+    create_topic(broker.address, topic, 1)
+    producer = Producer({"bootstrap.servers": broker.address, "acks": "all", "linger.ms": 200})
+    for key, value in WRITES:
+        producer.produce(topic, value, key, partition=0)
+    producer.flush(30)  # one batch: offsets 0-3
+    table = PartitionTable(tmp_path / "profiles-0.db")
+    table.apply([(b"0:p:c2", b"two"), (b"0:m", b"meta")], offset=3)
+    read = rebuild({"bootstrap.servers": broker.address}, topic, {0: table})
+    assert read == 0
+    assert dict(table.items()) == {b"0:p:c2": b"two", b"0:m": b"meta"}
+    assert table.offset == 3
