@@ -205,36 +205,41 @@ def quix_throughput(bootstrap: str, lines: list[bytes], workdir: Path) -> float:
         [NewTopic(source, PARTITIONS, config=week), NewTopic(output, PARTITIONS, config=week)]
     ).values():
         future.result()
-    log = (workdir / "quix.log").open("wb")
-    app = subprocess.Popen(
-        [
-            str(python),
-            str(Path(__file__).parent / "peers" / "quix_app.py"),
-            bootstrap,
-            source,
-            output,
-            str(workdir / "quix-state"),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
+    command = [str(python), str(Path(__file__).parent / "peers" / "quix_app.py"), bootstrap]
+    command += [source, output, str(workdir / "quix-state")]
+    # The app writes a record per input record; the drain reads the warm-up one too.
+    return timed_app(
+        command, workdir / "quix.log", bootstrap, source, output, lines, len(lines) + 1
     )
-    try:
-        warm = Drain(bootstrap, output, 1, timeout=180)
-        produce(bootstrap, source, [b'{"warm": true}'])
-        warm.join()
-        assert warm.read == 1, (
-            f"quix app never answered:\n{(workdir / 'quix.log').read_text()[-2000:]}"
-        )
-        reading = Drain(bootstrap, output, len(lines) + 1)
-        started = produce(bootstrap, source, lines)
-        reading.join()
-        # The drain starts from the beginning: the warm-up record is among those read.
-        assert reading.read == len(lines) + 1, f"quix wrote {reading.read - 1} of {len(lines)}"
-        return len(lines) / (reading.finished - started)
-    finally:
-        app.terminate()
-        app.wait(30)
-        log.close()
+
+
+def timed_app(
+    command: list[str],
+    log_path: Path,
+    bootstrap: str,
+    source: str,
+    output: str,
+    lines: list[bytes],
+    outputs: int,
+) -> float:
+    """Start the app ``command``, warm it up with one record (until it writes to
+    ``output``), then time ``lines`` from the first produced until ``output`` holds
+    ``outputs`` records; the app's log goes to ``log_path``."""
+    with log_path.open("wb") as log:
+        app = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            warm = Drain(bootstrap, output, 1, timeout=180)
+            produce(bootstrap, source, [b'{"warm": true}'])
+            warm.join()
+            assert warm.read == 1, f"the app never answered:\n{log_path.read_text()[-2000:]}"
+            reading = Drain(bootstrap, output, outputs, timeout=600)
+            started = produce(bootstrap, source, lines)
+            reading.join()
+            assert reading.read == outputs, f"the app wrote {reading.read} of {outputs} records"
+            return len(lines) / (reading.finished - started)
+        finally:
+            app.terminate()
+            app.wait(30)
 
 
 def replay_throughput(bootstrap: str, lines: list[bytes]) -> float:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 import threading
@@ -31,7 +30,7 @@ from pathlib import Path
 
 from confluent_kafka import Consumer
 
-from bench.worker_end_to_end import PARTITIONS, Drain, produce
+from bench.worker_end_to_end import PARTITIONS, produce, timed_app
 from streams.generator import GeneratorConfig, generate_stream
 from tests.integration.kafka_io import create_topic
 from tests.servers import kafka_broker
@@ -42,24 +41,10 @@ def faust_rate(bootstrap: str, lines: list[bytes], mode: str, workdir: Path) -> 
     create_topic(bootstrap, source, PARTITIONS)
     create_topic(bootstrap, output, 1)
     script = Path(__file__).parent / "peers" / "faust_app.py"
-    log = (workdir / f"faust-{mode}.log").open("wb")
     command = [sys.executable, str(script), mode, bootstrap, source, output, str(len(lines))]
     command += [str(workdir / f"faust-{mode}"), "worker", "-l", "warn"]
-    app = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        warm = Drain(bootstrap, output, 1, timeout=180)
-        produce(bootstrap, source, [b"warm"])
-        warm.join()
-        assert warm.read == 1, (workdir / f"faust-{mode}.log").read_text()[-2000:]
-        done = Drain(bootstrap, output, 2, timeout=600)
-        started = produce(bootstrap, source, lines)
-        done.join()
-        assert done.read == 2, f"faust {mode} did not count every record"
-        return len(lines) / (done.finished - started)
-    finally:
-        app.terminate()
-        app.wait(30)
-        log.close()
+    # The app writes once for the warm-up record and once when it has counted the rest.
+    return timed_app(command, workdir / f"faust-{mode}.log", bootstrap, source, output, lines, 2)
 
 
 def plane_rate(bootstrap: str, lines: list[bytes]) -> float:
