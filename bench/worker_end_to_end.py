@@ -380,6 +380,30 @@ def _cart_event(number: int, moment: float) -> bytes:
     ).encode()
 
 
+def churn_cost() -> None:
+    """The worker's rate with the churn model on (it hosts the learner) and off."""
+    config = GeneratorConfig(customers=400, days=120, seed=5, anonymous_share=0.0)
+    lines = list(generate_stream(config))
+    rates: dict[str, list[float]] = {"true": [], "false": []}
+    with tempfile.TemporaryDirectory() as scratch:
+        workdir = Path(scratch)
+        with kafka_broker(workdir / "broker") as broker, redis_server(workdir / "redis") as redis:
+            for _ in range(2):
+                for enabled in rates:
+                    rate, _ = worker_throughput(
+                        broker.address, redis.address, lines, workdir, churn__enabled=enabled
+                    )
+                    rates[enabled].append(rate)
+    on, off = statistics.fmean(rates["true"]), statistics.fmean(rates["false"])
+    figures = {
+        "events": len(lines),
+        "churn_on_events_per_s": [round(r) for r in rates["true"]],
+        "churn_off_events_per_s": [round(r) for r in rates["false"]],
+        "churn_cost": round(1 - on / off, 3),
+    }
+    print(json.dumps(figures))
+
+
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -391,7 +415,16 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--rate", type=float, default=1000.0, help="events/s for latency")
     parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument(
+        "--churn-cost",
+        action="store_true",
+        help="only measure the worker with churn on and off, twice each, on a 120-day "
+        "stream of 400 customers (labels come at the 90-day horizon)",
+    )
     args = parser.parse_args()
+    if args.churn_cost:
+        churn_cost()
+        return
     config = GeneratorConfig(customers=args.customers, days=args.days, seed=5, anonymous_share=0.0)
     lines = list(generate_stream(config))
     with tempfile.TemporaryDirectory() as scratch:
