@@ -29,7 +29,7 @@ import logging
 import time
 import zlib
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Protocol, TypeVar, cast
+from typing import Any, Protocol, TypeVar
 
 import msgspec
 import redis.asyncio as aioredis
@@ -38,7 +38,6 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
-    Retrying,
     retry_if_exception_type,
     wait_exponential,
 )
@@ -102,7 +101,7 @@ class RedisIO:
             for name in lists:
                 pipe.smembers(name)
             members: list[set[bytes]] = await pipe.execute()
-            ids = [_text(m) for found in members for m in found]
+            ids = [as_text(m) for found in members for m in found]
             keys = [p + i for i in ids for p in (self._action_prefix, self._delivery_prefix)]
             deleted: int = await self.client.delete(*keys, *lists)
             return deleted
@@ -206,7 +205,7 @@ class RedisIO:
     async def read_profile(self, profile_key: str) -> dict[str, str]:
         """The read-model hash of one profile; empty when there is none."""
         raw = await self.client.hgetall(self.profile_key(profile_key))
-        return {_text(k): _text(v) for k, v in raw.items()}
+        return {as_text(k): as_text(v) for k, v in raw.items()}
 
     # --- retrying ---------------------------------------------------------------------------
 
@@ -214,11 +213,11 @@ class RedisIO:
         retrying = AsyncRetrying(
             retry=retry_if_exception_type(UNREACHABLE),
             wait=wait_exponential(multiplier=0.05, min=0.05, max=5.0),
-            before_sleep=_before_sleep(self, what, holding),
+            before_sleep=log_retry(self, what, holding),
             reraise=True,
         )
         result: T = await retrying(call)
-        _reachable(self)
+        note_reachable(self)
         return result
 
     async def close(self) -> None:
@@ -229,155 +228,6 @@ class Outage(Protocol):
     down_since: float | None
     failed_calls: int
     outages: int
-
-
-#: KEYS: n claim keys, then n claims-list keys; ARGV: n, ttl, pending, then n action ids.
-#: Returns what each claim key held before (nil when new), as ``SET NX GET`` does.
-CLAIM_SCRIPT = """
-local n, ttl, pending = tonumber(ARGV[1]), ARGV[2], ARGV[3]
-local before = {}
-for i = 1, n do
-  before[i] = redis.call('SET', KEYS[i], pending, 'NX', 'GET', 'EX', ttl)
-  redis.call('SADD', KEYS[n + i], ARGV[3 + i])
-  redis.call('EXPIRE', KEYS[n + i], ttl)
-end
-return before
-"""
-#: KEYS: claim keys; ARGV: value, ttl.
-CONFIRM_SCRIPT = """
-for i = 1, #KEYS do
-  redis.call('SET', KEYS[i], ARGV[1], 'EX', ARGV[2])
-end
-return #KEYS
-"""
-#: KEYS: read-model hashes; ARGV: ttl, then per key a field count (-1: delete the hash)
-#: and that many name, value pairs.
-PROFILES_SCRIPT = """
-local ttl, at = ARGV[1], 2
-for i = 1, #KEYS do
-  local count = tonumber(ARGV[at])
-  at = at + 1
-  if count < 0 then
-    redis.call('DEL', KEYS[i])
-  else
-    if count > 0 then
-      redis.call('HSET', KEYS[i], unpack(ARGV, at, at + 2 * count - 1))
-      at = at + 2 * count
-    end
-    redis.call('EXPIRE', KEYS[i], ttl)
-  end
-end
-return #KEYS
-"""
-
-
-class PlaneClaims:
-    """The data plane's Redis (``streams/checkpoint.py``'s ``Claims``): the same claims
-    and read model as ``RedisIO``, with a client of its own that the plane's thread calls
-    directly (no hop to the event loop), retried the same way while Redis is down."""
-
-    def __init__(self, settings: RedisSettings) -> None:
-        import redis as sync_redis
-
-        self.settings = settings
-        prefix = settings.key_prefix
-        self._action_prefix = f"{prefix}action:"
-        self._delivery_prefix = f"{prefix}delivery:"
-        self._claims_prefix = f"{prefix}claims:"
-        self.client = sync_redis.Redis.from_url(
-            settings.url,
-            socket_timeout=settings.timeout_seconds,
-            socket_connect_timeout=settings.timeout_seconds,
-        )
-        self.read_model = ReadModelWrites(f"{prefix}profile:")
-        # A batch's claims, confirms and read-model writes are one command each: packing
-        # thousands of pipelined commands cost more than the engine's work on the batch.
-        self._claim_script = self.client.register_script(CLAIM_SCRIPT)
-        self._confirm_script = self.client.register_script(CONFIRM_SCRIPT)
-        self._profiles_script = self.client.register_script(PROFILES_SCRIPT)
-        self.down_since: float | None = None
-        self.failed_calls = 0
-        self.outages = 0
-
-    def claim(self, owners: Sequence[tuple[str, str]], holding: str) -> list[bool]:
-        if not owners:
-            return []
-        keys = [self._action_prefix + action_id for action_id, _ in owners]
-        keys += [self._claims_prefix + owner for _, owner in owners]
-        args: list[str | bytes | int] = [len(owners), self.settings.claim_seconds, PENDING]
-        args += [action_id for action_id, _ in owners]
-
-        def call() -> list[bool]:
-            replies: list[bytes | None] = self._claim_script(keys=keys, args=args)
-            return [value != SENT for value in replies]
-
-        return self._retrying(f"claiming {len(owners)} ids", holding, call)
-
-    def prepare(self, changed: Sequence[tuple[str, Profile | None]]) -> object:
-        return self.read_model.prepare(changed)
-
-    def write_prepared(self, prepared: object, holding: str) -> None:
-        writes, _ = cast(Prepared, prepared)
-        if not writes:
-            return
-        keys = [key for key, _ in writes]
-        args: list[str | int] = [self.settings.profile_seconds]
-        for _, fields in writes:
-            if fields is None:
-                args.append(-1)
-                continue
-            args.append(len(fields))
-            for name, value in fields.items():
-                args += (name, value)
-
-        def call() -> None:
-            self._profiles_script(keys=keys, args=args)
-
-        self._retrying(f"writing {len(writes)} profiles", holding, call)
-
-    def forget(self, profile_keys: Sequence[str], holding: str) -> None:
-        if not profile_keys:
-            return
-        lists = [self._claims_prefix + key for key in profile_keys]
-
-        def call() -> None:
-            pipe = self.client.pipeline(transaction=False)
-            for name in lists:
-                pipe.smembers(name)
-            members: list[set[bytes]] = pipe.execute()
-            ids = [_text(m) for found in members for m in found]
-            keys = [p + i for i in ids for p in (self._action_prefix, self._delivery_prefix)]
-            self.client.delete(*keys, *lists)
-
-        self._retrying(f"forgetting {len(lists)} customers", holding, call)
-
-    def confirm(self, action_ids: Sequence[str], holding: str) -> None:
-        if not action_ids:
-            return
-        keys = [self._action_prefix + action_id for action_id in action_ids]
-        args: list[bytes | int] = [SENT, self.settings.claim_seconds]
-
-        def call() -> None:
-            self._confirm_script(keys=keys, args=args)
-
-        self._retrying(f"confirming {len(action_ids)} ids", holding, call)
-
-    def forget_written(self) -> None:
-        self.read_model.forget()
-
-    def _retrying(self, what: str, holding: str, call: Callable[[], T]) -> T:
-        retrying = Retrying(
-            retry=retry_if_exception_type(UNREACHABLE),
-            wait=wait_exponential(multiplier=0.05, min=0.05, max=5.0),
-            before_sleep=_before_sleep(self, what, holding),
-            reraise=True,
-        )
-        result: T = retrying(call)
-        _reachable(self)
-        return result
-
-    def close(self) -> None:
-        self.client.close()
 
 
 #: Read-model writes: (Redis key, fields to set or None to delete), and the digests to
@@ -465,7 +315,7 @@ def _profile_commands(pipe: Any, writes: list[tuple[str, dict[str, str] | None]]
         pipe.expire(key, ttl)
 
 
-def _before_sleep(state_of: Outage, what: str, holding: str) -> Callable[[RetryCallState], None]:
+def log_retry(state_of: Outage, what: str, holding: str) -> Callable[[RetryCallState], None]:
     def before_sleep(state: RetryCallState) -> None:
         state_of.failed_calls += 1
         if state_of.down_since is None:
@@ -485,7 +335,7 @@ def _before_sleep(state_of: Outage, what: str, holding: str) -> Callable[[RetryC
     return before_sleep
 
 
-def _reachable(state_of: Outage) -> None:
+def note_reachable(state_of: Outage) -> None:
     if state_of.down_since is not None:
         log.warning(
             "redis reachable again after %.1fs; catching up", time.monotonic() - state_of.down_since
@@ -501,5 +351,5 @@ def holding(actions: int, profiles: int, records: int) -> str:
     return f"{actions} actions, {profiles} profile changes, {records} input records unacked"
 
 
-def _text(value: bytes | str) -> str:
+def as_text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value

@@ -37,7 +37,8 @@ from streams.delivery import Delivery
 from streams.offsets import TopicPartition
 from streams.partitions import PartitionEngines
 from streams.plane import DataPlane
-from streams.redis_io import PlaneClaims, RedisIO
+from streams.redis_io import RedisIO
+from streams.redis_plane import PlaneClaims
 from streams.settings import Settings
 from streams.topics import TopicNames
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Producer
 
-from streams.plane import rebuild
+from streams.rebuild import rebuild
 from streams.table_stores import PartitionTable
 from tests.integration.kafka_io import create_topic
 from tests.servers import Server
