@@ -55,14 +55,22 @@ PENDING, SENT = b"pending", b"sent"
 DELIVERING, DELIVERED = b"delivering", b"delivered"
 
 
-class RedisIO:
+class RedisKeys:
+    """The key layout of the module docstring's table, under ``redis.key_prefix``; the one
+    place both clients (this module's and ``streams/redis_plane.py``'s) take it from."""
+
     def __init__(self, settings: RedisSettings) -> None:
-        self.settings = settings
         prefix = settings.key_prefix
         self._action_prefix = f"{prefix}action:"
         self._delivery_prefix = f"{prefix}delivery:"
         self._profile_prefix = f"{prefix}profile:"
         self._claims_prefix = f"{prefix}claims:"
+
+
+class RedisIO(RedisKeys):
+    def __init__(self, settings: RedisSettings) -> None:
+        super().__init__(settings)
+        self.settings = settings
         self.client = aioredis.from_url(
             settings.url,
             socket_timeout=settings.timeout_seconds,

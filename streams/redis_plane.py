@@ -16,6 +16,7 @@ from streams.redis_io import (
     UNREACHABLE,
     Prepared,
     ReadModelWrites,
+    RedisKeys,
     as_text,
     log_retry,
     note_reachable,
@@ -65,7 +66,7 @@ return #KEYS
 """
 
 
-class PlaneClaims:
+class PlaneClaims(RedisKeys):
     """The data plane's Redis (``streams/checkpoint.py``'s ``Claims``): the same claims
     and read model as ``RedisIO``, with a client of its own that the plane's thread calls
     directly (no hop to the event loop), retried the same way while Redis is down."""
@@ -73,17 +74,14 @@ class PlaneClaims:
     def __init__(self, settings: RedisSettings) -> None:
         import redis as sync_redis
 
+        super().__init__(settings)
         self.settings = settings
-        prefix = settings.key_prefix
-        self._action_prefix = f"{prefix}action:"
-        self._delivery_prefix = f"{prefix}delivery:"
-        self._claims_prefix = f"{prefix}claims:"
         self.client = sync_redis.Redis.from_url(
             settings.url,
             socket_timeout=settings.timeout_seconds,
             socket_connect_timeout=settings.timeout_seconds,
         )
-        self.read_model = ReadModelWrites(f"{prefix}profile:")
+        self.read_model = ReadModelWrites(self._profile_prefix)
         # A batch's claims, confirms and read-model writes are one command each: packing
         # thousands of pipelined commands cost more than the engine's work on the batch.
         self._claim_script = self.client.register_script(CLAIM_SCRIPT)
