@@ -22,6 +22,7 @@ COPY schemas schemas
 COPY state state
 COPY rules rules
 COPY churn churn
+COPY engine engine
 COPY agents agents
 COPY streams streams
 RUN /opt/rapport/bin/pip install --no-deps . \

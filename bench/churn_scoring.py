@@ -24,7 +24,7 @@ import time
 from churn.features import features
 from churn.model import ChurnLearner
 from churn.tracker import ChurnConfig, ChurnLabel, ChurnTracker
-from rules.engine import Engine
+from engine import Engine
 from rules.loader import DEFAULT_RULES_DIR, RuleSet, load_rules
 from schemas.decode import decode_event
 from schemas.events import Event
@@ -39,7 +39,7 @@ def run(rules: RuleSet, events: list[Event], learner: ChurnLearner | None) -> tu
     gc.collect()
     started = time.perf_counter()
     for event in events:
-        outputs = engine.process(event)
+        outputs = engine.apply(event)
         if learner is not None:
             for item in outputs:
                 if type(item) is ChurnLabel:

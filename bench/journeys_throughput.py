@@ -13,7 +13,7 @@ import dataclasses
 import gc
 import time
 
-from rules.engine import Engine
+from engine import Engine
 from rules.journey_runtime import JourneyRuntime
 from rules.loader import DEFAULT_RULES_DIR, RuleSet, load_rules
 from schemas.decode import DeadLetter, PartialEvent, decode_event
@@ -30,7 +30,7 @@ def rate(rules: RuleSet, lines: list[bytes]) -> tuple[float, int]:
         event = decode_event(line, source="bench", position=number)
         if isinstance(event, DeadLetter | PartialEvent):
             continue
-        outputs += len(engine.process(event))
+        outputs += len(engine.apply(event))
     outputs += len(engine.finish(engine.newest_event_time))
     return len(lines) / (time.perf_counter() - started), outputs
 

@@ -45,7 +45,7 @@ class _NoCounts(EdgeCounts):
     def count_dead(self, reason: str) -> None:
         pass
 
-    def count_outputs(self, outputs: Any) -> None:
+    def write(self, output: object) -> None:
         pass
 
 
@@ -73,6 +73,7 @@ def run(
     engines.ensure(range(PARTITIONS))
     if not metrics:
         engines.counts = _NoCounts()
+        engines.sinks[:] = [engines.counts]
         for partition in range(PARTITIONS):
             engines.engine(partition).kpis = _NoTally()
     registry = CollectorRegistry(auto_describe=False)
@@ -88,14 +89,12 @@ def run(
     started = time.perf_counter()
     next_scrape = started + scrape_every
     for offset, (partition, raw) in enumerate(records):
-        handled = engines.handle(partition, raw, "bench", now, offset=offset)
-        engines.counts.count_outputs(handled.outputs)
+        engines.handle(partition, raw, "bench", now, offset=offset)  # outputs: to the counts
         if metrics and offset % 256 == 0 and time.perf_counter() >= next_scrape:
             generate_latest(registry)
             scrapes += 1
             next_scrape = time.perf_counter() + scrape_every
-    for _, fired in engines.tick(now + 1e7):
-        engines.counts.count_outputs(fired)
+    engines.tick(now + 1e7)
     return time.perf_counter() - started, scrapes
 
 

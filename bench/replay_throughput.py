@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import orjson
 
-from rules.engine import Engine
+from engine import Engine
 from rules.loader import DEFAULT_RULES_DIR, RuleSet, load_rules
 from schemas.decode import DeadLetter, PartialEvent, decode_event
 from state.stores import MemoryProfileStore
@@ -40,7 +40,7 @@ def engine_run(rules: RuleSet) -> Callable[[list[bytes]], None]:
             event = decode_event(line, source="bench", position=number)
             if isinstance(event, DeadLetter | PartialEvent):
                 continue
-            engine.process(event)
+            engine.apply(event)
             engine.advance(engine.watermark)
         engine.finish(engine.newest_event_time)
 

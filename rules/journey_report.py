@@ -52,10 +52,17 @@ class JourneyReport:
     def __init__(self) -> None:
         self.journeys: dict[str, JourneyCounts] = {}
 
+    def write(self, output: object) -> None:
+        """Count one output (a sink, ``engine/outputs.py``): actions and milestones."""
+        if type(output) is Action or type(output) is JourneyMilestone:
+            self.count(output)
+
+    def flush(self) -> None:
+        return None
+
     def count_all(self, outputs: Iterable[object]) -> None:
-        for item in outputs:
-            if isinstance(item, Action | JourneyMilestone):
-                self.count(item)
+        for output in outputs:
+            self.write(output)
 
     def count(self, item: Action | JourneyMilestone) -> None:
         counts = self.journeys.setdefault(item.journey_id, JourneyCounts())

@@ -47,8 +47,8 @@ from typing import Protocol
 import msgspec
 
 from churn.tracker import ChurnLabel
+from engine import Output
 from rules.actions import Action
-from rules.engine import Output
 from schemas.decode import DeadLetter
 from schemas.limits import DEAD_LETTER_PREFIX_BYTES
 from state.audit import ErasureAudit
@@ -178,16 +178,22 @@ class Checkpoint:
         partition, offset, topic = position
         self.offsets.read((self.names.inputs[topic], partition), offset)
 
+    def write(self, output: Output) -> None:
+        """Keep one output until the next ``commit`` (the checkpoint is the engines' sink)."""
+        self._outputs.append(output)
+        self.held += 1
+
+    def flush(self) -> None:
+        return None  # made durable by ``commit``, in its order
+
     def hold(
         self,
-        outputs: Sequence[Output],
         raw: bytes | None = None,
         key: bytes | None = None,
         letters: Sequence[DeadLetter] = (),
     ) -> None:
-        """Keep what one record (or a tick) gave until the next ``commit``."""
-        self.engines.counts.count_outputs(outputs)
-        self._outputs.extend(outputs)
+        """One record was handled: keep its dead letters until the next ``commit``, which
+        then commits its offset even when it gave nothing."""
         for letter in letters:
             self._dead.append((raw or letter.raw.encode(), key, letter))
         self.held += 1

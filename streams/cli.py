@@ -380,7 +380,7 @@ def rules_schema(check: bool) -> None:
 @click.argument("directory", required=False, type=click.Path(path_type=Path))
 def rules_test(directory: Path | None) -> None:
     """Run the rule cases in DIRECTORY/cases (default: settings.rules_dir)."""
-    from rules.rule_cases import run_cases
+    from streams.rule_tests import run_cases
 
     directory = directory or _settings().rules_dir
     try:
@@ -460,8 +460,8 @@ def churn_evaluate(
 ) -> None:
     """Replay FILE with the online churn model: prequential ROC AUC and log loss, and a
     batch gradient-boosting baseline trained once on the first part of the stream."""
-    from churn.evaluate import batch_baseline, evaluate
     from schemas.decode import events_of
+    from streams.churn_backtest import batch_baseline, evaluate
     from streams.replay import READERS
     from streams.sources.files import open_input
 

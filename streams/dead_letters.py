@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import msgspec
 
-from rules.engine import Engine
+from engine import Engine
 from schemas.decode import DeadLetter, dead_letter
 from streams.edge_counts import EdgeCounts
 

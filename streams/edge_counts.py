@@ -17,8 +17,9 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from churn.tracker import ChurnLabel
 from rules.actions import Action, JourneyMilestone
@@ -85,15 +86,45 @@ class EdgeCounts:
             calls[call] += count
         return calls
 
+    def write(self, output: object) -> None:
+        """Count one output the engines gave (a sink, ``engine/outputs.py``)."""
+        count = _COUNT.get(type(output))
+        if count is not None:
+            count(self, output)
+
+    def flush(self) -> None:
+        return None
+
     def count_outputs(self, outputs: Iterable[object]) -> None:
-        for item in outputs:
-            if isinstance(item, ProfileChange):
-                self.changes_by_kind[item.kind] += 1
-            elif isinstance(item, Action):
-                self.journey_actions[(item.journey_id, item.status, item.reason or "")] += 1
-            elif isinstance(item, JourneyMilestone):
-                self.journey_runs[(item.journey_id, item.kind, item.arm)] += 1
-            elif isinstance(item, ChurnLabel):
-                self.churn_labels["churned" if item.churned else "retained"] += 1
-            elif isinstance(item, ErasureAudit):
-                self.erasures[item.reason] += 1
+        for output in outputs:
+            self.write(output)
+
+
+def _change(counts: EdgeCounts, item: ProfileChange) -> None:
+    counts.changes_by_kind[item.kind] += 1
+
+
+def _action(counts: EdgeCounts, item: Action) -> None:
+    counts.journey_actions[(item.journey_id, item.status, item.reason or "")] += 1
+
+
+def _milestone(counts: EdgeCounts, item: JourneyMilestone) -> None:
+    counts.journey_runs[(item.journey_id, item.kind, item.arm)] += 1
+
+
+def _label(counts: EdgeCounts, item: ChurnLabel) -> None:
+    counts.churn_labels["churned" if item.churned else "retained"] += 1
+
+
+def _audit(counts: EdgeCounts, item: ErasureAudit) -> None:
+    counts.erasures[item.reason] += 1
+
+
+#: What each output type counts towards (the other types are not counted).
+_COUNT: dict[type, Callable[[EdgeCounts, Any], None]] = {
+    ProfileChange: _change,
+    Action: _action,
+    JourneyMilestone: _milestone,
+    ChurnLabel: _label,
+    ErasureAudit: _audit,
+}

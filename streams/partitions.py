@@ -2,8 +2,10 @@
 
 A partition moves between workers as a whole, so everything an engine keeps (profiles,
 waiting events, timers, the watermark) is per partition. ``handle`` decodes one record
-and feeds it to its partition's engine; ``tick`` moves every engine to a moment of the
-clock. Both return what to publish. The Faust agents in ``agents/`` are thin adapters
+and feeds it to its partition's engine through the partition's driver
+(``engine/driver.py``); ``tick`` moves every engine to a moment of the clock. What the
+engines give goes to the sinks (the edge counts, and what the runner adds: the worker's
+commit), and is returned too. The Faust agents in ``agents/`` are thin adapters
 over this class, and the unit tests drive it directly.
 
 Given the partition count, each engine knows which profiles are homed on its partition
@@ -35,8 +37,9 @@ import msgspec
 from aiokafka.partitioner import murmur2
 
 from churn.tracker import ChurnTracker
+from engine import Engine, EngineConfig, Output, Sink
+from engine.driver import Driver
 from rules.coupon_pools import CouponLedger
-from rules.engine import Engine, EngineConfig, Output
 from rules.loader import RuleSet
 from schemas.decode import (
     DeadLetter,
@@ -109,14 +112,22 @@ class PartitionEngines:
         #: Events by type and dead letters by reason, counted as records are decoded;
         #: the runner counts outputs into it too (``streams/edge_counts.py``).
         self.counts = EdgeCounts()
+        #: Where every engine's outputs go, in order: the counts, then what the runner adds
+        #: (``add_sink``: the worker's commit).
+        self.sinks: list[Sink] = [self.counts]
         self._released_duplicates = self._released_late = 0
         self._released_kpis = KpiCounts()
         self._coupon_shares = coupon_shares
         self._engines: dict[int, Engine] = {}
+        self._drivers: dict[int, Driver] = {}
         self._done: list[object] = []
         #: partition -> highest offset handled, and the same as recovered at take-over
         self._read_through: dict[int, int] = {}
         self._recovered_through: dict[int, int] = {}
+
+    def add_sink(self, sink: Sink) -> None:
+        """Have every engine's outputs written to ``sink`` too, after the counts."""
+        self.sinks.append(sink)
 
     def set_store_factory(self, factory: Callable[[int], ProfileStore]) -> None:
         """Where engines made from now on keep their profiles (the worker's tables)."""
@@ -139,7 +150,16 @@ class PartitionEngines:
                 engine.coupons.restore(meta.coupons_used)
             engine.resume()
             self._engines[partition] = engine
+            self._drivers[partition] = Driver(engine, self.sinks)
         return engine
+
+    def driver(self, partition: int) -> Driver:
+        """The loop that feeds the partition's engine and ships its outputs to the sinks."""
+        driver = self._drivers.get(partition)
+        if driver is None:
+            self.engine(partition)
+            driver = self._drivers[partition]
+        return driver
 
     def _home_of(self, partition: int) -> Callable[[str], bool]:
         route = self.route_key
@@ -188,7 +208,7 @@ class PartitionEngines:
         for a dead letter, when its engine has applied it for an event. ``offset`` (the
         record's place in its partition) tells records read again after a restart.
         """
-        engine = self.engine(partition)
+        driver = self.driver(partition)
         replayed = offset is not None and offset <= self._recovered_through.get(partition, -1)
         if offset is not None and offset > self._read_through.get(partition, -1):
             self._read_through[partition] = offset
@@ -197,7 +217,7 @@ class PartitionEngines:
             items = decode_segment(
                 raw, source=source, position=0, latest_allowed=latest, max_bytes=self.max_bytes
             )
-            return self._apply_all(engine, items, now, position, replayed)
+            return self._apply_all(driver, items, now, position, replayed)
         item = decode_event(
             raw, source=source, position=0, latest_allowed=latest, max_bytes=self.max_bytes
         )
@@ -207,13 +227,13 @@ class PartitionEngines:
                 self._done.append(position)
             return Handled(dead_letters=[item])
         if isinstance(item, PartialEvent):
-            return self._apply_all(engine, [item], now, position, replayed)
+            return self._apply_all(driver, [item], now, position, replayed)
         self.counts.count_read(type(item), now - item.occurred_at.timestamp())
-        return Handled(outputs=engine.process(item, position, replayed))
+        return Handled(outputs=driver.apply(item, position, replayed))
 
     def _apply_all(
         self,
-        engine: Engine,
+        driver: Driver,
         items: list[SegmentDecoding],
         now: float,
         position: object,
@@ -241,7 +261,7 @@ class PartitionEngines:
         for index, event in enumerate(events, start=1):
             self.counts.count_read(type(event), now - event.occurred_at.timestamp())
             mark = position if index == len(events) else None
-            handled.outputs.extend(engine.process(event, mark, replayed))
+            handled.outputs.extend(driver.apply(event, mark, replayed))
         return handled
 
     def receive(self, partition: int, raw: bytes, source: str, position: object = None) -> Handled:
@@ -260,7 +280,7 @@ class PartitionEngines:
             )
             self.counts.count_dead(letter.reason)
             return Handled(dead_letters=[letter])
-        return Handled(outputs=self.engine(partition).receive(record, position))
+        return Handled(outputs=self.driver(partition).receive(record, position))
 
     def duplicates(self) -> int:
         """Events skipped as already applied, by every engine this worker has had."""
@@ -346,14 +366,14 @@ class PartitionEngines:
 
     def tick(self, now: float, only: Iterable[int] | None = None) -> list[tuple[int, list[Output]]]:
         """Move every engine (or those of ``only``) to ``now`` less the allowed lateness:
-        waits due by then fire."""
+        waits due by then fire (and go to the sinks)."""
         moment = now - self.config.allowed_lateness_seconds
         fired = []
         chosen = self.partitions() if only is None else sorted(set(only) & set(self._engines))
         for partition in chosen:
-            engine = self._engines[partition]
-            if moment > engine.watermark:
-                outputs = engine.advance(moment)
+            driver = self._drivers[partition]
+            if moment > driver.engine.watermark:
+                outputs = driver.advance(moment)
                 if outputs:
                     fired.append((partition, outputs))
         return fired
@@ -367,6 +387,7 @@ class PartitionEngines:
         """Forget the engines of partitions this worker no longer owns."""
         for partition in partitions:
             engine = self._engines.pop(partition, None)
+            self._drivers.pop(partition, None)
             if engine is not None:  # its counts stay in the totals
                 self._released_duplicates += engine.stats.duplicates
                 self._released_late += engine.stats.late

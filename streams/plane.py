@@ -147,6 +147,7 @@ class DataPlane:
         self.checkpoint = Checkpoint(
             names, engines, self.outbox, claims, self._commit, self.tables, self.changelog_outbox
         )
+        engines.add_sink(self.checkpoint)  # every engine's outputs wait there for a commit
         engines.set_store_factory(self._store_for)
         self.lock = threading.RLock()
         self.consumer: Consumer | None = None
@@ -271,11 +272,9 @@ class DataPlane:
                 position = (partition, offset, 1)
                 checkpoint.read(position)
                 handled = engines.receive(partition, raw, source, position)
-            checkpoint.hold(handled.outputs, raw, message.key(), handled.dead_letters)
-        if self.wall_clock and self.ready:
-            caught_up = [p for p in owned if p not in self.backlog]
-            for _, fired in engines.tick(now, caught_up):
-                checkpoint.hold(fired)
+            checkpoint.hold(raw, message.key(), handled.dead_letters)
+        if self.wall_clock and self.ready:  # what fires goes to the checkpoint (a sink)
+            engines.tick(now, [p for p in owned if p not in self.backlog])
         checkpoint.seconds["apply"] += time.perf_counter() - started
         if checkpoint.held:
             sealed = checkpoint.seal()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -23,15 +23,14 @@ from tqdm import tqdm
 
 from churn.model import ChurnLearner
 from churn.tracker import ChurnLabel, ChurnTracker
-from rules.engine import Engine, Output
+from engine import Engine, Output, Sink
+from engine.driver import Driver
+from engine.outputs import STREAM_OF, Dispatch, stream_of
 from rules.journey_report import JourneyReport
 from rules.loader import RuleSet
 from rules.yaml_source import RuleFileError
 from schemas.decode import DeadLetter, Ignored
 from schemas.events import EVENT_TYPES
-from state.audit import ErasureAudit
-from state.changes import ProfileChange
-from state.handoff import INTERNAL_TYPES
 from state.kpis import KpiCounts, Population, population
 from state.profile import Profile
 from state.stores import MemoryProfileStore
@@ -274,7 +273,6 @@ def replay(
     summary = ReplaySummary(source=input_name, rules_version=rules.version)
     edge = EdgeCounts()
     report = JourneyReport()
-    first = float("inf")
     started = time.perf_counter()
     stream, counter, total = open_input(input_name)
     with ExitStack() as stack:
@@ -293,7 +291,11 @@ def replay(
                 for letter in letters:
                     dead_out.write(_ENCODER.encode(letter) + b"\n")
 
-        sink = _OutputSink(changes_out, actions_out, audit_out, edge, report, learner)
+        files = {"changes": changes_out, "actions": actions_out, "audit": audit_out}
+        sinks: list[Sink] = [edge, FileSink(files), report]
+        if learner is not None:
+            sinks.append(LearnerSink(learner))
+        driver = Driver(engine, sinks)
         bar = stack.enter_context(
             tqdm(
                 total=total,
@@ -321,12 +323,7 @@ def replay(
             if isinstance(item, Ignored):
                 edge.count_ignored(item.name)
                 continue
-            occurred = item.occurred_at.timestamp()
-            if occurred < first:
-                first = occurred
-            emitted = engine.process(item)  # applies whatever the watermark has passed
-            if emitted:
-                sink.write(emitted)
+            driver.apply(item)  # applies whatever the watermark has passed
             if engine.stats.failed_events != failed:  # an event raised: a bug, set aside
                 failed = engine.stats.failed_events
                 write_dead(failed_letters(engine, edge))
@@ -339,10 +336,9 @@ def replay(
                 if collector is not None and collector.wanted:
                     collector.serve()
         summary.records = count
-        # End of input: no later event can arrive, so every review up to the newest event
-        # fires and every profile is brought to that moment (the snapshot time).
-        if engine.newest_event_time > float("-inf"):
-            sink.write(engine.finish(engine.newest_event_time))
+        # End of input (``engine/driver.py``): every review up to the newest event fires
+        # and every profile is brought to that moment (the snapshot time).
+        driver.end()
         write_dead(failed_letters(engine, edge))
         if collector is not None:
             collector.close()
@@ -350,7 +346,7 @@ def replay(
             for key in engine.store.sorted_keys():
                 profiles_out.write(profile_json(engine.store.get(key)) + b"\n")
     summary.seconds = time.perf_counter() - started
-    _fill_summary(summary, engine, edge, first)
+    _fill_summary(summary, engine, edge, driver.first_at)
     if learner is not None:
         horizon_days = settings.churn.config().horizon / 86_400
         summary.churn = _churn_summary(engine, learner, horizon_days)
@@ -370,41 +366,42 @@ def _open(stack: ExitStack, path: Path | None) -> IO[bytes] | None:
         raise OutputError(f"{path}: cannot write: {error.strerror or error}") from error
 
 
-@dataclass
-class _OutputSink:
-    """Splits the engine's outputs: profile changes to one file, journey records to another."""
+class FileSink:
+    """Each output as a JSON line in the file of its stream (``engine/outputs.py``), if
+    one is given: profile changes, journey actions and milestones, erasure audit."""
 
-    changes: IO[bytes] | None
-    actions: IO[bytes] | None
-    audit: IO[bytes] | None
-    counts: EdgeCounts
-    report: JourneyReport
-    #: The in-process churn learner: labels are learned as they come out.
-    learner: ChurnLearner | None = None
+    def __init__(self, files: Mapping[str, IO[bytes] | None]) -> None:
+        self._files = {stream: out for stream, out in files.items() if out is not None}
+        unknown = set(self._files) - set(STREAM_OF.values())
+        if unknown:
+            raise ValueError(f"not output streams: {sorted(unknown)}")
 
-    def write(self, outputs: list[Output]) -> None:
-        self.counts.count_outputs(outputs)
-        for item in outputs:
-            if isinstance(item, ProfileChange):
-                if self.changes is not None:
-                    self.changes.write(_ENCODER.encode(item) + b"\n")
-            elif isinstance(item, ErasureAudit):
-                if self.audit is not None:
-                    self.audit.write(_ENCODER.encode(item) + b"\n")
-            elif isinstance(item, ChurnLabel):
-                learner = self.learner
-                if learner is not None and learner.learn(item.values, item.churned, item.score):
-                    log.warning(
-                        "churn model drift detected (ADWIN) at %s, model version %d, "
-                        "rolling ROC AUC %.3f",
-                        _iso(item.at),
-                        learner.version,
-                        learner.health.roc_auc,
-                    )
-            elif not isinstance(item, INTERNAL_TYPES):  # one engine homes every profile
-                self.report.count(item)
-                if self.actions is not None:
-                    self.actions.write(_ENCODER.encode(item) + b"\n")
+    def write(self, output: Output) -> None:
+        out = self._files.get(stream_of(output))
+        if out is not None:
+            out.write(_ENCODER.encode(output) + b"\n")
+
+    def flush(self) -> None:
+        for out in self._files.values():
+            out.flush()
+
+
+class LearnerSink(Dispatch):
+    """The in-process churn learner: labels are learned as they come out."""
+
+    def __init__(self, learner: ChurnLearner) -> None:
+        super().__init__({ChurnLabel: self._learn})
+        self.learner = learner
+
+    def _learn(self, label: ChurnLabel) -> None:
+        learner = self.learner
+        if learner.learn(label.values, label.churned, label.score):
+            log.warning(
+                "churn model drift detected (ADWIN) at %s, model version %d, rolling ROC AUC %.3f",
+                _iso(label.at),
+                learner.version,
+                learner.health.roc_auc,
+            )
 
 
 class RulesReloadError(Exception):

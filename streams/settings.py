@@ -22,8 +22,8 @@ from pydantic_settings import (
 
 from churn.model import ChurnLearner
 from churn.tracker import ChurnConfig
+from engine import EngineConfig
 from rules.durations import parse_duration
-from rules.engine import EngineConfig
 from rules.loader import DEFAULT_RULES_DIR
 from schemas.limits import DEFAULT_MAX_RECORD_BYTES
 from state.policy import ProfilePolicy

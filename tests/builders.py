@@ -9,7 +9,7 @@ from typing import Any
 
 import msgspec
 
-from rules.engine import EngineConfig
+from engine import EngineConfig
 from schemas.events import EVENT_TYPES, Event
 from state.changes import ProfileChange
 

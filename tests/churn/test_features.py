@@ -6,16 +6,16 @@ import random
 from collections import defaultdict
 from functools import cache
 
-from churn.evaluate import evaluate
 from churn.features import FEATURES, features
 from churn.model import ChurnLearner
 from churn.tracker import ChurnConfig
-from rules.engine import Engine
+from engine import Engine
 from rules.loader import RuleSet
 from schemas.decode import decode_event
 from schemas.events import Event
 from state.profile import DAY
 from state.stores import MemoryProfileStore
+from streams.churn_backtest import evaluate
 from streams.generator import GeneratorConfig, generate_stream
 from tests.builders import IMMEDIATE
 
@@ -56,7 +56,7 @@ def test_every_snapshot_equals_the_features_of_a_replay_cut_at_its_moment() -> N
         for event in events:
             if event.occurred_at.timestamp() > label.snapshot_at:
                 break
-            engine.process(event)
+            engine.apply(event)
         engine.advance(label.snapshot_at)
         assert label.profile_key is not None
         profile = engine.store.get(label.profile_key)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from churn.features import FEATURES
 from churn.model import LinearScorer
 from churn.tracker import ChurnConfig, ChurnLabel, ChurnTracker
-from rules.engine import Engine
+from engine import Engine
 from rules.loader import RuleSet
 from state.profile import DAY
 from state.stores import MemoryProfileStore
@@ -43,8 +43,8 @@ def _labels(outputs: Sequence[object]) -> list[ChurnLabel]:
 
 def test_an_order_within_the_horizon_makes_the_earlier_snapshot_retained_at_its_horizon() -> None:
     engine = _engine()
-    assert _labels(engine.process(ordered("o1", when=at(0)))) == []
-    assert _labels(engine.process(ordered("o2", when=at(30)))) == []
+    assert _labels(engine.apply(ordered("o1", when=at(0)))) == []
+    assert _labels(engine.apply(ordered("o2", when=at(30)))) == []
     assert _labels(engine.advance(T0.timestamp() + 90 * DAY - 1)) == []  # not yet known
     [label] = _labels(engine.advance(T0.timestamp() + 90 * DAY))
     assert (label.snapshot_at, label.churned, label.kind) == (T0.timestamp(), False, "order")
@@ -53,8 +53,8 @@ def test_an_order_within_the_horizon_makes_the_earlier_snapshot_retained_at_its_
 
 def test_no_order_within_the_horizon_makes_the_snapshot_churned() -> None:
     engine = _engine()
-    engine.process(ordered("o1", when=at(0)))
-    engine.process(ordered("o2", when=at(30)))
+    engine.apply(ordered("o1", when=at(0)))
+    engine.apply(ordered("o2", when=at(30)))
     engine.advance(T0.timestamp() + 90 * DAY)
     [label] = _labels(engine.advance(T0.timestamp() + 120 * DAY))
     assert (label.snapshot_at, label.churned) == (at(30).timestamp(), True)
@@ -62,22 +62,22 @@ def test_no_order_within_the_horizon_makes_the_snapshot_churned() -> None:
 
 def test_an_order_in_the_same_second_counts_as_coming_after_the_snapshot() -> None:
     engine = _engine()
-    engine.process(ordered("o1", when=at(0)))
-    engine.process(ordered("o2", when=at(0)))
+    engine.apply(ordered("o1", when=at(0)))
+    engine.apply(ordered("o2", when=at(0)))
     labels = _labels(engine.advance(T0.timestamp() + 90 * DAY))
     assert [label.churned for label in labels] == [False, True]
 
 
 def test_an_order_after_the_horizon_does_not_rescue_the_snapshot() -> None:
     engine = _engine()
-    engine.process(ordered("o1", when=at(0)))
-    labels = _labels(engine.process(ordered("o2", when=at(91))))  # the label fires first
+    engine.apply(ordered("o1", when=at(0)))
+    labels = _labels(engine.apply(ordered("o2", when=at(91))))  # the label fires first
     assert [label.churned for label in labels] == [True]
 
 
 def test_a_label_carries_the_score_and_model_version_the_snapshot_was_given() -> None:
     engine = _engine(scores=[0.25])
-    engine.process(ordered("o1", when=at(0)))
+    engine.apply(ordered("o1", when=at(0)))
     [label] = _labels(engine.advance(T0.timestamp() + 90 * DAY))
     assert label.score is not None
     assert round(label.score, 6) == 0.25
@@ -87,7 +87,7 @@ def test_a_label_carries_the_score_and_model_version_the_snapshot_was_given() ->
 def test_check_ins_snapshot_a_quiet_customer_every_interval_until_the_limit() -> None:
     config = ChurnConfig(checkin=30 * DAY, checkin_until=90 * DAY, refresh=0)
     engine = _engine(config)
-    engine.process(ordered("o1", when=at(0)))
+    engine.apply(ordered("o1", when=at(0)))
     engine.advance(T0.timestamp() + 400 * DAY)
     profile = engine.store.get("c1")
     assert profile is not None
@@ -98,7 +98,7 @@ def test_check_ins_snapshot_a_quiet_customer_every_interval_until_the_limit() ->
 
 def test_a_visitor_without_a_customer_id_gets_no_snapshots() -> None:
     engine = _engine()
-    engine.process(ordered("o1", when=at(0), customer=None, anonymous="a1"))
+    engine.apply(ordered("o1", when=at(0), customer=None, anonymous="a1"))
     profile = engine.store.get("anon:a1")
     assert profile is not None
     assert profile.churn.pending == []
@@ -107,7 +107,7 @@ def test_a_visitor_without_a_customer_id_gets_no_snapshots() -> None:
 def test_a_quiet_customers_risk_keeps_being_refreshed_after_the_last_check_in() -> None:
     config = ChurnConfig(checkin=30 * DAY, checkin_until=90 * DAY, refresh=30 * DAY)
     engine = _engine(config, scores=[0.3, 0.3, 0.3, 0.3, 0.9])
-    engine.process(ordered("o1", when=at(0)))
+    engine.apply(ordered("o1", when=at(0)))
     outputs = engine.advance(T0.timestamp() + 400 * DAY)
     profile = engine.store.get("c1")
     assert profile is not None
@@ -121,7 +121,7 @@ def test_a_quiet_customers_risk_keeps_being_refreshed_after_the_last_check_in() 
 
 def test_the_end_of_a_replay_scores_every_customer_as_of_that_moment() -> None:
     engine = _engine(NO_CHECKINS)
-    engine.process(ordered("o1", when=at(0)))
+    engine.apply(ordered("o1", when=at(0)))
     engine.finish(at(50).timestamp())
     profile = engine.store.get("c1")
     assert profile is not None
@@ -132,7 +132,7 @@ def test_a_customer_past_the_snapshot_bound_gets_no_label_before_its_horizon() -
     engine = _engine(NO_CHECKINS)
     outputs: list[object] = []
     for index in range(40):
-        outputs += engine.process(ordered(f"o{index}", when=at(0, index)))
+        outputs += engine.apply(ordered(f"o{index}", when=at(0, index)))
     outputs += engine.advance(T0.timestamp() + 200 * DAY)
     labels = _labels(outputs)
     assert all(label.at == label.snapshot_at + NO_CHECKINS.horizon for label in labels)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from churn.tracker import ChurnConfig, ChurnTracker
-from rules.engine import Engine
+from engine import Engine
 from rules.loader import RuleSet, load_rules
 from state.changes import ProfileChange
 from state.stores import MemoryProfileStore
@@ -17,7 +17,7 @@ from tests.rules.journey_builders import consent, rules_dir, sends
 def _bands(engine: Engine, count: int) -> list[tuple[str | None, str | None]]:
     moves = []
     for day in range(count):
-        for item in engine.process(ordered(f"o{day}", when=at(day))):
+        for item in engine.apply(ordered(f"o{day}", when=at(day))):
             if isinstance(item, ProfileChange) and item.kind == "churn_risk_changed":
                 moves.append((item.before, item.after))
     return moves
@@ -50,7 +50,7 @@ def test_no_risk_before_the_model_is_ready() -> None:
         config=IMMEDIATE,
         churn=ChurnTracker(NO_CHECKINS, learner.scorer),
     )
-    engine.process(ordered("o1", when=at(0)))
+    engine.apply(ordered("o1", when=at(0)))
     profile = engine.store.get("c1")
     assert profile is not None
     assert (profile.churn.risk, profile.churn.band) == (None, None)
@@ -71,9 +71,9 @@ def test_a_journey_starts_when_the_risk_band_turns_high(tmp_path: Path) -> None:
     )
     tracker = ChurnTracker(ChurnConfig(checkin=0), FixedScorer([0.3, 0.8]))
     engine = Engine(MemoryProfileStore(), load_rules(directory), config=IMMEDIATE, churn=tracker)
-    engine.process(consent(when=at(0)))
-    assert sends(engine.process(ordered("o1", when=at(0)))) == []
-    [sent] = sends(engine.process(ordered("o2", when=at(1))))
+    engine.apply(consent(when=at(0)))
+    assert sends(engine.apply(ordered("o1", when=at(0)))) == []
+    [sent] = sends(engine.apply(ordered("o2", when=at(1))))
     assert (sent.journey_id, sent.template) == ("risk_win_back", "hello")
 
 
@@ -81,7 +81,7 @@ def test_the_read_model_carries_the_risk_and_its_band() -> None:
     from state.read_model import read_model_fields
 
     engine = _engine(scores=[0.8125])
-    engine.process(ordered("o1", when=at(0)))
+    engine.apply(ordered("o1", when=at(0)))
     profile = engine.store.get("c1")
     assert profile is not None
     fields = read_model_fields(profile)

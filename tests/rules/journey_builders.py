@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from engine import Engine, EngineConfig
 from rules.actions import Action, JourneyMilestone
-from rules.engine import Engine, EngineConfig
 from rules.loader import load_rules
 from schemas.events import Event
 from state.stores import MemoryProfileStore

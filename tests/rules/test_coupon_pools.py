@@ -42,8 +42,8 @@ def test_codes_go_out_in_file_order_and_an_empty_pool_suppresses_the_send(tmp_pa
     engine = journey_engine(_rules(tmp_path, "# spring sale\nSPRING-A1\n\nSPRING-B2  # second\n"))
     outputs = []
     for number, customer in enumerate(("c1", "c2", "c3")):
-        outputs += engine.process(consent(customer=customer, when=at(0)))
-        outputs += engine.process(ordered(f"o{number}", customer=customer, when=at(1, number)))
+        outputs += engine.apply(consent(customer=customer, when=at(0)))
+        outputs += engine.apply(ordered(f"o{number}", customer=customer, when=at(1, number)))
     outputs += engine.finish(at(2).timestamp())
     actions = sends(outputs, status=None)
     assert [(a.profile_key, a.status, a.reason) for a in actions] == [
@@ -62,11 +62,11 @@ def test_codes_go_out_in_file_order_and_an_empty_pool_suppresses_the_send(tmp_pa
 def test_a_reloaded_pool_goes_on_after_the_codes_already_handed_out(tmp_path: Path) -> None:
     directory = _rules(tmp_path, "SPRING-A1\nSPRING-B2\n")
     engine = journey_engine(directory)
-    first = engine.process(consent(when=at(0))) + engine.process(ordered("o1", when=at(1)))
+    first = engine.apply(consent(when=at(0))) + engine.apply(ordered("o1", when=at(1)))
     (directory / "coupons" / "spring.txt").write_text("SPRING-A1\nSPRING-B2\nSPRING-C3\n")
     engine.swap_rules(load_rules(directory))
-    second = engine.process(consent(customer="c2", when=at(2)))
-    second += engine.process(ordered("o2", customer="c2", when=at(2, 1)))
+    second = engine.apply(consent(customer="c2", when=at(2)))
+    second += engine.apply(ordered("o2", customer="c2", when=at(2, 1)))
     codes = [a.coupon.code for a in sends(first + second) if a.coupon]
     assert codes == ["SPRING-A1", "SPRING-B2"]
     assert engine.coupon_pools() == {"spring": (1, 3)}

@@ -16,8 +16,8 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from engine import Engine, EngineConfig
 from rules.actions import Action
-from rules.engine import Engine, EngineConfig
 from rules.loader import load_rules
 from schemas.decode import decode_event, events_of
 from schemas.events import (
@@ -60,7 +60,7 @@ def _engine(directory: Path) -> Engine:
 def _replay(engine: Engine, events: list[Event]) -> list[Action]:
     outputs: list[object] = []
     for item in events:
-        outputs += engine.process(item)
+        outputs += engine.apply(item)
     outputs += engine.finish(engine.newest_event_time)
     return [item for item in outputs if isinstance(item, Action)]
 

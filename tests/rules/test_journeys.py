@@ -2,8 +2,8 @@
 
 from pathlib import Path
 
+from engine import Engine
 from rules.actions import Action
-from rules.engine import Engine
 from tests.builders import added, at, event, ordered
 from tests.rules.journey_builders import (
     CART_RECOVERY,
@@ -19,7 +19,7 @@ from tests.rules.journey_builders import (
 def _run(engine: Engine, *events: object, until: float) -> list[object]:
     outputs: list[object] = []
     for item in events:
-        outputs += engine.process(item)  # type: ignore[arg-type]
+        outputs += engine.apply(item)  # type: ignore[arg-type]
     outputs += engine.advance(until)
     return outputs
 
@@ -322,7 +322,7 @@ steps:
 
 
 def test_late_event_starts_no_journey(tmp_path: Path) -> None:
-    from rules.engine import EngineConfig
+    from engine import EngineConfig
 
     engine = journey_engine(rules_dir(tmp_path), EngineConfig(allowed_lateness_seconds=3600))
     out = _run(

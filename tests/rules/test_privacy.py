@@ -11,7 +11,7 @@ import pytest
 
 from churn.model import NOT_READY
 from churn.tracker import ChurnConfig, ChurnTracker
-from rules.engine import Engine, Output
+from engine import Engine, Output
 from rules.loader import load_rules
 from state.audit import ErasureAudit
 from state.policy import PrivacyPolicy, ProfilePolicy
@@ -43,15 +43,19 @@ def _engine_state_text(engine: Engine) -> str:
     store = engine.store
     parts = [repr(sorted(store.sorted_keys()))]
     parts += [msgspec.json.encode(store.get(key)).decode() for key in store.sorted_keys()]
-    parts += [repr(getattr(store, "_links", {})), repr(engine._timers), repr(engine._parked)]
-    parts += [repr(engine._early), repr(engine._pending)]
+    parts += [
+        repr(getattr(store, "_links", {})),
+        repr(engine.timers.queue),
+        repr(engine.identity.parked),
+    ]
+    parts += [repr(engine.identity.early), repr(engine.order.pending)]
     return "\n".join(parts)
 
 
 def test_an_erasure_leaves_nothing_of_the_customer_in_the_engine(tmp_path: Path) -> None:
     engine = _engine(tmp_path, retention_days=1095)
-    engine.process(viewed(customer=None, anonymous="visitor-9", when=at(0)))
-    engine.process(
+    engine.apply(viewed(customer=None, anonymous="visitor-9", when=at(0)))
+    engine.apply(
         event(
             "customer.registered",
             customer="cust-42",
@@ -60,13 +64,13 @@ def test_an_erasure_leaves_nothing_of_the_customer_in_the_engine(tmp_path: Path)
             when=at(0, 1),
         )
     )
-    engine.process(consent(customer="cust-42", when=at(0, 2)))
-    engine.process(ordered("o1", customer="cust-42", when=at(0, 3)))
-    engine.process(added("k1", customer="cust-42", when=at(0, 4)))  # a cart run starts
-    engine.process(event("customer.registered", customer="other", when=at(0, 5)))
+    engine.apply(consent(customer="cust-42", when=at(0, 2)))
+    engine.apply(ordered("o1", customer="cust-42", when=at(0, 3)))
+    engine.apply(added("k1", customer="cust-42", when=at(0, 4)))  # a cart run starts
+    engine.apply(event("customer.registered", customer="other", when=at(0, 5)))
     assert "cust-42" in _engine_state_text(engine)
 
-    outputs = engine.process(event("customer.erasure_requested", customer="cust-42", when=at(1)))
+    outputs = engine.apply(event("customer.erasure_requested", customer="cust-42", when=at(1)))
 
     state = _engine_state_text(engine)
     for trace in ("cust-42", "visitor-9", "jane"):
@@ -94,7 +98,7 @@ def test_an_erasure_leaves_nothing_of_the_customer_in_the_engine(tmp_path: Path)
 
 def test_an_erasure_of_an_unknown_customer_is_still_audited(tmp_path: Path) -> None:
     engine = _engine(tmp_path)
-    outputs = engine.process(event("customer.erasure_requested", customer="nobody", when=at(1)))
+    outputs = engine.apply(event("customer.erasure_requested", customer="nobody", when=at(1)))
     assert changes_of(outputs) == []
     (audit,) = _audits(outputs)
     assert (audit.reason, audit.profiles) == ("request", 0)
@@ -102,10 +106,10 @@ def test_an_erasure_of_an_unknown_customer_is_still_audited(tmp_path: Path) -> N
 
 def test_a_profile_inactive_for_the_retention_period_is_anonymised_then(tmp_path: Path) -> None:
     engine = _engine(tmp_path, retention_days=30)
-    engine.process(viewed(customer=None, anonymous="v1", when=at(0)))
-    engine.process(ordered("o1", customer="c1", when=at(0)))
-    engine.process(ordered("o2", customer="c2", when=at(0)))
-    engine.process(viewed(customer="c2", when=at(20)))  # c2 stays active longer
+    engine.apply(viewed(customer=None, anonymous="v1", when=at(0)))
+    engine.apply(ordered("o1", customer="c1", when=at(0)))
+    engine.apply(ordered("o2", customer="c2", when=at(0)))
+    engine.apply(viewed(customer="c2", when=at(20)))  # c2 stays active longer
 
     early = engine.advance(at(29).timestamp())
     assert _audits(early) == []
@@ -129,8 +133,8 @@ def test_a_profile_inactive_for_the_retention_period_is_anonymised_then(tmp_path
 
 def test_a_customer_back_after_the_retention_period_starts_a_new_profile(tmp_path: Path) -> None:
     engine = _engine(tmp_path, retention_days=30)
-    engine.process(ordered("o1", customer="c1", when=at(0)))
-    outputs = engine.process(ordered("o2", customer="c1", when=at(45)))  # before any timer ran
+    engine.apply(ordered("o1", customer="c1", when=at(0)))
+    outputs = engine.apply(ordered("o2", customer="c1", when=at(45)))  # before any timer ran
     assert [a.at for a in _audits(outputs)] == [at(30).timestamp()]
     profile = engine.store.get("c1")
     assert profile is not None
@@ -140,7 +144,7 @@ def test_a_customer_back_after_the_retention_period_starts_a_new_profile(tmp_pat
 
 def test_retention_zero_keeps_profiles_forever(tmp_path: Path) -> None:
     engine = _engine(tmp_path, retention_days=0)
-    engine.process(ordered("o1", customer="c1", when=at(0)))
+    engine.apply(ordered("o1", customer="c1", when=at(0)))
     assert _audits(engine.advance(at(5000).timestamp())) == []
     assert engine.store.get("c1") is not None
 
@@ -153,8 +157,8 @@ def _with_store(tmp_path: Path, store: MemoryProfileStore, retention_days: int) 
 def test_retention_turned_on_later_reaches_the_profiles_already_stored(tmp_path: Path) -> None:
     store = MemoryProfileStore()
     before = _with_store(tmp_path, store, retention_days=0)
-    before.process(ordered("o1", customer="c1", when=at(0)))
-    before.process(ordered("o2", customer="c2", when=at(40)))
+    before.apply(ordered("o1", customer="c1", when=at(0)))
+    before.apply(ordered("o2", customer="c2", when=at(40)))
     after = _with_store(tmp_path, store, retention_days=30)  # a restart with retention on
     after.resume()
     outputs = after.advance(at(45).timestamp())
@@ -168,12 +172,10 @@ def test_an_event_for_a_profile_past_its_retention_anonymises_it_first(tmp_path:
     history goes, the visit stays."""
     store = MemoryProfileStore()
     before = _with_store(tmp_path, store, retention_days=0)
-    before.process(ordered("o1", customer="c1", when=at(0)))
-    before.process(viewed("p7", customer=None, anonymous="v1", when=at(44)))
+    before.apply(ordered("o1", customer="c1", when=at(0)))
+    before.apply(viewed("p7", customer=None, anonymous="v1", when=at(44)))
     after = _with_store(tmp_path, store, retention_days=30)  # no resume: no timers queued
-    outputs = after.process(
-        event("customer.identified", customer="c1", anonymous="v1", when=at(45))
-    )
+    outputs = after.apply(event("customer.identified", customer="c1", anonymous="v1", when=at(45)))
     assert [a.reason for a in _audits(outputs)] == ["retention"]
     profile = store.get("c1")
     assert profile is not None
@@ -193,11 +195,11 @@ def _contacts_engine(tmp_path: Path, keep_contacts: bool, key: str | None = KEY)
 
 
 def _cart_reminder(engine: Engine) -> list[Output]:
-    outputs = engine.process(
+    outputs = engine.apply(
         event("customer.registered", email="Jo@Example.com", phone="+44 20 7946 0000")
     )
-    outputs += engine.process(consent(when=at(0, 1)))
-    outputs += engine.process(added("k1", when=at(0, 2)))
+    outputs += engine.apply(consent(when=at(0, 1)))
+    outputs += engine.apply(added("k1", when=at(0, 2)))
     outputs += engine.advance(at(0, 4).timestamp())
     return outputs
 

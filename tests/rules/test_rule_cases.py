@@ -6,8 +6,8 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from rules.loader import DEFAULT_RULES_DIR
-from rules.rule_cases import run_cases
 from streams.cli import main
+from streams.rule_tests import run_cases
 
 SHIPPED_JOURNEYS = sorted(p.stem for p in (DEFAULT_RULES_DIR / "journeys").glob("*.yaml"))
 

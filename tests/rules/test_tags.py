@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from rules.engine import Engine
+from engine import Engine
 from rules.loader import DEFAULT_RULES_DIR, load_rules
 from rules.yaml_source import RuleFileError
 from state.stores import MemoryProfileStore
@@ -18,7 +18,7 @@ def test_third_sneaker_view_in_thirty_days_adds_sneaker_fan() -> None:
     changes = [
         c
         for day in (0, 10, 20)
-        for c in changes_of(engine.process(viewed(category="sneakers", when=at(day))))
+        for c in changes_of(engine.apply(viewed(category="sneakers", when=at(day))))
     ]
     assert [(c.kind, c.after) for c in changes] == [("tag_added", "sneaker_fan")]
     assert changes[0].at == at(20).timestamp()
@@ -29,7 +29,7 @@ def test_views_spread_over_more_than_thirty_days_do_not_add_sneaker_fan() -> Non
     changes = [
         c
         for day in (0, 20, 40)
-        for c in changes_of(engine.process(viewed(category="sneakers", when=at(day))))
+        for c in changes_of(engine.apply(viewed(category="sneakers", when=at(day))))
     ]
     assert changes == []
 
@@ -37,7 +37,7 @@ def test_views_spread_over_more_than_thirty_days_do_not_add_sneaker_fan() -> Non
 def test_sneaker_fan_lapses_when_the_window_slides_past_the_views() -> None:
     engine = _engine()
     for day in (0, 1, 2):
-        engine.process(viewed(category="sneakers", when=at(day)))
+        engine.apply(viewed(category="sneakers", when=at(day)))
     changes = changes_of(engine.advance(at(40).timestamp()))
     assert [(c.kind, c.before) for c in changes if c.kind == "tag_removed"] == [
         ("tag_removed", "sneaker_fan")
@@ -46,10 +46,10 @@ def test_sneaker_fan_lapses_when_the_window_slides_past_the_views() -> None:
 
 def test_condition_tag_follows_the_profile() -> None:
     engine = _engine()
-    added = changes_of(engine.process(event("support.satisfaction_rated", csat=1, when=at(0))))
+    added = changes_of(engine.apply(event("support.satisfaction_rated", csat=1, when=at(0))))
     assert ("tag_added", "unhappy_customer") in [(c.kind, c.after) for c in added]
-    removed = changes_of(engine.process(event("support.satisfaction_rated", csat=5, when=at(1))))
-    removed += changes_of(engine.process(event("support.satisfaction_rated", csat=5, when=at(2))))
+    removed = changes_of(engine.apply(event("support.satisfaction_rated", csat=5, when=at(1))))
+    removed += changes_of(engine.apply(event("support.satisfaction_rated", csat=5, when=at(2))))
     assert ("tag_removed", "unhappy_customer") in [(c.kind, c.before) for c in removed]
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rules.engine import Engine
+from engine import Engine
 from rules.loader import RuleSet
 from schemas.events import Event
 from state.kpis import KpiCounts, population
@@ -18,7 +18,7 @@ def _engine(policy: ProfilePolicy | None = None) -> Engine:
 def _run(*events: Event, engine: Engine | None = None) -> KpiCounts:
     engine = engine or _engine()
     for item in events:
-        engine.process(item)
+        engine.apply(item)
     return engine.kpis.counts
 
 
@@ -103,8 +103,8 @@ def test_the_sla_targets_come_from_the_support_policy() -> None:
 
 def test_a_reply_that_arrives_before_its_ticket_is_timed_when_the_ticket_comes() -> None:
     engine = _engine()
-    engine.process(event("support.ticket_replied", when=at(0, 5), ticket_id="t1"))
-    engine.process(event("support.ticket_opened", when=at(0), ticket_id="t1", priority="high"))
+    engine.apply(event("support.ticket_replied", when=at(0, 5), ticket_id="t1"))
+    engine.apply(event("support.ticket_opened", when=at(0), ticket_id="t1", priority="high"))
     high = engine.kpis.counts.first_responses["high"]
     assert (high.missed, high.seconds) == (1, 5 * 3600.0)
 

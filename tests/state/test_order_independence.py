@@ -6,7 +6,7 @@ field of every profile (journey state included) must match, byte for byte.
 
 import random
 
-from rules.engine import Engine, EngineConfig
+from engine import Engine, EngineConfig
 from rules.loader import DEFAULT_RULES_DIR, load_rules
 from schemas.decode import decode_event, events_of
 from schemas.events import Event
@@ -39,7 +39,7 @@ def _final_profiles(events: list[Event]) -> list[bytes]:
         config=EngineConfig(allowed_lateness_seconds=LATENESS),
     )
     for item in events:
-        engine.process(item)
+        engine.apply(item)
         engine.advance(engine.watermark)
     engine.finish(engine.newest_event_time)
     return profiles_of(engine)
@@ -76,7 +76,7 @@ def test_carts_within_their_bound_do_not_depend_on_arrival_order() -> None:
         random.Random(trial).shuffle(shuffled)
         engine = Engine(MemoryProfileStore(), load_rules(DEFAULT_RULES_DIR))
         for item in shuffled:
-            engine.process(item)
+            engine.apply(item)
         engine.finish(engine.newest_event_time)
         profile = engine.store.get("c1")
         assert profile is not None

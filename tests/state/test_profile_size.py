@@ -4,7 +4,7 @@ import msgspec
 
 from churn.model import ChurnLearner
 from churn.tracker import ChurnConfig, ChurnTracker
-from rules.engine import Engine
+from engine import Engine
 from rules.loader import DEFAULT_RULES_DIR, load_rules
 from state.stores import MemoryProfileStore
 from tests.builders import IMMEDIATE, added, at, event, ordered, viewed
@@ -23,15 +23,13 @@ def test_a_hyperactive_customer_stays_within_the_documented_size() -> None:
     )
     for i in range(3000):
         when = at(i / 20)
-        engine.process(viewed(f"product-{i:06d}", category=f"category-{i % 50:02d}", when=when))
-        engine.process(added(f"cart-{i % 40:03d}", f"product-{i:06d}", when=when))
+        engine.apply(viewed(f"product-{i:06d}", category=f"category-{i % 50:02d}", when=when))
+        engine.apply(added(f"cart-{i % 40:03d}", f"product-{i:06d}", when=when))
         if i % 3 == 0:
-            engine.process(ordered(f"order-{i:06d}", 10.0 + i, when=when))
-            engine.process(
-                event("order.refunded", when=when, order_id=f"order-{i:06d}", amount=1.0)
-            )
+            engine.apply(ordered(f"order-{i:06d}", 10.0 + i, when=when))
+            engine.apply(event("order.refunded", when=when, order_id=f"order-{i:06d}", amount=1.0))
         if i % 5 == 0:
-            engine.process(
+            engine.apply(
                 event(
                     "support.ticket_opened",
                     when=when,
@@ -41,7 +39,7 @@ def test_a_hyperactive_customer_stays_within_the_documented_size() -> None:
                 )
             )
         if i % 50 == 0:
-            engine.process(event("customer.identified", when=when, anonymous=f"visitor-{i:06d}"))
+            engine.apply(event("customer.identified", when=when, anonymous=f"visitor-{i:06d}"))
     profile = engine.store.get("c1")
     assert profile is not None
     size = len(msgspec.json.encode(profile))

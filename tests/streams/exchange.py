@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 import msgspec
 
-from rules.engine import Engine, Output
+from engine import Engine, Output
 from rules.loader import RuleSet
 from schemas import events as ev
 from state.handoff import Forward, Handoff, HandoffRequest, encode_internal

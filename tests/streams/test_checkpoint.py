@@ -10,7 +10,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from rules.engine import EngineConfig
+from engine import EngineConfig
 from rules.loader import load_rules
 from state.profile import Profile
 from streams.checkpoint import Checkpoint, DeliveryFailed
@@ -120,6 +120,7 @@ class Rig:
         self.checkpoint = Checkpoint(
             NAMES, self.engines, self.outbox, self.claims, self._commit, self.tables
         )
+        self.engines.add_sink(self.checkpoint)
         from state.stores.changelog import ChangelogProfileStore
 
         self.engines.set_store_factory(
@@ -145,7 +146,7 @@ class Rig:
         position = (partition, offset, 0)
         self.checkpoint.read(position)
         handled = self.engines.handle(partition, line, "test", 1.9e9, position, offset)
-        self.checkpoint.hold(handled.outputs, line, customer.encode(), handled.dead_letters)
+        self.checkpoint.hold(line, customer.encode(), handled.dead_letters)
 
     def steps(self) -> list[str]:
         """The journal with runs of the same call folded, topics named."""

@@ -13,8 +13,8 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from engine import Engine, Output
 from rules.actions import Action
-from rules.engine import Engine, Output
 from rules.loader import RuleSet, load_rules
 from schemas import events as ev
 from state.handoff import Handoff, HandoffRequest, encode_internal
@@ -38,7 +38,7 @@ def _engines(rules: RuleSet = RULES, config: object = IMMEDIATE) -> PartitionEng
 def _replay(events: Sequence[ev.Event], config: object = IMMEDIATE) -> Engine:
     engine = Engine(MemoryProfileStore(), RULES, config=config)  # type: ignore[arg-type]
     for item in events:
-        engine.process(item)
+        engine.apply(item)
     engine.finish(END)
     return engine
 
@@ -99,7 +99,7 @@ def _replay_outputs(events: Sequence[ev.Event]) -> tuple[Engine, list[Output]]:
     engine = Engine(MemoryProfileStore(), RULES, config=IMMEDIATE)
     outputs: list[Output] = []
     for item in events:
-        outputs.extend(engine.process(item))
+        outputs.extend(engine.apply(item))
     outputs.extend(engine.finish(END))
     return engine, outputs
 
@@ -260,7 +260,7 @@ def test_a_generated_stream_with_visitors_ends_as_replay_ends(delay: int) -> Non
     replay = Engine(MemoryProfileStore(), RULES)
     outputs: list[Output] = []
     for item in typed:
-        outputs.extend(replay.process(item))
+        outputs.extend(replay.apply(item))
     outputs.extend(replay.finish(end))
     exchange = Exchange(PartitionEngines(RULES, partitions=PARTITIONS), delay=delay)
     exchange.feed(typed)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rules.engine import Engine
+from engine import Engine
 from rules.loader import RuleSet
 from schemas.decode import DeadLetter, Ignored
 from schemas.limits import DEFAULT_MAX_RECORD_BYTES
@@ -53,7 +53,7 @@ def test_orders_revenue_and_refunds_per_customer_match_the_csv() -> None:
             if isinstance(item, DeadLetter):
                 dead.append(item)
             elif not isinstance(item, Ignored):
-                engine.process(item)
+                engine.apply(item)
     engine.finish(engine.newest_event_time)
     orders, revenue, returns, refunded = _independent()
     customers = set(orders) | set(returns)

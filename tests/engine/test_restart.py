@@ -6,7 +6,7 @@ from pathlib import Path
 
 import msgspec
 
-from rules.engine import Engine, EngineConfig
+from engine import Engine, EngineConfig
 from rules.loader import DEFAULT_RULES_DIR, load_rules
 from state.profile import Profile
 from state.stores import MemoryProfileStore
@@ -30,10 +30,10 @@ def test_events_redelivered_after_a_restart_change_nothing(tmp_path: Path) -> No
     engine = Engine(MemoryProfileStore(), rules, config=EngineConfig(allowed_lateness_seconds=0))
     events = [consent(when=at(0)), viewed(when=at(0, 1)), ordered("o1", when=at(0, 2))]
     for item in events:
-        engine.process(item)
+        engine.apply(item)
     before = msgspec.json.encode(engine.store.get("c1"))
     again = _restarted(engine)
-    assert [out for item in events for out in again.process(item)] == []
+    assert [out for item in events for out in again.apply(item)] == []
     assert msgspec.json.encode(again.store.get("c1")) == before
     assert again.stats.duplicates == len(events)
 
@@ -41,8 +41,8 @@ def test_events_redelivered_after_a_restart_change_nothing(tmp_path: Path) -> No
 def test_a_wait_in_progress_fires_after_a_restart(tmp_path: Path) -> None:
     rules = load_rules(rules_dir(tmp_path))
     engine = Engine(MemoryProfileStore(), rules, config=EngineConfig(allowed_lateness_seconds=0))
-    engine.process(consent(when=at(0)))
-    engine.process(added("k1", when=at(1)))
+    engine.apply(consent(when=at(0)))
+    engine.apply(added("k1", when=at(1)))
     again = _restarted(engine)
     (reminder,) = sends(again.advance(at(1, 2).timestamp()))
     assert (reminder.template, reminder.at) == ("cart_reminder", at(1, 1).timestamp())
@@ -50,13 +50,13 @@ def test_a_wait_in_progress_fires_after_a_restart(tmp_path: Path) -> None:
 
 def test_positions_come_back_once_their_events_are_applied() -> None:
     engine = Engine(MemoryProfileStore(), load_rules(DEFAULT_RULES_DIR), config=EngineConfig(3600))
-    engine.process(viewed(when=at(0)), position=10)
-    engine.process(viewed(when=at(0, 0, 30)), position=11)
+    engine.apply(viewed(when=at(0)), position=10)
+    engine.apply(viewed(when=at(0, 0, 30)), position=11)
     assert engine.drain_done() == []  # both wait for the watermark
-    engine.process(viewed(when=at(0, 1, 5)), position=12)  # the watermark passes the first
+    engine.apply(viewed(when=at(0, 1, 5)), position=12)  # the watermark passes the first
     assert engine.drain_done() == [10]
-    engine.process(viewed(when=at(0, 1, 5), event_id="dup"), position=13)
-    engine.process(viewed(when=at(0, 1, 5), event_id="dup"), position=14)  # a duplicate
+    engine.apply(viewed(when=at(0, 1, 5), event_id="dup"), position=13)
+    engine.apply(viewed(when=at(0, 1, 5), event_id="dup"), position=14)  # a duplicate
     assert engine.drain_done() == [14]
     engine.advance(at(1).timestamp())
     assert engine.drain_done() == [11, 13, 12]  # event-time order; at equal times, by id

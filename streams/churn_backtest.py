@@ -24,7 +24,9 @@ from river import metrics
 
 from churn.model import ChurnLearner
 from churn.tracker import ChurnConfig, ChurnLabel, ChurnTracker
-from rules.engine import Engine, EngineConfig
+from engine import Engine, EngineConfig
+from engine.driver import run
+from engine.outputs import Dispatch
 from rules.loader import RuleSet
 from schemas.events import Event
 from state.policy import ProfilePolicy
@@ -118,27 +120,21 @@ def evaluate(
     result = Evaluation()
     judged = result.judged
 
-    def take(outputs: Iterable[object]) -> None:
-        for item in outputs:
-            if not isinstance(item, ChurnLabel):
-                continue
-            result.labels.append(item)
-            learner.learn(item.values, item.churned, item.score)
-            if item.score is None:
-                result.unscored += 1
-                continue
-            for kind in (item.kind, "all"):
-                judged.setdefault(kind, Judged()).update(item.churned, item.score)
+    def take(label: ChurnLabel) -> None:
+        result.labels.append(label)
+        learner.learn(label.values, label.churned, label.score)
+        if label.score is None:
+            result.unscored += 1
+            return
+        for kind in (label.kind, "all"):
+            judged.setdefault(kind, Judged()).update(label.churned, label.score)
 
-    for event in events:
-        result.events += 1
-        ts = event.occurred_at.timestamp()
-        result.first_at = min(result.first_at, ts)
-        result.last_at = max(result.last_at, ts)
-        take(engine.process(event))
-    if result.events:
-        # The stream's end: labels whose horizon passed by then come out; later ones cannot.
-        take(engine.advance(result.last_at))
+    # The stream's end (``engine/driver.py``): labels whose horizon passed by then come
+    # out; later ones cannot.
+    driver = run(events, engine, [Dispatch({ChurnLabel: take})])
+    result.events = driver.events
+    result.first_at = min(result.first_at, driver.first_at)
+    result.last_at = engine.newest_event_time
     result.drifts = learner.health.drifts
     result.model_version = learner.version
     return result

@@ -9,7 +9,7 @@ import msgspec
 import pytest
 from click.testing import CliRunner
 
-from rules.engine import Engine
+from engine import Engine
 from rules.loader import RuleSet
 from schemas import events as ev
 from state import reducers
@@ -38,9 +38,9 @@ def boom(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.usefixtures("boom")
 def test_an_event_that_raises_is_set_aside_with_its_error_and_the_rest_is_applied() -> None:
     engine = Engine(MemoryProfileStore(), RuleSet.empty(), config=IMMEDIATE)
-    engine.process(viewed("p1", when=at(0)), position="a")
-    engine.process(viewed("boom", when=at(0, 1)), position="b")
-    engine.process(ordered("o1", when=at(0, 2)), position="c")
+    engine.apply(viewed("p1", when=at(0)), position="a")
+    engine.apply(viewed("boom", when=at(0, 1)), position="b")
+    engine.apply(ordered("o1", when=at(0, 2)), position="c")
     ((event, error),) = engine.drain_failed()
     assert isinstance(event, ev.ProductViewed)
     assert (event.properties.product_id, error) == ("boom", "ZeroDivisionError: division by zero")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from rules.engine import Engine, EngineConfig
+from engine import Engine, EngineConfig
 from rules.loader import RuleSet
 from schemas.decode import DeadLetter, decode_event
 from state.changes import ProfileChange
@@ -30,8 +30,8 @@ def test_a_customer_id_with_the_visitor_prefix_is_refused_naming_the_field() -> 
 
 def test_a_visitor_and_a_customer_of_the_same_id_keep_two_profiles() -> None:
     engine = Engine(MemoryProfileStore(), RuleSet.empty(), config=LATENESS)
-    engine.process(viewed(customer=None, anonymous="x", when=at(0)))
-    engine.process(ordered("o1", customer="x", when=at(0, 1)))
+    engine.apply(viewed(customer=None, anonymous="x", when=at(0)))
+    engine.apply(ordered("o1", customer="x", when=at(0, 1)))
     engine.finish(at(0, 2).timestamp())
     visitor, customer = engine.store.get("anon:x"), engine.store.get("x")
     assert visitor is not None
@@ -66,7 +66,7 @@ def test_a_late_event_older_than_the_retention_never_anonymises_an_active_custom
     engine = _retaining()
     outputs: list[object] = []
     for item in [*recent, ordered("o1", when=at(10))]:  # the order arrives 90 days late
-        outputs += engine.process(item)  # type: ignore[arg-type]
+        outputs += engine.apply(item)  # type: ignore[arg-type]
     outputs += engine.finish(engine.newest_event_time)
     assert _erased(outputs) == []
     profile = engine.store.get("c1")
@@ -78,7 +78,7 @@ def test_retention_still_anonymises_a_customer_who_was_dormant_that_long() -> No
     engine = _retaining()
     outputs: list[object] = []
     for item in [viewed(when=at(0)), viewed(when=at(100))]:
-        outputs += engine.process(item)
+        outputs += engine.apply(item)
     outputs += engine.finish(engine.newest_event_time)
     assert _erased(outputs) == [30.0]
     assert (engine.stats.anonymised, engine.stats.erasures) == (1, 0)
@@ -91,6 +91,6 @@ def test_an_anonymisation_is_counted_once_under_its_cause_and_a_request_under_it
         viewed(customer="c2", when=at(40)),
         event("customer.erasure_requested", customer="c2", when=at(41)),
     ]:
-        engine.process(item)
+        engine.apply(item)
     engine.finish(engine.newest_event_time)
     assert (engine.stats.anonymised, engine.stats.erasures) == (1, 1)
