@@ -1,7 +1,7 @@
 """Snapshots, delayed labels and churn risk on profiles, driven by the engine in event time.
 
-The engine calls ``on_order`` after it applies an order of a known customer, and ``due``
-when the profile's churn timer (``profile.churn.next_due_at``) falls due. Both only read
+The engine calls ``apply`` after it applies an event (only an order of a known customer
+counts), and ``advance`` when the profile's churn timer (``profile.churn.next_due_at``) falls due. Both only read
 and change the profile and return outputs, so the engine stays deterministic.
 
 - **Snapshots.** At every order (or one per ``snapshot_gap``) and at check-ins every
@@ -35,6 +35,7 @@ import msgspec
 
 from churn.features import features
 from churn.model import LinearScorer
+from schemas.events import Event, OrderPlaced
 from state.changes import ProfileChange
 from state.churn_state import MAX_PENDING_SNAPSHOTS, ChurnSnapshot, SnapshotKind
 from state.profile import DAY, Profile
@@ -94,9 +95,10 @@ class ChurnTracker:
         self.config = config
         self._scorer = scorer
 
-    def on_order(self, profile: Profile, ts: float, cause: str) -> list[ChurnLabel | ProfileChange]:
-        """After an order of ``profile`` at ``ts``: a snapshot, unless one was taken lately."""
-        if profile.customer_id is None:
+    def apply(self, profile: Profile, event: Event, ts: float) -> list[ChurnLabel | ProfileChange]:
+        """``event`` was applied to ``profile`` at ``ts``: after an order, a snapshot, unless
+        one was taken lately."""
+        if type(event) is not OrderPlaced or profile.customer_id is None:
             return []
         state = profile.churn
         pending = state.pending
@@ -106,11 +108,11 @@ class ChurnTracker:
             or ts - pending[-1].at >= self.config.snapshot_gap
             or (pending[-1].kind != "order")
         ):
-            changes = self._snapshot(profile, ts, "order", cause)
+            changes = self._snapshot(profile, ts, "order", event.event_id)
         self._reschedule(profile)
         return changes
 
-    def due(self, profile: Profile, now: float) -> list[ChurnLabel | ProfileChange]:
+    def advance(self, profile: Profile, now: float) -> list[ChurnLabel | ProfileChange]:
         """Labels whose horizon has passed by ``now``, a check-in or a refresh if due."""
         state = profile.churn
         outputs: list[ChurnLabel | ProfileChange] = []

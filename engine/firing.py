@@ -140,7 +140,7 @@ class Firing:
         cause = f"review@{at:.0f}"
         advance_profile_clock(profile, at)
         changes = refresh_derived(profile, engine.policy, cause)
-        changes.extend(engine.rules.tags.review(profile, cause))
+        changes.extend(engine.rules.tags.advance(profile, cause))
         self.arm_review(profile)
         self.journeys_see(changes, profile)
         engine.store.put(profile)
@@ -161,7 +161,7 @@ class Firing:
         keeps_contacts = engine.retention.keeps_contacts
         outputs: list[Output] = []
         for _ in range(MAX_JOURNEY_ROUNDS):
-            fired = journeys.fire(profile, now, engine.coupons)
+            fired = journeys.advance(profile, now, engine.coupons)
             if keeps_contacts:
                 fired = address_sends(profile, fired)
             outputs.extend(fired)
@@ -183,7 +183,7 @@ class Firing:
         """Labels and a check-in of ``profile`` due at ``due``; journeys see risk changes."""
         churn = self.engine.churn
         assert churn is not None
-        fired = churn.due(profile, due)
+        fired = churn.advance(profile, due)
         self.arm_churn(profile, None)
         self.journeys_see([item for item in fired if type(item) is ProfileChange], profile)
         return list(fired)

@@ -118,13 +118,13 @@ class Fold:
         if refreshed:
             changes.extend(refresh_derived(profile, engine.policy, cause))
         if churn is not None and cls is ev.OrderPlaced:
-            for item in churn.on_order(profile, ts, cause):
+            for item in churn.apply(profile, event, ts):
                 if type(item) is ProfileChange:
                     changes.append(item)
                 else:
                     outputs.append(item)
             firing.arm_churn(profile, churn_due)
-        tag_changes = tags.on_event(profile, event, ts, cause)
+        tag_changes = tags.apply(profile, event, ts, cause)
         if tag_changes:
             changes.extend(tag_changes)
         if refreshed or tag_changes or (scheduled is None and retention.seconds is not None):
@@ -133,7 +133,7 @@ class Fold:
         journeys = rules.journeys
         if journeys.journeys:
             journey_due = profile.journeys.next_due_at
-            started = journeys.on_event(profile, event, ts, late)
+            started = journeys.apply(profile, event, ts, late)
             outputs.extend(address_sends(profile, started) if retention.keeps_contacts else started)
             if changes and not late:
                 journeys.on_changes(profile, changes)

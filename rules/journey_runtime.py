@@ -26,15 +26,15 @@ from zoneinfo import ZoneInfo
 from rules.actions import Action, Coupon, JourneyMilestone, JourneyOutput, action_id, run_id
 from rules.coupon_pools import CouponLedger
 from rules.expressions import Condition
-from rules.journeys import Branch, Emit, End, Journey, Policies, Send, SetTag, Wait
+from rules.journey_compiler import Branch, Emit, End, Journey, Policies, Send, SetTag, Wait
 from rules.profile_view import CART_GETTERS, PROFILE_GETTERS
+from rules.send_gate import SendGate
 from schemas.events import CustomerRegistered, CustomerUpdated, Envelope, Event, OrderPlaced
 from state.changes import ProfileChange
 from state.journey_runs import (
     MAX_EXIT_MEMORY,
     MAX_GOAL_WATCHES,
     MAX_RUNS,
-    MAX_SENDS_KEPT,
     ContextValue,
     GoalWatch,
     JourneyHistory,
@@ -47,7 +47,6 @@ from state.profile import DAY, Profile
 Output = JourneyOutput | ProfileChange
 #: Events that may change a trait a yearly trigger reads.
 _TRAIT_EVENTS: frozenset[type[Envelope]] = frozenset((CustomerRegistered, CustomerUpdated))
-ANY_CHANNEL = "any"
 
 
 class JourneyNames(Mapping[str, Any]):
@@ -90,6 +89,8 @@ class JourneyRuntime:
     def __init__(self, journeys: tuple[Journey, ...], policies: Policies) -> None:
         self.journeys = journeys
         self.policies = policies
+        #: Holdout, consent, quiet hours and caps on every send (``rules/send_gate.py``).
+        self.gate = SendGate(policies)
         self.by_id = {journey.id: journey for journey in journeys}
         self._by_trigger: dict[type[Envelope], list[Journey]] = {}
         self._by_exit: dict[type[Envelope], list[tuple[Journey, Condition | None]]] = {}
@@ -111,7 +112,7 @@ class JourneyRuntime:
 
     # --- recording what happened ----------------------------------------------------------
 
-    def on_event(
+    def apply(
         self,
         profile: Profile,
         event: Event,
@@ -333,7 +334,7 @@ class JourneyRuntime:
 
     # --- moving runs as event time passes ---------------------------------------------------
 
-    def fire(self, profile: Profile, now: float, coupons: CouponLedger) -> list[Output]:
+    def advance(self, profile: Profile, now: float, coupons: CouponLedger) -> list[Output]:
         """Move every run whose next moment is at or before ``now``, earliest first.
 
         Sends with a pooled coupon take their codes from ``coupons``.
@@ -485,21 +486,9 @@ class JourneyRuntime:
         for variant, _, replacements in journey.variants:
             if variant == run.arm:
                 template = replacements.get(template, template)
-        needs_consent = self.policies.channels[step.channel][0]
-        status, reason, retry = "sent", None, None
-        if run.arm == "holdout":
-            status, reason = "suppressed", "holdout"
-        elif needs_consent and not profile.has_consent(step.channel):
-            status, reason = "suppressed", "no_consent"
-        elif needs_consent and (quiet_end := self._quiet_until(profile, at)) is not None:
-            status, reason, retry = "deferred", "quiet_hours", quiet_end
-        elif (
-            needs_consent and (free_at := self._cap_frees_at(profile, step.channel, at)) is not None
-        ):
-            if journey.on_cap == "drop":
-                status, reason = "suppressed", "frequency_cap"
-            else:
-                status, reason, retry = "deferred", "frequency_cap", free_at
+        status, reason, retry, needs_consent = self.gate.check(
+            profile, step.channel, run.arm, journey.on_cap, at
+        )
         ident = action_id(journey.id, index, profile.key, run.entity, run.trigger)
         defers = None
         if status == "deferred":
@@ -545,7 +534,7 @@ class JourneyRuntime:
             run.deferrals += 1
             return
         if status == "sent" and needs_consent:
-            self._remember_send(profile.journeys, step.channel, at)
+            self.gate.remember(profile, step.channel, at)
         run.step += 1
 
     @staticmethod
@@ -578,53 +567,6 @@ class JourneyRuntime:
                 payload[name] = sorted(value) if isinstance(value, frozenset) else value
         return payload
 
-    # --- policies ---------------------------------------------------------------------------
-
-    def _zone(self, profile: Profile) -> ZoneInfo:
-        name = profile.trait("time_zone")
-        return ZoneInfo(name if isinstance(name, str) else self.policies.default_time_zone)
-
-    def _quiet_until(self, profile: Profile, at: float) -> float | None:
-        """The end of the quiet window ``at`` falls in (customer's local time), else None."""
-        window = self.policies.quiet_hours
-        if window is None:
-            return None
-        start, end = window
-        local = datetime.fromtimestamp(at, UTC).astimezone(self._zone(profile))
-        minute = local.hour * 60 + local.minute
-        inside = start <= minute < end if start < end else minute >= start or minute < end
-        if not inside:
-            return None
-        midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
-        ends = midnight + timedelta(minutes=end)
-        if ends <= local:
-            ends += timedelta(days=1)
-        # Rebuild from wall time so a daylight-saving change in between is respected.
-        wall = datetime(ends.year, ends.month, ends.day, end // 60, end % 60, tzinfo=local.tzinfo)
-        return wall.timestamp()
-
-    def _cap_frees_at(self, profile: Profile, channel: str, at: float) -> float | None:
-        """When the next send becomes possible under every cap, or None if it is now."""
-        sends = profile.journeys.sends
-        latest: float | None = None
-        for cap in self.policies.caps:
-            if cap.channel not in (channel, ANY_CHANNEL):
-                continue
-            times = sends.get(cap.channel if cap.channel != ANY_CHANNEL else ANY_CHANNEL, [])
-            recent = [t for t in times if at - cap.seconds < t <= at]
-            if len(recent) >= cap.max:
-                frees = recent[-cap.max] + cap.seconds
-                latest = frees if latest is None else max(latest, frees)
-        return latest
-
-    def _remember_send(self, state: JourneyState, channel: str, at: float) -> None:
-        for name in (channel, ANY_CHANNEL):
-            times = state.sends.setdefault(name, [])
-            insort(times, at)
-            horizon = at - self.policies.longest_cap_seconds
-            while times and (times[0] <= horizon or len(times) > MAX_SENDS_KEPT):
-                del times[0]
-
     def _wait_until(self, profile: Profile, step: Wait, at: float, run: JourneyRun) -> float:
         if step.per is not None and step.durations is not None:
             value = run.context.get(step.per)
@@ -634,7 +576,7 @@ class JourneyRuntime:
             return at + step.seconds
         assert step.until is not None
         hour, minute = step.until
-        local = datetime.fromtimestamp(at, UTC).astimezone(self._zone(profile))
+        local = datetime.fromtimestamp(at, UTC).astimezone(self.gate.zone(profile))
         target = datetime(local.year, local.month, local.day, hour, minute, tzinfo=local.tzinfo)
         if target.timestamp() <= at:
             day = local.date() + timedelta(days=1)

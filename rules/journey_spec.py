@@ -1,6 +1,6 @@
 """Journey files as marketers write them: the YAML shape, validated by pydantic.
 
-One journey per file in ``rules/journeys/``. ``rules/journey_compile.py`` turns a
+One journey per file in ``rules/journeys/``. ``rules/journey_compiler.py`` turns a
 validated spec into a runnable ``Journey``; this module only says what may be written.
 
 >>> spec = JourneySpec.model_validate({

@@ -181,9 +181,7 @@ class TagSet:
             raise TagSpecError(["tags"], f"at most {MAX_TAGS} tags can be defined")
         return cls(tuple(activity), tuple(conditions))
 
-    def on_event(
-        self, profile: Profile, event: Event, ts: float, cause: str
-    ) -> list[ProfileChange]:
+    def apply(self, profile: Profile, event: Event, ts: float, cause: str) -> list[ProfileChange]:
         """Record matching activity and re-check the tags this event kind affects."""
         entry = self._by_event.get(type(event))
         if entry is None:
@@ -205,8 +203,8 @@ class TagSet:
                 self._set(profile, cond.id, cond.condition(view), cause, changes)
         return changes
 
-    def review(self, profile: Profile, cause: str) -> list[ProfileChange]:
-        """Re-check every tag (time has passed)."""
+    def advance(self, profile: Profile, cause: str) -> list[ProfileChange]:
+        """Re-check every tag: time has passed (the profile's clock moved)."""
         changes: list[ProfileChange] = []
         for tag in self.activity:
             tag.prune(profile)
