@@ -56,9 +56,7 @@ from state.handoff import Internal, decode_internal, routing_key
 from state.kpis import KpiCounts, Population
 from state.policy import ProfilePolicy
 from state.profile import Profile
-from state.stores import MemoryProfileStore
-from state.stores.base import ProfileStore
-from state.stores.changelog import ChangelogProfileStore, PartitionMeta
+from state.stores import MemoryProfileStore, PartitionMeta, ProfileStore
 from streams.dead_letters import failed_letters
 from streams.edge_counts import EdgeCounts
 
@@ -142,12 +140,11 @@ class PartitionEngines:
             engine = Engine(store, self.rules, self.policy, self.config, home, self.churn)
             if self._coupon_shares is not None:
                 engine.coupons = CouponLedger(share=(partition, self._coupon_shares))
-            if isinstance(store, ChangelogProfileStore):
-                meta = store.meta
-                self._recovered_through[partition] = meta.read_through
-                self._read_through[partition] = meta.read_through
-                engine.restore_clock(_time(meta.newest), _time(meta.advanced))
-                engine.coupons.restore(meta.coupons_used)
+            meta = store.meta  # what a table recovered (a new store: nothing)
+            self._recovered_through[partition] = meta.read_through
+            self._read_through[partition] = meta.read_through
+            engine.restore_clock(_time(meta.newest), _time(meta.advanced))
+            engine.coupons.restore(meta.coupons_used)
             engine.resume()
             self._engines[partition] = engine
             self._drivers[partition] = Driver(engine, self.sinks)
@@ -316,8 +313,7 @@ class PartitionEngines:
         sizes = {}
         for partition, engine in self._engines.items():
             store = engine.store
-            encoded = store.encoded_bytes() if isinstance(store, ChangelogProfileStore) else 0
-            sizes[partition] = (len(store), encoded)
+            sizes[partition] = (len(store), store.encoded_bytes())
         return sizes
 
     def parked_events(self) -> int:
@@ -343,9 +339,7 @@ class PartitionEngines:
         one deleted): what the read model must be told before the table is written."""
         staged: list[tuple[str, Profile | None]] = []
         for engine in self._engines.values():
-            store = engine.store
-            if isinstance(store, ChangelogProfileStore):
-                staged.extend(store.stage())
+            staged.extend(engine.store.stage())
         return staged
 
     def flush(self) -> int:
@@ -353,15 +347,14 @@ class PartitionEngines:
         writes = 0
         for partition, engine in self._engines.items():
             store = engine.store
-            if isinstance(store, ChangelogProfileStore):
-                newest, advanced = engine.clock
-                meta = PartitionMeta(
-                    read_through=self._read_through.get(partition, -1),
-                    newest=newest if newest > float("-inf") else None,
-                    advanced=advanced if advanced > float("-inf") else None,
-                    coupons_used=engine.coupons.used(),
-                )
-                writes += store.flush(meta if meta != store.meta else None)
+            newest, advanced = engine.clock
+            meta = PartitionMeta(
+                read_through=self._read_through.get(partition, -1),
+                newest=newest if newest > float("-inf") else None,
+                advanced=advanced if advanced > float("-inf") else None,
+                coupons_used=engine.coupons.used(),
+            )
+            writes += store.flush(meta if meta != store.meta else None)
         return writes
 
     def tick(self, now: float, only: Iterable[int] | None = None) -> list[tuple[int, list[Output]]]:

@@ -1,11 +1,31 @@
-"""The profile store protocol the engine is written against."""
+"""The profile store protocol the engine is written against, and what a store that keeps
+its profiles elsewhere (a table) records about where it stands.
+
+Every implementation passes one contract test (``tests/state/test_store_contract.py``):
+the engine, the runners and the metrics use a store only through this protocol.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Protocol
 
+import msgspec
+
 from state.profile import Profile
+
+
+class PartitionMeta(msgspec.Struct, frozen=True):
+    """Where a partition's stored state stands."""
+
+    #: The highest input offset whose record was handled; records at or below it that are
+    #: read again after a restart may already be in the stored profiles.
+    read_through: int = -1
+    #: The engine's clock: newest event time and the latest moment it was advanced to.
+    newest: float | None = None
+    advanced: float | None = None
+    #: Pool coupon codes this partition's engine has handed out.
+    coupons_used: list[str] = []
 
 
 class ProfileStore(Protocol):
@@ -39,3 +59,22 @@ class ProfileStore(Protocol):
 
     def __len__(self) -> int:
         """The number of profiles held."""
+        ...
+
+    # --- writing through, for stores that keep profiles elsewhere --------------------------
+
+    #: Where the stored state stands, as last written or recovered (a new store: nothing).
+    meta: PartitionMeta
+
+    def stage(self) -> list[tuple[str, Profile | None]]:
+        """The profiles changed since the last call that are not yet written through (None
+        for one deleted); empty for a store that keeps nothing elsewhere."""
+        ...
+
+    def flush(self, meta: PartitionMeta | None = None) -> int:
+        """Write what changed through, then ``meta``; how many writes."""
+        ...
+
+    def encoded_bytes(self) -> int:
+        """Bytes of what the store keeps elsewhere, as last written (0: nothing)."""
+        ...

@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterator, MutableMapping
 import msgspec
 
 from state.profile import Profile
+from state.stores.base import PartitionMeta
 from state.stores.memory import MemoryProfileStore
 
 #: Called for every write: (table key, encoded value, or None to delete).
@@ -51,25 +52,15 @@ def into(table: MutableMapping[bytes, bytes]) -> ChangelogWriter:
     return write
 
 
-class PartitionMeta(msgspec.Struct, frozen=True):
-    """Where a partition's stored state stands."""
-
-    #: The highest input offset whose record was handled; records at or below it that are
-    #: read again after a restart may already be in the stored profiles.
-    read_through: int = -1
-    #: The engine's clock: newest event time and the latest moment it was advanced to.
-    newest: float | None = None
-    advanced: float | None = None
-    #: Pool coupon codes this partition's engine has handed out.
-    coupons_used: list[str] = []
-
-
 _ENCODER = msgspec.json.Encoder()
 _DECODER = msgspec.json.Decoder(Profile)
 _META = msgspec.json.Decoder(PartitionMeta)
 
 
 class ChangelogProfileStore:
+    """A partition's profiles in memory, written through to a changelogged table (see the
+    module's example); passes the store contract (``tests/state/test_store_contract.py``)."""
+
     def __init__(
         self, partition: int, table: MutableMapping[bytes, bytes], write: ChangelogWriter
     ) -> None:

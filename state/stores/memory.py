@@ -13,12 +13,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from state.profile import Profile
+from state.stores.base import PartitionMeta
 
 
 class MemoryProfileStore:
+    """Profiles and links in two dicts (see the module's example); keeps nothing elsewhere,
+    so there is never anything to stage or flush."""
+
     def __init__(self) -> None:
         self._profiles: dict[str, Profile] = {}
         self._links: dict[str, str] = {}
+        self.meta = PartitionMeta()
 
     def get(self, key: str) -> Profile | None:
         return self._profiles.get(key)
@@ -51,3 +56,14 @@ class MemoryProfileStore:
 
     def __len__(self) -> int:
         return len(self._profiles)
+
+    def stage(self) -> list[tuple[str, Profile | None]]:
+        return []
+
+    def flush(self, meta: PartitionMeta | None = None) -> int:
+        if meta is not None:
+            self.meta = meta
+        return 0
+
+    def encoded_bytes(self) -> int:
+        return 0

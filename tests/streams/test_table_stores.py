@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from state.profile import Profile
-from state.stores.changelog import ChangelogProfileStore, PartitionMeta
+from state.stores import ChangelogProfileStore, PartitionMeta
 from streams.table_stores import OFFSET_KEY, PartitionTable, Write
 
 
