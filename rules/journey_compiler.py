@@ -13,254 +13,52 @@
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
 import types
 import typing
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import msgspec
 
-from rules.coupon_pools import PoolFileError, read_pool
-from rules.durations import parse_duration
 from rules.expressions import Condition, ConditionError, compile_condition
 from rules.journey_spec import (
     AnniversaryTrigger,
     BranchStep,
     ChangeTrigger,
-    CouponSpec,
     EmitStep,
     EventTrigger,
     ExitStep,
     InactivityTrigger,
     JourneySpec,
-    PoliciesSpec,
     SendStep,
     TagStep,
     UntagStep,
     WaitPer,
     WaitStep,
 )
+from rules.journey_steps import (
+    Branch,
+    CompiledStep,
+    Emit,
+    End,
+    Journey,
+    JourneyError,
+    Send,
+    SetTag,
+    Wait,
+    checked_duration,
+    unknown_name,
+)
+from rules.policy_compiler import Policies
 from rules.profile_view import PROFILE_FIELDS, SAMPLE_VIEW
-from schemas.events import EVENT_TYPES, Envelope, known_time_zone
-
-
-class JourneyError(ValueError):
-    def __init__(self, loc: Sequence[str | int], message: str) -> None:
-        self.loc = tuple(loc)
-        super().__init__(message)
-
-
-# --- compiled steps ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Wait:
-    seconds: float | None = None
-    #: (hour, minute) of the customer's local time to wait for.
-    until: tuple[int, int] | None = None
-    #: A trigger property whose value picks the duration, the durations, and the default.
-    per: str | None = None
-    durations: Mapping[str, float] | None = None
-
-
-@dataclass(frozen=True)
-class Send:
-    channel: str
-    template: str
-    #: payload name -> profile name, or ``event.<property>`` captured at entry.
-    payload: tuple[tuple[str, str], ...]
-    coupon: CouponSpec | None
-    coupon_valid_seconds: float = 0.0
-
-
-@dataclass(frozen=True)
-class Branch:
-    condition: Condition
-    source: str
-    goto: int
-    otherwise: int
-
-
-@dataclass(frozen=True)
-class SetTag:
-    tag: str
-    present: bool
-
-
-@dataclass(frozen=True)
-class Emit:
-    event: str
-    payload: tuple[tuple[str, str], ...]
-
-
-@dataclass(frozen=True)
-class End:
-    pass
-
-
-CompiledStep = Wait | Send | Branch | SetTag | Emit | End
-
-
-@dataclass(frozen=True)
-class Journey:
-    id: str
-    priority: int
-    steps: tuple[CompiledStep, ...]
-    trigger_event: type[Envelope] | None = None
-    trigger_change: tuple[str, str | None, str | None] | None = None
-    inactivity_seconds: float | None = None
-    #: (profile date trait, hour, minute) for yearly triggers such as birthdays.
-    anniversary: tuple[str, int, int] | None = None
-    when: Condition | None = None
-    entity: str | None = None
-    #: Event kinds that end a run, each with the condition it must meet (or None).
-    exit_on: tuple[tuple[type[Envelope], Condition | None], ...] = ()
-    cooldown_seconds: float | None = None
-    max_entries: int | None = None
-    #: A finished entity (its run completed) may start the journey again.
-    same_entity: bool = False
-    on_cap: str = "defer"
-    holdout: float = 0.0
-    #: (variant id, weight, template replacements)
-    variants: tuple[tuple[str, int, Mapping[str, str]], ...] = ()
-    goal_event: type[Envelope] | None = None
-    goal_seconds: float = 0.0
-    #: Trigger event properties that sends and emits read, captured when a run starts.
-    captured: tuple[str, ...] = ()
-
-    def conditions(self) -> list[Condition]:
-        """Every condition of the journey: its trigger's, its exits', its branches'."""
-        found = [] if self.when is None else [self.when]
-        found += [condition for _, condition in self.exit_on if condition is not None]
-        found += [step.condition for step in self.steps if isinstance(step, Branch)]
-        return found
-
-
-@dataclass(frozen=True)
-class Cap:
-    channel: str
-    max: int
-    seconds: float
-
-
-@dataclass(frozen=True)
-class Policies:
-    #: channel -> (needs consent, known templates)
-    channels: Mapping[str, tuple[bool, frozenset[str]]]
-    caps: tuple[Cap, ...] = ()
-    #: (start, end) as minutes after local midnight, and the zone for customers without one.
-    quiet_hours: tuple[int, int] | None = None
-    default_time_zone: str = "UTC"
-    #: pool name -> its codes in file order
-    coupon_pools: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
-
-    @classmethod
-    def default(cls) -> Policies:
-        return compile_policies(PoliciesSpec())
-
-    @property
-    def longest_cap_seconds(self) -> float:
-        return max((cap.seconds for cap in self.caps), default=0.0)
-
-
-# --- compiling --------------------------------------------------------------------------------
-
-#: Channels every deployment has, before policies.yaml adds its own.
-BUILTIN_CHANNELS: dict[str, bool] = {
-    "email": True,
-    "sms": True,
-    "push": True,
-    "whatsapp": True,
-    "in_app": True,
-    "support_team": False,
-    "webhook": False,
-}
-
-
-def compile_policies(
-    spec: PoliciesSpec, loc: Sequence[str | int] = (), base: Path | None = None
-) -> Policies:
-    """Check and compile ``spec``; coupon pool files are read relative to ``base``."""
-    channels: dict[str, tuple[bool, frozenset[str]]] = {
-        name: (consent, frozenset()) for name, consent in BUILTIN_CHANNELS.items()
-    }
-    for name, channel in spec.channels.items():
-        channels[name] = (channel.needs_consent, frozenset(channel.templates))
-    caps = []
-    for index, cap in enumerate(spec.frequency_caps):
-        if cap.channel != "any" and cap.channel not in channels:
-            raise JourneyError(
-                [*loc, "frequency_caps", index, "channel"],
-                _unknown("channel", cap.channel, channels),
-            )
-        caps.append(
-            Cap(cap.channel, cap.max, _duration(cap.per, [*loc, "frequency_caps", index, "per"]))
-        )
-    quiet = None
-    zone = "UTC"
-    if spec.quiet_hours is not None:
-        quiet = (_minutes(spec.quiet_hours.start), _minutes(spec.quiet_hours.end))
-        zone = spec.quiet_hours.default_time_zone
-        if not known_time_zone(zone):
-            raise JourneyError(
-                [*loc, "quiet_hours", "default_time_zone"], f"unknown time zone {zone!r}"
-            )
-    pools = _coupon_pools(spec, loc, base or Path("."))
-    return Policies(channels, tuple(caps), quiet, zone, pools)
-
-
-def _coupon_pools(
-    spec: PoliciesSpec, loc: Sequence[str | int], base: Path
-) -> dict[str, tuple[str, ...]]:
-    pools: dict[str, tuple[str, ...]] = {}
-    owner: dict[str, str] = {}
-    for name, pool in spec.coupon_pools.items():
-        where = [*loc, "coupon_pools", name, "file"]
-        path = base / pool.file
-        if not path.resolve().is_relative_to(base.resolve()):
-            raise JourneyError(
-                where, f"{pool.file!r} is outside the rules directory; keep coupon files in it"
-            )
-        try:
-            codes = read_pool(path)
-        except PoolFileError as error:
-            raise JourneyError(where, str(error)) from error
-        for code in codes:
-            if code in owner:
-                raise JourneyError(where, f"code {code!r} is also in pool {owner[code]!r}")
-            owner[code] = name
-        pools[name] = codes
-    return pools
-
-
-def _minutes(text: str) -> int:
-    hours, minutes = text.split(":")
-    return int(hours) * 60 + int(minutes)
-
-
-def _unknown(what: str, value: str, known: Mapping[str, Any] | Sequence[str]) -> str:
-    names = sorted(known)
-    hint = difflib.get_close_matches(value, names, n=1)
-    suggestion = f"did you mean {hint[0]!r}? " if hint else ""
-    return f"unknown {what} {value!r}; {suggestion}known: {', '.join(names)}"
-
-
-def _duration(text: str, loc: Sequence[str | int]) -> float:
-    try:
-        return parse_duration(text)
-    except ValueError as error:
-        raise JourneyError(loc, str(error)) from error
+from schemas.events import EVENT_TYPES, Envelope
 
 
 def _event_class(kind: str, loc: Sequence[str | int]) -> type[Envelope]:
     cls = EVENT_TYPES.get(kind)
     if cls is None:
-        raise JourneyError(loc, _unknown("event type", kind, EVENT_TYPES))
+        raise JourneyError(loc, unknown_name("event type", kind, EVENT_TYPES))
     return cls
 
 
@@ -347,7 +145,7 @@ def _payload(
                     f"{_kind(trigger_event)} has no property {prop!r}; it has {sorted(known_event)}",
                 )
         elif source not in PROFILE_FIELDS:
-            raise JourneyError([*loc, name], _unknown("profile name", source, PROFILE_FIELDS))
+            raise JourneyError([*loc, name], unknown_name("profile name", source, PROFILE_FIELDS))
     return tuple(sorted(payload.items()))
 
 
@@ -364,7 +162,9 @@ def compile_journey(spec: JourneySpec, policies: Policies, defined_tags: frozens
         if trigger.change.startswith("tag_") and trigger.tag is None:
             raise JourneyError(["trigger", "tag"], f"{trigger.change} needs `tag`: which tag")
     elif isinstance(trigger, InactivityTrigger):
-        kwargs["inactivity_seconds"] = _duration(trigger.inactivity, ["trigger", "inactivity"])
+        kwargs["inactivity_seconds"] = checked_duration(
+            trigger.inactivity, ["trigger", "inactivity"]
+        )
     elif isinstance(trigger, AnniversaryTrigger):
         hour, minute = trigger.at.split(":")
         kwargs["anniversary"] = (trigger.anniversary, int(hour), int(minute))
@@ -412,9 +212,11 @@ def compile_journey(spec: JourneySpec, policies: Policies, defined_tags: frozens
                 ["goal", "event"], f"{spec.goal.event} has no property {spec.entity!r}"
             )
         kwargs["goal_event"] = goal
-        kwargs["goal_seconds"] = _duration(spec.goal.within, ["goal", "within"])
+        kwargs["goal_seconds"] = checked_duration(spec.goal.within, ["goal", "within"])
     if spec.reentry.cooldown is not None:
-        kwargs["cooldown_seconds"] = _duration(spec.reentry.cooldown, ["reentry", "cooldown"])
+        kwargs["cooldown_seconds"] = checked_duration(
+            spec.reentry.cooldown, ["reentry", "cooldown"]
+        )
     variants = []
     for index, variant in enumerate(spec.variants):
         templates = {t for step in steps if isinstance(step, Send) for t in [step.template]}
@@ -458,7 +260,7 @@ def _compile_steps(
         loc: list[str | int] = ["steps", index]
         if isinstance(step, WaitStep):
             if isinstance(step.wait, str):
-                compiled.append(Wait(seconds=_duration(step.wait, [*loc, "wait"])))
+                compiled.append(Wait(seconds=checked_duration(step.wait, [*loc, "wait"])))
             elif isinstance(step.wait, WaitPer):
                 compiled.append(_compile_wait_per(step.wait, trigger_event, [*loc, "wait"]))
             else:
@@ -475,7 +277,7 @@ def _compile_steps(
                     targets.append(index + 1)
                     continue
                 if target not in ids:
-                    raise JourneyError([*loc, "branch", name], _unknown("step id", target, ids))
+                    raise JourneyError([*loc, "branch", name], unknown_name("step id", target, ids))
                 if ids[target] <= index:
                     raise JourneyError(
                         [*loc, "branch", name],
@@ -517,9 +319,12 @@ def _compile_wait_per(
             f"{_kind(trigger_event)} has no property {prop!r}; it has {sorted(known)}",
         )
     durations = {
-        value: _duration(text, [*loc, "durations", value]) for value, text in wait.durations.items()
+        value: checked_duration(text, [*loc, "durations", value])
+        for value, text in wait.durations.items()
     }
-    return Wait(seconds=_duration(wait.default, [*loc, "default"]), per=prop, durations=durations)
+    return Wait(
+        seconds=checked_duration(wait.default, [*loc, "default"]), per=prop, durations=durations
+    )
 
 
 def _compile_send(
@@ -532,13 +337,13 @@ def _compile_send(
     channel = policies.channels.get(send.channel)
     if channel is None:
         raise JourneyError(
-            [*loc, "send", "channel"], _unknown("channel", send.channel, policies.channels)
+            [*loc, "send", "channel"], unknown_name("channel", send.channel, policies.channels)
         )
     templates = channel[1]
     if templates and send.template not in templates:
         raise JourneyError(
             [*loc, "send", "template"],
-            _unknown(f"template for {send.channel}", send.template, sorted(templates)),
+            unknown_name(f"template for {send.channel}", send.template, sorted(templates)),
         )
     payload = _payload(send.payload, trigger_event, [*loc, "send", "payload"])
     valid = 0.0
@@ -548,11 +353,11 @@ def _compile_send(
             raise JourneyError(
                 [*loc, "send", "coupon"], "a coupon needs exactly one of percent or amount"
             )
-        valid = _duration(coupon.valid_for, [*loc, "send", "coupon", "valid_for"])
+        valid = checked_duration(coupon.valid_for, [*loc, "send", "coupon", "valid_for"])
         if coupon.pool is not None and coupon.pool not in policies.coupon_pools:
             raise JourneyError(
                 [*loc, "send", "coupon", "pool"],
-                _unknown("coupon pool", coupon.pool, policies.coupon_pools),
+                unknown_name("coupon pool", coupon.pool, policies.coupon_pools),
             )
     return Send(send.channel, send.template, payload, send.coupon, valid)
 

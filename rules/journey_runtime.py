@@ -13,31 +13,22 @@ deterministic id.
 
 from __future__ import annotations
 
-import calendar
 import hashlib
-from bisect import insort
-from collections.abc import Iterator, Mapping
-from datetime import UTC, datetime, timedelta
-from functools import lru_cache
-from types import SimpleNamespace
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from rules.actions import Action, Coupon, JourneyMilestone, JourneyOutput, action_id, run_id
+from rules.actions import JourneyMilestone, JourneyOutput, run_id
+from rules.anniversaries import next_anniversary
 from rules.coupon_pools import CouponLedger
 from rules.expressions import Condition
-from rules.journey_compiler import Branch, Emit, End, Journey, Policies, Send, SetTag, Wait
-from rules.profile_view import CART_GETTERS, PROFILE_GETTERS
+from rules.journey_moves import JourneyNames, RunMover, cart_of, remember_finished
+from rules.journey_steps import Journey
+from rules.policy_compiler import Policies
 from rules.send_gate import SendGate
 from schemas.events import CustomerRegistered, CustomerUpdated, Envelope, Event, OrderPlaced
 from state.changes import ProfileChange
 from state.journey_runs import (
-    MAX_EXIT_MEMORY,
-    MAX_GOAL_WATCHES,
     MAX_RUNS,
     ContextValue,
-    GoalWatch,
-    JourneyHistory,
     JourneyRun,
     JourneyState,
     run_key,
@@ -47,36 +38,6 @@ from state.profile import DAY, Profile
 Output = JourneyOutput | ProfileChange
 #: Events that may change a trait a yearly trigger reads.
 _TRAIT_EVENTS: frozenset[type[Envelope]] = frozenset((CustomerRegistered, CustomerUpdated))
-
-
-class JourneyNames(Mapping[str, Any]):
-    """What journey conditions and payloads see: the profile names plus ``event`` (the
-    trigger's properties). In a run scoped by a cart, the cart names (``cart_value``,
-    ``cart_items``) read that cart, not the customer's most recently touched one."""
-
-    __slots__ = ("_cart", "_event", "_profile")
-
-    def __init__(self, profile: Profile, event: Any, cart: str | None = None) -> None:
-        self._profile = profile
-        self._event = event
-        self._cart = cart
-
-    def __getitem__(self, name: str) -> Any:
-        if self._cart is not None and name in CART_GETTERS:
-            return CART_GETTERS[name](self._profile.carts.get(self._cart))
-        getter = PROFILE_GETTERS.get(name)
-        if getter is not None:
-            return getter(self._profile)
-        if name == "event" and self._event is not None:
-            return self._event
-        raise KeyError(name)
-
-    def __iter__(self) -> Iterator[str]:
-        yield from PROFILE_GETTERS
-        yield "event"
-
-    def __len__(self) -> int:
-        return len(PROFILE_GETTERS) + 1
 
 
 def _unit(*parts: str) -> float:
@@ -92,6 +53,8 @@ class JourneyRuntime:
         #: Holdout, consent, quiet hours and caps on every send (``rules/send_gate.py``).
         self.gate = SendGate(policies)
         self.by_id = {journey.id: journey for journey in journeys}
+        #: Makes each move of a run (``rules/journey_moves.py``).
+        self.mover = RunMover(self.by_id, self.gate)
         self._by_trigger: dict[type[Envelope], list[Journey]] = {}
         self._by_exit: dict[type[Envelope], list[tuple[Journey, Condition | None]]] = {}
         self._by_goal: dict[type[Envelope], list[Journey]] = {}
@@ -128,7 +91,7 @@ class JourneyRuntime:
         runs_before = len(state.runs)
         for journey, condition in self._by_exit.get(cls, ()):
             for entity in _entities(journey, event, profile):
-                names = JourneyNames(profile, event.properties, _cart_of(journey, entity))
+                names = JourneyNames(profile, event.properties, cart_of(journey, entity))
                 if condition is None or condition(names):
                     self._record_exit(state, journey, entity, event, ts)
         for journey in self._by_goal.get(cls, ()):
@@ -171,7 +134,7 @@ class JourneyRuntime:
         self, state: JourneyState, journey: Journey, entity: str | None, event: Event, ts: float
     ) -> None:
         key = run_key(journey.id, entity)
-        _remember_finished(state, key, ts)
+        remember_finished(state, key, ts)
         run = state.runs.get(key)
         if run is None:
             return
@@ -228,7 +191,7 @@ class JourneyRuntime:
             return
         if not self._may_enter(profile.journeys, journey, entity, ts):
             return  # cheap checks first: most trigger events meet a run already going
-        names = JourneyNames(profile, event.properties, _cart_of(journey, entity))
+        names = JourneyNames(profile, event.properties, cart_of(journey, entity))
         if journey.when is not None and not journey.when(names):
             return
         context: dict[str, ContextValue] = {
@@ -355,7 +318,7 @@ class JourneyRuntime:
                             best = rank
             if best is None:
                 break
-            self._step(profile, state.runs[best[2]], out, coupons)
+            self.mover.move(profile, state.runs[best[2]], out, coupons)
         self._drop_orphans(state)
         self._prune(profile, now)
         self._refresh_due(profile)
@@ -387,218 +350,6 @@ class JourneyRuntime:
                     profile, journey, None, check, f"{journey.anniversary[0]}@{check:.0f}", {}, None
                 )
 
-    def _step(
-        self, profile: Profile, run: JourneyRun, out: list[Output], coupons: CouponLedger
-    ) -> None:
-        """Advance one run by one move: enter, exit, or execute the step that is due."""
-        journey = self.by_id[run.journey_id]
-        state = profile.journeys
-        key = run_key(run.journey_id, run.entity)
-        if not run.entered:
-            run.entered = True
-            history = state.history.setdefault(run.journey_id, JourneyHistory())
-            history.entries += 1
-            history.last_entered_at = run.entered_at
-            out.append(self._milestone("entered", run, profile, run.entered_at, run.trigger))
-            self._watch_goal(profile, journey, run, out)
-            return
-        if run.exit_at is not None and run.exit_at <= run.due_at:
-            del state.runs[key]
-            out.append(
-                self._milestone("exited", run, profile, run.exit_at, run.exit_cause or "exit")
-            )
-            return
-        if run.step >= len(journey.steps):
-            del state.runs[key]
-            out.append(self._milestone("completed", run, profile, run.due_at, run.trigger))
-            if run.entity is not None and not journey.same_entity:
-                _remember_finished(state, key, run.due_at)  # this cart is done for good
-            return
-        step = journey.steps[run.step]
-        at = run.due_at
-        if isinstance(step, Wait):
-            run.step += 1
-            run.due_at = self._wait_until(profile, step, at, run)
-        elif isinstance(step, Send):
-            self._send(profile, journey, run, step, at, out, coupons)
-        elif isinstance(step, Branch):
-            names = JourneyNames(
-                profile, SimpleNamespace(**run.context), _cart_of(journey, run.entity)
-            )
-            run.step = step.goto if step.condition(names) else step.otherwise
-        elif isinstance(step, SetTag):
-            run.step += 1
-            _set_tag(profile, step, at, run.run_id, out)
-        elif isinstance(step, Emit):
-            out.append(
-                self._action(
-                    profile,
-                    run,
-                    at,
-                    action_id(journey.id, run.step, profile.key, run.entity, run.trigger),
-                    status="sent",
-                    kind="emit",
-                    event=step.event,
-                    payload=self._payload(profile, run, step.payload),
-                )
-            )
-            run.step += 1
-        elif isinstance(step, End):
-            run.step = len(journey.steps)
-
-    def _watch_goal(
-        self, profile: Profile, journey: Journey, run: JourneyRun, out: list[Output]
-    ) -> None:
-        if journey.goal_event is None:
-            return
-        until = run.entered_at + journey.goal_seconds
-        if run.goal_at is not None and run.goal_at <= until:
-            out.append(
-                self._milestone("converted", run, profile, run.goal_at, run.goal_cause or "goal")
-            )
-            return
-        watches = profile.journeys.goal_watches
-        watches.append(
-            GoalWatch(
-                run_id=run.run_id,
-                journey_id=run.journey_id,
-                entity=run.entity,
-                arm=run.arm,
-                entered_at=run.entered_at,
-                until=until,
-            )
-        )
-        if len(watches) > MAX_GOAL_WATCHES:
-            del watches[0]
-
-    def _send(
-        self,
-        profile: Profile,
-        journey: Journey,
-        run: JourneyRun,
-        step: Send,
-        at: float,
-        out: list[Output],
-        coupons: CouponLedger,
-    ) -> None:
-        index = run.step
-        template = step.template
-        for variant, _, replacements in journey.variants:
-            if variant == run.arm:
-                template = replacements.get(template, template)
-        status, reason, retry, needs_consent = self.gate.check(
-            profile, step.channel, run.arm, journey.on_cap, at
-        )
-        ident = action_id(journey.id, index, profile.key, run.entity, run.trigger)
-        defers = None
-        if status == "deferred":
-            ident, defers = f"{ident}~{run.deferrals + 1}", ident
-        coupon = None
-        if status == "sent" and step.coupon is not None:
-            pool = step.coupon.pool
-            code = (
-                _coupon_code(ident)
-                if pool is None
-                else coupons.claim(pool, self.policies.coupon_pools[pool])
-            )
-            if code is None:
-                status, reason = "suppressed", "coupon_pool_empty"
-            else:
-                coupon = Coupon(
-                    code=code,
-                    percent=step.coupon.percent,
-                    amount=step.coupon.amount,
-                    valid_until=at + step.coupon_valid_seconds,
-                    pool=pool,
-                )
-        out.append(
-            self._action(
-                profile,
-                run,
-                at,
-                ident,
-                defers=defers,
-                status=status,
-                reason=reason,
-                kind="send",
-                channel=step.channel,
-                needs_consent=needs_consent,
-                template=template,
-                payload=self._payload(profile, run, step.payload),
-                coupon=coupon,
-                retry_at=retry,
-            )
-        )
-        if retry is not None:
-            run.due_at = retry
-            run.deferrals += 1
-            return
-        if status == "sent" and needs_consent:
-            self.gate.remember(profile, step.channel, at)
-        run.step += 1
-
-    @staticmethod
-    def _action(profile: Profile, run: JourneyRun, at: float, ident: str, **fields: Any) -> Action:
-        """An action of ``run``'s current step; ``fields`` say what kind and what happened."""
-        return Action(
-            action_id=ident,
-            journey_id=run.journey_id,
-            step=run.step,
-            arm=run.arm,
-            profile_key=profile.key,
-            customer_id=profile.customer_id,
-            entity=run.entity,
-            trigger=run.trigger,
-            at=at,
-            **fields,
-        )
-
-    def _payload(
-        self, profile: Profile, run: JourneyRun, fields: tuple[tuple[str, str], ...]
-    ) -> dict[str, ContextValue]:
-        journey = self.by_id[run.journey_id]
-        view = JourneyNames(profile, None, _cart_of(journey, run.entity))
-        payload: dict[str, ContextValue] = {}
-        for name, source in fields:
-            if source.startswith("event."):
-                payload[name] = run.context.get(source.removeprefix("event."))
-            else:
-                value = view[source]
-                payload[name] = sorted(value) if isinstance(value, frozenset) else value
-        return payload
-
-    def _wait_until(self, profile: Profile, step: Wait, at: float, run: JourneyRun) -> float:
-        if step.per is not None and step.durations is not None:
-            value = run.context.get(step.per)
-            chosen = step.durations.get(value) if isinstance(value, str) else None
-            return at + (chosen if chosen is not None else step.seconds or 0.0)
-        if step.seconds is not None:
-            return at + step.seconds
-        assert step.until is not None
-        hour, minute = step.until
-        local = datetime.fromtimestamp(at, UTC).astimezone(self.gate.zone(profile))
-        target = datetime(local.year, local.month, local.day, hour, minute, tzinfo=local.tzinfo)
-        if target.timestamp() <= at:
-            day = local.date() + timedelta(days=1)
-            target = datetime(day.year, day.month, day.day, hour, minute, tzinfo=local.tzinfo)
-        return target.timestamp()
-
-    # --- bookkeeping ------------------------------------------------------------------------
-
-    def _milestone(
-        self, kind: str, run: JourneyRun, profile: Profile, at: float, cause: str
-    ) -> JourneyMilestone:
-        return JourneyMilestone.make(
-            kind,  # type: ignore[arg-type]
-            run.journey_id,
-            run.run_id,
-            run.arm,
-            profile.key,
-            run.entity,
-            at,
-            cause,
-        )
-
     def _drop_orphans(self, state: JourneyState) -> None:
         """Runs of journeys removed from the rules stop (a reload dropped them)."""
         by_id = self.by_id
@@ -626,7 +377,7 @@ class JourneyRuntime:
                     checks[journey.id] = last + journey.inactivity_seconds
         for journey in self._yearly:
             if journey.id not in checks:
-                moment = self._next_anniversary(profile, journey)
+                moment = next_anniversary(profile, journey, self.policies.default_time_zone)
                 if moment is not None:
                     checks[journey.id] = moment
         due = min(checks.values()) if checks else None
@@ -635,41 +386,6 @@ class JourneyRuntime:
             if due is None or moment < due:
                 due = moment
         state.next_due_at = due
-
-    def _next_anniversary(self, profile: Profile, journey: Journey) -> float | None:
-        """The first yearly moment after both the trait was set and the last firing."""
-        assert journey.anniversary is not None
-        trait, hour, minute = journey.anniversary
-        stamped = profile.traits.get(trait)
-        if stamped is None or not isinstance(stamped.value, str):
-            return None
-        after = max(stamped.at, profile.journeys.time_triggers_fired.get(journey.id, stamped.at))
-        zone = profile.trait("time_zone")
-        zone_name = zone if isinstance(zone, str) else self.policies.default_time_zone
-        return _next_yearly(stamped.value, after, zone_name, hour, minute)
-
-
-@lru_cache(maxsize=65_536)
-def _next_yearly(
-    date_text: str, after: float, zone_name: str, hour: int, minute: int
-) -> float | None:
-    """The first moment of that month and day, at that local time, later than ``after``."""
-    month, day = int(date_text[5:7]), int(date_text[8:10])
-    zone = ZoneInfo(zone_name)
-    year = datetime.fromtimestamp(after, UTC).year
-    for candidate in (year, year + 1):
-        moment = _yearly_moment(candidate, month, day, hour, minute, zone)
-        if moment > after:
-            return moment
-    return None
-
-
-def _yearly_moment(
-    year: int, month: int, day: int, hour: int, minute: int, zone: ZoneInfo
-) -> float:
-    if month == 2 and day == 29 and not calendar.isleap(year):
-        day = 28
-    return datetime(year, month, day, hour, minute, tzinfo=zone).timestamp()
 
 
 def _next_moment(run: JourneyRun) -> float:
@@ -685,22 +401,6 @@ def _entity(journey: Journey, event: Event) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _remember_finished(state: JourneyState, key: str, at: float) -> None:
-    """Note that the run ``key`` (a journey and entity) ended at ``at``, the earliest end
-    kept: an entity's run does not start again after it. The newest are kept."""
-    known = state.exits_seen.get(key)
-    if known is None or at < known:
-        state.exits_seen[key] = at
-        if len(state.exits_seen) > MAX_EXIT_MEMORY:
-            oldest = min(state.exits_seen.items(), key=lambda item: (item[1], item[0]))[0]
-            del state.exits_seen[oldest]
-
-
-def _cart_of(journey: Journey, entity: str | None) -> str | None:
-    """The cart a run is about, when the journey is scoped by carts."""
-    return entity if journey.entity == "cart_id" else None
-
-
 def _entities(journey: Journey, event: Event, profile: Profile) -> tuple[str | None, ...]:
     """The entities an exit or goal event is about: its own property, except that an order
     is about the carts it ended (``state/reducers.py``), named or not."""
@@ -712,19 +412,3 @@ def _entities(journey: Journey, event: Event, profile: Profile) -> tuple[str | N
     if journey.entity is not None and entity is None:
         return ()
     return (entity,)
-
-
-def _set_tag(profile: Profile, step: SetTag, at: float, cause: str, out: list[Output]) -> None:
-    tags = profile.tags
-    if step.present and step.tag not in tags:
-        insort(tags, step.tag)
-        out.append(ProfileChange.make("tag_added", profile.key, None, step.tag, at, cause))
-    elif not step.present and step.tag in tags:
-        tags.remove(step.tag)
-        out.append(ProfileChange.make("tag_removed", profile.key, step.tag, None, at, cause))
-
-
-def _coupon_code(ident: str) -> str:
-    """A unique-per-action code, derived so that a replay hands out the same one."""
-    digest = hashlib.blake2b(ident.encode(), digest_size=8, person=b"rapport-coupon").hexdigest()
-    return "RP-" + digest[:12].upper()

@@ -19,15 +19,11 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from rules.expressions import Condition
-from rules.journey_compiler import (
-    Journey,
-    JourneyError,
-    Policies,
-    compile_journey,
-    compile_policies,
-)
+from rules.journey_compiler import compile_journey
 from rules.journey_runtime import JourneyRuntime
 from rules.journey_spec import STEP_KINDS, TRIGGER_KINDS, JourneySpec, PoliciesSpec
+from rules.journey_steps import Journey, JourneyError
+from rules.policy_compiler import Policies, compile_policies
 from rules.tags import TagFile, TagSet, TagSpecError
 from rules.yaml_source import RuleFileError, YamlDocument, load_yaml_file, located_errors
 

@@ -9,9 +9,15 @@ True
 from __future__ import annotations
 
 import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from rules.loader import JOURNEYS_DIR, RuleSet, load_rules
+from rules.yaml_source import RuleFileError
+
+log = logging.getLogger("rapport.rules")
 
 
 def _fingerprint(directory: Path) -> str:
@@ -46,4 +52,33 @@ class RulesWatcher:
         self._seen = fingerprint
         fresh = load_rules(self.directory)
         self.current = fresh
+        return fresh
+
+
+@dataclass
+class Reloads:
+    """The one reload rule, for replay and the worker: a changed, valid rule set is swapped
+    in; an invalid change is refused and reported once, and the running rules stay.
+
+    >>> from rules.loader import DEFAULT_RULES_DIR, load_rules
+    >>> running, reloads = load_rules(DEFAULT_RULES_DIR), Reloads()
+    >>> reloads.take(lambda: running, running), reloads.reloaded
+    (None, 0)
+    """
+
+    reloaded: int = 0
+    rejected: int = 0
+
+    def take(self, check: Callable[[], RuleSet | None], running: RuleSet) -> RuleSet | None:
+        """The rule set to swap in for ``running`` (``check`` looks for a change), or None."""
+        try:
+            fresh = check()
+        except RuleFileError as error:
+            self.rejected += 1
+            log.warning("rules change rejected, keeping %s:\n%s", running.version, error)
+            return None
+        if fresh is None or fresh.version == running.version:
+            return None
+        self.reloaded += 1
+        log.info("rules reloaded: now %s", fresh.version)
         return fresh

@@ -16,7 +16,7 @@ Quiet hours and caps apply to channels that need consent (messages to the custom
 sends to the shop's own channels (the support team) always pass. Caps are the only
 arbitration between journeys: the first send due takes the slot.
 
->>> from rules.journey_compiler import Cap, Policies
+>>> from rules.policy_compiler import Cap, Policies
 >>> from state.profile import Profile, Stamped
 >>> policies = Policies(
 ...     channels={"email": (True, frozenset())}, quiet_hours=(22 * 60, 8 * 60),
@@ -39,7 +39,7 @@ from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
-from rules.journey_compiler import Policies
+from rules.policy_compiler import Policies
 from state.journey_runs import MAX_SENDS_KEPT
 from state.profile import Profile
 

@@ -28,7 +28,7 @@ from engine.driver import Driver
 from engine.outputs import STREAM_OF, Dispatch, stream_of
 from rules.journey_report import JourneyReport
 from rules.loader import RuleSet
-from rules.yaml_source import RuleFileError
+from rules.reloader import Reloads
 from schemas.decode import DeadLetter, Ignored
 from schemas.events import EVENT_TYPES
 from state.kpis import KpiCounts, Population, population
@@ -273,6 +273,7 @@ def replay(
     summary = ReplaySummary(source=input_name, rules_version=rules.version)
     edge = EdgeCounts()
     report = JourneyReport()
+    reloads = Reloads()
     started = time.perf_counter()
     stream, counter, total = open_input(input_name)
     with ExitStack() as stack:
@@ -332,7 +333,7 @@ def replay(
                     bar.update(counter.consumed - reported)
                     reported = counter.consumed
                 if reload_rules is not None:
-                    _reload(engine, reload_rules, summary)
+                    _reload(engine, reload_rules, reloads)
                 if collector is not None and collector.wanted:
                     collector.serve()
         summary.records = count
@@ -346,6 +347,8 @@ def replay(
             for key in engine.store.sorted_keys():
                 profiles_out.write(profile_json(engine.store.get(key)) + b"\n")
     summary.seconds = time.perf_counter() - started
+    summary.rules_reloaded, summary.rules_rejected = reloads.reloaded, reloads.rejected
+    summary.rules_version = engine.rules.version
     _fill_summary(summary, engine, edge, driver.first_at)
     if learner is not None:
         horizon_days = settings.churn.config().horizon / 86_400
@@ -404,25 +407,11 @@ class LearnerSink(Dispatch):
             )
 
 
-class RulesReloadError(Exception):
-    """A changed rule set that failed validation; the running rules stay in place."""
-
-
-def _reload(
-    engine: Engine, reload_rules: Callable[[], RuleSet | None], summary: ReplaySummary
-) -> None:
+def _reload(engine: Engine, reload_rules: Callable[[], RuleSet | None], reloads: Reloads) -> None:
     """Swap in a changed, valid rule set; keep the last good one when the change is invalid."""
-    try:
-        fresh = reload_rules()
-    except RuleFileError as error:
-        summary.rules_rejected += 1
-        log.warning("rules change rejected, keeping %s:\n%s", engine.rules.version, error)
-        return
-    if fresh is not None and fresh.version != engine.rules.version:
+    fresh = reloads.take(reload_rules, engine.rules)
+    if fresh is not None:
         engine.swap_rules(fresh)
-        summary.rules_reloaded += 1
-        summary.rules_version = fresh.version
-        log.info("rules reloaded: now %s", fresh.version)
 
 
 def _churn_summary(engine: Engine, learner: ChurnLearner, horizon_days: float) -> dict[str, object]:

@@ -194,12 +194,12 @@ class WorkerCollector(Collector):
         info.add_metric([], {"version": worker.engines.rules.version})
         yield info
         yield CounterMetricFamily(
-            "rapport_rules_reloads", "Rule changes swapped in.", value=worker.rules_reloaded
+            "rapport_rules_reloads", "Rule changes swapped in.", value=worker.reloads.reloaded
         )
         yield CounterMetricFamily(
             "rapport_rules_reload_failures",
             "Rule changes refused as invalid (the last good rules stay).",
-            value=worker.rules_rejected,
+            value=worker.reloads.rejected,
         )
         yield gauges(
             "rapport_consumer_lag_records",

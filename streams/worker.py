@@ -24,18 +24,17 @@ from collections import Counter
 from typing import Any
 
 import faust
-from aiokafka.partitioner import murmur2
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from churn.tracker import ChurnTracker
 from rules.loader import RuleSet
-from rules.reloader import RulesWatcher
+from rules.reloader import Reloads, RulesWatcher
 from streams.churn_io import ChurnIO, bootstrap_servers
 from streams.delivery import Delivery
 from streams.offsets import TopicPartition
-from streams.partitions import PartitionEngines
+from streams.partitions import PartitionEngines, partition_of
 from streams.plane import DataPlane
 from streams.redis_io import RedisIO
 from streams.redis_plane import PlaneClaims
@@ -105,8 +104,8 @@ class Worker:
         )
         self.watcher = RulesWatcher(settings.rules_dir, rules)
         #: Rule changes swapped in, and changes refused (the last good rules stayed).
-        self.rules_reloaded = 0
-        self.rules_rejected = 0
+        #: Rule changes swapped in and refused (``rules/reloader.py``).
+        self.reloads = Reloads()
         #: Action claims and the read model; None when ``redis.url`` is empty.
         self.redis = RedisIO(settings.redis) if settings.redis.url else None
         if self.redis is None:
@@ -219,8 +218,7 @@ class Worker:
 
     def partition_of(self, key: str) -> int:
         """The input partition of ``key``, as Kafka's murmur2 partitioner puts it."""
-        hashed: int = murmur2(key.encode())
-        return (hashed & 0x7FFFFFFF) % self.settings.worker.partitions
+        return partition_of(key, self.settings.worker.partitions)
 
     @property
     def skipped_actions(self) -> int:

@@ -7,8 +7,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from rules.journey_compiler import Journey, Policies
 from rules.journey_runtime import JourneyRuntime
+from rules.journey_steps import Journey
+from rules.policy_compiler import Policies
 from state.profile import Profile
 
 GUIDE = Path(__file__).resolve().parents[2] / "docs" / "rules.md"
