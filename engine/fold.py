@@ -19,6 +19,7 @@ from rules.actions import Action
 from schemas import events as ev
 from schemas.events import ANONYMOUS_PREFIX
 from state.changes import ProfileChange
+from state.dedup import event_digest, holds, remember
 from state.derived import refresh_derived
 from state.handoff import Forward
 from state.profile import DAY, MAX_RECENT_EVENT_IDS, Profile
@@ -73,15 +74,13 @@ class Fold:
             engine.identity.park(profile.key, ts, event, position, replayed, late, linked or made)
             return outputs
         engine.mark_done(position)
-        recent, mark = profile.recent_event_ids, (ts, event.event_id)
-        if event.event_id in recent or (
+        digest, mark = event_digest(event.event_id), (ts, event.event_id)
+        if holds(profile.recent_events, digest) or (
             replayed and profile.applied_through is not None and mark <= profile.applied_through
         ):  # applied before a restart, read again
             engine.stats.duplicates += 1
             return outputs
-        recent.append(event.event_id)
-        if len(recent) > MAX_RECENT_EVENT_IDS:
-            del recent[0]
+        profile.recent_events = remember(profile.recent_events, digest, MAX_RECENT_EVENT_IDS)
         if not late and (profile.applied_through is None or mark > profile.applied_through):
             profile.applied_through = mark
         retention = engine.retention

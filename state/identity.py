@@ -12,6 +12,7 @@ the same final profile whichever arrives first.
 
 from __future__ import annotations
 
+from state.dedup import merge_recent
 from state.journey_runs import (
     MAX_GOAL_WATCHES,
     MAX_RUNS,
@@ -82,9 +83,9 @@ def merge_profiles(target: Profile, source: Profile) -> Profile:
     for tag, days in source.tag_activity.items():
         add_buckets(target.tag_activity.setdefault(tag, {}), days)
     _merge_journeys(target.journeys, source.journeys)
-    seen = set(target.recent_event_ids)
-    merged_ids = [i for i in source.recent_event_ids if i not in seen] + target.recent_event_ids
-    target.recent_event_ids = merged_ids[-MAX_RECENT_EVENT_IDS:]
+    target.recent_events = merge_recent(
+        target.recent_events, source.recent_events, MAX_RECENT_EVENT_IDS
+    )
     if source.applied_through is not None and (
         target.applied_through is None or source.applied_through > target.applied_through
     ):

@@ -17,7 +17,7 @@ import msgspec
 #: Bounds: a customer's journey state stays small whatever the rules do.
 MAX_RUNS: Final = 32
 MAX_GOAL_WATCHES: Final = 32
-MAX_EXIT_MEMORY: Final = 64
+MAX_EXIT_MEMORY: Final = 32
 MAX_SENDS_KEPT: Final = 64
 
 ContextValue = str | int | float | bool | list[str] | None

@@ -20,7 +20,7 @@ from state.journey_runs import JourneyState
 
 # Bounds on every collection in a profile; the size test in tests/state pins them down.
 MAX_ANONYMOUS_IDS: Final = 10
-MAX_RECENT_VIEWS: Final = 20
+MAX_RECENT_VIEWS: Final = 10
 MAX_CATEGORIES: Final = 20
 AFFINITY_WINDOW_DAYS: Final = 30
 MAX_OPEN_CARTS: Final = 5
@@ -31,7 +31,7 @@ SPEND_MONTHS: Final = 13
 MAX_TICKETS: Final = 20
 MAX_TAGS: Final = 64
 MAX_TAG_WINDOW_DAYS: Final = 366
-MAX_RECENT_EVENT_IDS: Final = 64
+MAX_RECENT_EVENT_IDS: Final = 32
 LIMITS: Final = {name: value for name, value in globals().items() if name.startswith("MAX_")}
 
 DAY: Final = 86_400.0
@@ -238,9 +238,10 @@ class Profile(msgspec.Struct):
     journeys: JourneyState = msgspec.field(default_factory=JourneyState)
     #: Churn snapshots waiting for their label, and the current risk (``churn/``).
     churn: ChurnState = msgspec.field(default_factory=ChurnState)
-    #: Ids of the newest events applied to this profile, oldest first. Stored with the
-    #: profile, so an event redelivered after a worker restart is recognised and skipped.
-    recent_event_ids: list[str] = []
+    #: Digests of the newest events applied to this profile (``state/dedup.py``), packed,
+    #: oldest first. Stored with the profile, so an event redelivered after a worker
+    #: restart is recognised and skipped.
+    recent_events: bytes = b""
     #: (event time, event id) of the newest event applied in event-time order. Events are
     #: applied in that order, so one read again after a restart and not above this mark
     #: was applied before.

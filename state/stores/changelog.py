@@ -13,7 +13,8 @@ so the local copy is never ahead of the changelog; ``into(table)`` stores at onc
 Keys carry the partition, because one worker's table holds several partitions:
 ``<partition>:p:<profile key>`` for profiles, ``<partition>:l:<anonymous key>`` for
 links and ``<partition>:m`` for the partition's bookkeeping (how far input was read, the
-engine's clock), which ``flush`` writes last.
+engine's clock), which ``flush`` writes last. Profiles are stored compressed
+(``state/stores/codec.py``: about a quarter of their JSON).
 
 >>> from state.profile import Profile
 >>> table: dict[bytes, bytes] = {}
@@ -34,6 +35,7 @@ import msgspec
 
 from state.profile import Profile
 from state.stores.base import PartitionMeta
+from state.stores.codec import ProfileCodec
 from state.stores.memory import MemoryProfileStore
 
 #: Called for every write: (table key, encoded value, or None to delete).
@@ -53,7 +55,6 @@ def into(table: MutableMapping[bytes, bytes]) -> ChangelogWriter:
 
 
 _ENCODER = msgspec.json.Encoder()
-_DECODER = msgspec.json.Decoder(Profile)
 _META = msgspec.json.Decoder(PartitionMeta)
 
 
@@ -70,8 +71,12 @@ class ChangelogProfileStore:
         self._memory = MemoryProfileStore()
         self._profile_prefix = f"{partition}:p:".encode()
         self._link_prefix = f"{partition}:l:".encode()
+        self._codec = ProfileCodec()
         #: table key -> the bytes last written (or recovered) under it
         self._written: dict[bytes, bytes] = {}
+        #: profile table key -> the JSON of the profile last written (stored compressed),
+        #: to tell whether a touched profile changed
+        self._json: dict[bytes, bytes] = {}
         self._touched: set[str] = set()
         #: table key -> encoded profile (None: deleted) staged for the next flush
         self._staged: dict[bytes, bytes | None] = {}
@@ -85,8 +90,10 @@ class ChangelogProfileStore:
         for raw_key, value in list(self._table.items()):
             key = raw_key if isinstance(raw_key, bytes) else str(raw_key).encode()
             if key.startswith(self._profile_prefix):
-                self._memory.put(_DECODER.decode(value))
+                profile = self._codec.decode(value)
+                self._memory.put(profile)
                 self._written[key] = value
+                self._json[key] = self._codec.encode_json(profile)
             elif key.startswith(self._link_prefix):
                 self._memory.link(key[len(self._link_prefix) :].decode(), value.decode())
                 self._written[key] = value
@@ -141,12 +148,17 @@ class ChangelogProfileStore:
         the next ``flush``; return them (None for a deleted one) so other stores can be
         written first. Nothing is written to the table here."""
         changed: list[tuple[str, Profile | None]] = []
+        encode, known = self._codec.encode_json, self._json
         for key in self._touched:
             profile = self._memory.get(key)
-            value = None if profile is None else _ENCODER.encode(profile)
+            value = None if profile is None else encode(profile)
             table_key = self._profile_prefix + key.encode()
-            if self._staged.get(table_key, self._written.get(table_key)) != value:
+            if known.get(table_key) != value:
                 self._staged[table_key] = value
+                if value is None:
+                    known.pop(table_key, None)
+                else:
+                    known[table_key] = value
                 changed.append((key, profile))
         self._touched.clear()
         return changed
@@ -158,8 +170,9 @@ class ChangelogProfileStore:
         since the previous one count as new, and profiles know them by their recent ids."""
         self.stage()
         writes = 0
+        compress = self._codec.compress
         for table_key, value in self._staged.items():
-            writes += self._put(table_key, value)
+            writes += self._put(table_key, None if value is None else compress(value))
         self._staged.clear()
         for anonymous_key in self._links_touched:
             target = self._memory.resolve(anonymous_key)

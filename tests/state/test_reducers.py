@@ -66,9 +66,9 @@ def test_removal_arriving_before_its_add_nets_out() -> None:
     assert profile.open_cart is None
 
 
-def test_recent_views_keep_the_newest_twenty() -> None:
+def test_recent_views_keep_the_newest_ten() -> None:
     profile = _fold(*[viewed(f"p{i}", when=at(0, 0, i)) for i in range(30)])
-    assert [v.product_id for v in profile.recent_views] == [f"p{i}" for i in range(10, 30)]
+    assert [v.product_id for v in profile.recent_views] == [f"p{i}" for i in range(20, 30)]
 
 
 def test_category_affinity_counts_only_the_last_thirty_days() -> None:
