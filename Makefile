@@ -72,9 +72,10 @@ image-tools:
 		$(APT_UPDATE); \
 		$(APT_GET) install -y --no-install-recommends buildah podman debootstrap >/dev/null; }
 
-## bench: replay throughput on a generated 1M-event stream vs. an orjson decode-only loop
+## bench: the engine (shipped rules, churn) on the demo stream vs. CPython's floor and
+## orjson, and the stored profiles' sizes; the last line is the figures as JSON
 bench: $(INSTALLED)
-	$(BIN)/python bench/replay_throughput.py
+	$(BIN)/python -m bench.replay_throughput
 
 ## bench-worker: one worker end to end on a local broker vs. the broker itself, a Quix
 ## Streams app (a bench-only peer, in its own virtualenv) and the engine's replay

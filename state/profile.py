@@ -31,7 +31,7 @@ SPEND_MONTHS: Final = 13
 MAX_TICKETS: Final = 20
 MAX_TAGS: Final = 64
 MAX_TAG_WINDOW_DAYS: Final = 366
-MAX_RECENT_EVENT_IDS: Final = 32
+MAX_RECENT_EVENT_IDS: Final = 16
 LIMITS: Final = {name: value for name, value in globals().items() if name.startswith("MAX_")}
 
 DAY: Final = 86_400.0

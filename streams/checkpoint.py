@@ -48,12 +48,13 @@ import msgspec
 
 from churn.tracker import ChurnLabel
 from engine import Output
-from rules.actions import Action
+from engine.outputs import stream_of
+from rules.actions import Action, JourneyMilestone
 from schemas.decode import DeadLetter
 from schemas.limits import DEAD_LETTER_PREFIX_BYTES
 from state.audit import ErasureAudit
 from state.changes import ProfileChange
-from state.handoff import INTERNAL_TYPES, encode_internal, routing_key
+from state.handoff import Internal, encode_internal, routing_key
 from state.profile import Profile
 from state.stores.changelog import ChangelogWriter
 from streams.offsets import InputOffsets, TopicPartition
@@ -307,17 +308,25 @@ class Checkpoint:
         return len(writes)
 
     def _send(self, item: Output) -> None:
+        """Publish one output on the topic of its stream (``engine/outputs.py``)."""
         names, outbox = self.names, self.outbox
-        if isinstance(item, INTERNAL_TYPES):
-            key = routing_key(item.route_key).encode()
-            outbox.send(names.identity, key, encode_internal(item), self.engines.route(item))
-        elif isinstance(item, ChurnLabel):
-            outbox.send(names.churn_labels, item.label_id.encode(), _encode_label(item), 0)
-        elif isinstance(item, ErasureAudit):
-            outbox.send(names.audit, item.audit_id.encode(), _ENCODER.encode(item))
-        else:
-            topic = names.changes if isinstance(item, ProfileChange) else names.actions
-            outbox.send(topic, item.profile_key.encode(), _ENCODER.encode(item))
+        stream = stream_of(item)
+        if stream == "identity":  # to the partition homing the profile it is about
+            internal: Internal = item  # type: ignore[assignment]
+            key = routing_key(internal.route_key).encode()
+            outbox.send(
+                names.identity, key, encode_internal(internal), self.engines.route(internal)
+            )
+        elif stream == "churn_labels":  # one partition: one learner
+            label: ChurnLabel = item  # type: ignore[assignment]
+            outbox.send(names.churn_labels, label.label_id.encode(), _encode_label(label), 0)
+        elif stream == "audit":
+            audit: ErasureAudit = item  # type: ignore[assignment]
+            outbox.send(names.audit, audit.audit_id.encode(), _ENCODER.encode(audit))
+        else:  # changes and actions, keyed by the profile they are about
+            keyed: ProfileChange | Action | JourneyMilestone = item  # type: ignore[assignment]
+            topic = names.changes if stream == "changes" else names.actions
+            outbox.send(topic, keyed.profile_key.encode(), _ENCODER.encode(keyed))
 
     def _dead_letter(self, raw: bytes, key: bytes | None, letter: DeadLetter) -> None:
         """An invalid record unchanged, with why it was refused in its headers; of a record

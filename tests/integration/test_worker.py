@@ -18,6 +18,7 @@ from rules.loader import load_rules
 from state.changes import ProfileChange
 from state.profile import Profile
 from state.read_model import read_model_fields
+from state.stores.codec import ProfileCodec
 from streams.generator import GeneratorConfig, generate_stream
 from streams.partitions import PartitionEngines
 from streams.settings import Settings, load_settings
@@ -111,7 +112,13 @@ def _stored_profiles(bootstrap: str, app_id: str) -> dict[str, bytes]:
 
 
 def _profiles_in(table: dict[bytes, bytes]) -> dict[str, bytes]:
-    return {k.split(b":p:", 1)[1].decode(): v for k, v in table.items() if b":p:" in k}
+    """The profiles of a table, by key, as JSON (they are stored compressed)."""
+    codec = ProfileCodec()
+    return {
+        k.split(b":p:", 1)[1].decode(): msgspec.json.encode(codec.decode(v))
+        for k, v in table.items()
+        if b":p:" in k
+    }
 
 
 @pytest.mark.integration
