@@ -90,6 +90,23 @@ class ChurnConfig:
 
 
 class ChurnTracker:
+    """Churn snapshots, delayed labels and risk on profiles (see the module).
+
+    >>> from churn.model import ChurnLearner
+    >>> from schemas.decode import decode_event
+    >>> from state.profile import Profile
+    >>> from state.reducers import apply_event
+    >>> tracker = ChurnTracker(ChurnConfig(), ChurnLearner().scorer)
+    >>> order = decode_event(b'{"type":"order.placed","event_id":"e1","customer_id":"c1",'
+    ...     b'"occurred_at":"2026-03-02T11:00:00Z","properties":{"order_id":"o1","total":30}}')
+    >>> profile = apply_event(Profile(key="c1", customer_id="c1"), order)
+    >>> tracker.apply(profile, order, order.occurred_at.timestamp()), len(profile.churn.pending)
+    ([], 1)
+    >>> [(label.kind, label.churned) for label in tracker.advance(
+    ...     profile, order.occurred_at.timestamp() + 91 * 86400)]
+    [('order', True)]
+    """
+
     def __init__(self, config: ChurnConfig, scorer: Callable[[], LinearScorer]) -> None:
         """``scorer`` returns the newest model to score with (asked at each snapshot)."""
         self.config = config

@@ -15,17 +15,6 @@ clock: the same events in give the same outputs.
 - ``engine/retention.py``: erasure and anonymisation after the retention period;
 - ``engine/outputs.py``: the closed set of outputs and the sink protocol;
 - ``engine/driver.py``: the one loop every runner feeds the engine through.
-
->>> from state.stores import MemoryProfileStore
->>> from rules.loader import RuleSet
->>> from schemas.decode import decode_event
->>> engine = Engine(MemoryProfileStore(), RuleSet.empty(), config=EngineConfig(allowed_lateness_seconds=0))
->>> order = decode_event(b'{"type":"order.placed","event_id":"e1","customer_id":"c1",'
-...     b'"occurred_at":"2026-01-05T10:00:00Z","properties":{"order_id":"o1","total":30}}')
->>> [(c.kind, c.after) for c in engine.apply(order)]
-[('lifecycle_changed', 'new')]
->>> [(c.kind, c.after) for c in engine.advance(order.occurred_at.timestamp() + 31 * 86400)]
-[('lifecycle_changed', 'active')]
 """
 
 from __future__ import annotations
@@ -56,6 +45,20 @@ log = logging.getLogger("rapport.engine")
 
 
 class Engine:
+    """Events in, outputs out, in event time; see the module for its parts.
+
+    >>> from state.stores import MemoryProfileStore
+    >>> from rules.loader import RuleSet
+    >>> from schemas.decode import decode_event
+    >>> engine = Engine(MemoryProfileStore(), RuleSet.empty(), config=EngineConfig(allowed_lateness_seconds=0))
+    >>> order = decode_event(b'{"type":"order.placed","event_id":"e1","customer_id":"c1",'
+    ...     b'"occurred_at":"2026-01-05T10:00:00Z","properties":{"order_id":"o1","total":30}}')
+    >>> [(c.kind, c.after) for c in engine.apply(order)]
+    [('lifecycle_changed', 'new')]
+    >>> [(c.kind, c.after) for c in engine.advance(order.occurred_at.timestamp() + 31 * 86400)]
+    [('lifecycle_changed', 'active')]
+    """
+
     def __init__(
         self,
         store: ProfileStore,

@@ -47,6 +47,28 @@ def _unit(*parts: str) -> float:
 
 
 class JourneyRuntime:
+    """The compiled journeys of a rule set, run on profiles: ``apply`` records what an
+    event means for the runs (triggers, exits, goals), ``advance`` moves the runs whose
+    moment has come and returns what they did.
+
+    >>> from rules.coupon_pools import CouponLedger
+    >>> from rules.loader import DEFAULT_RULES_DIR, load_rules
+    >>> from schemas.decode import decode_event
+    >>> from state.profile import Profile
+    >>> from state.reducers import apply_event
+    >>> runtime = load_rules(DEFAULT_RULES_DIR).journeys
+    >>> added = decode_event(b'{"type":"cart.item_added","event_id":"e1","customer_id":"c1",'
+    ...     b'"occurred_at":"2026-03-02T10:00:00Z","properties":{"cart_id":"k1","product_id":"p1","price":30}}')
+    >>> profile = apply_event(Profile(key="c1", customer_id="c1"), added)
+    >>> runtime.apply(profile, added, added.occurred_at.timestamp(), late=False)
+    []
+    >>> [m.kind for m in runtime.advance(profile, profile.journeys.next_due_at, CouponLedger())]
+    ['entered']
+    >>> [(a.template, a.status, a.reason) for a in runtime.advance(
+    ...     profile, profile.journeys.next_due_at, CouponLedger())]
+    [('cart_reminder', 'suppressed', 'no_consent')]
+    """
+
     def __init__(self, journeys: tuple[Journey, ...], policies: Policies) -> None:
         self.journeys = journeys
         self.policies = policies

@@ -35,6 +35,16 @@ JOURNEYS_DIR = "journeys"
 
 @dataclass(frozen=True)
 class RuleSet:
+    """A loaded, validated rule directory: the tags, the journeys (with the policies) and
+    a digest of the files, which every output's rules version names.
+
+    >>> rules = load_rules(DEFAULT_RULES_DIR)
+    >>> len(rules.journeys.journeys), "cart_abandoner" in rules.tags.ids, len(rules.version)
+    (9, True, 12)
+    >>> RuleSet.empty().journeys.journeys
+    ()
+    """
+
     tags: TagSet
     #: Short digest of the rule files' content: which rules produced an output.
     version: str

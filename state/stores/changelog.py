@@ -59,8 +59,18 @@ _META = msgspec.json.Decoder(PartitionMeta)
 
 
 class ChangelogProfileStore:
-    """A partition's profiles in memory, written through to a changelogged table (see the
-    module's example); passes the store contract (``tests/state/test_store_contract.py``)."""
+    """A partition's profiles in memory, written through to a changelogged table; passes
+    the store contract (``tests/state/test_store_contract.py``).
+
+    >>> table: dict[bytes, bytes] = {}
+    >>> store = ChangelogProfileStore(0, table, into(table))
+    >>> store.put(Profile(key="c1", tags=["vip"])); [key for key, _ in store.stage()]
+    ['c1']
+    >>> store.flush(), table[b"0:p:c1"][:1]
+    (1, b'\\x00')
+    >>> ChangelogProfileStore(0, table, into(table)).get("c1").tags
+    ['vip']
+    """
 
     def __init__(
         self, partition: int, table: MutableMapping[bytes, bytes], write: ChangelogWriter

@@ -17,8 +17,14 @@ from state.stores.base import PartitionMeta
 
 
 class MemoryProfileStore:
-    """Profiles and links in two dicts (see the module's example); keeps nothing elsewhere,
-    so there is never anything to stage or flush."""
+    """Profiles and links in two dicts; keeps nothing elsewhere, so there is never
+    anything to stage or flush.
+
+    >>> store = MemoryProfileStore()
+    >>> store.put(Profile(key="c1")); store.link("anon:a1", "c1")
+    >>> store.resolve("anon:a1"), [p.key for p in store.profiles()], store.stage()
+    ('c1', ['c1'], [])
+    """
 
     def __init__(self) -> None:
         self._profiles: dict[str, Profile] = {}
