@@ -19,6 +19,7 @@ from rules.coupon_pools import CouponLedger
 from rules.journey_steps import Branch, Emit, End, Journey, Send, SetTag, Wait
 from rules.profile_view import CART_GETTERS, PROFILE_GETTERS
 from rules.send_gate import SendGate
+from schemas.events import Event, OrderPlaced
 from state.changes import ProfileChange
 from state.journey_runs import (
     MAX_EXIT_MEMORY,
@@ -79,6 +80,33 @@ def remember_finished(state: JourneyState, key: str, at: float) -> None:
         if len(state.exits_seen) > MAX_EXIT_MEMORY:
             oldest = min(state.exits_seen.items(), key=lambda item: (item[1], item[0]))[0]
             del state.exits_seen[oldest]
+
+
+def next_moment(run: JourneyRun) -> float:
+    """When ``run`` moves next: its entry, its due step, or its exit if earlier."""
+    if not run.entered:
+        return run.entered_at
+    return run.due_at if run.exit_at is None else min(run.due_at, run.exit_at)
+
+
+def entity_of(journey: Journey, event: Event) -> str | None:
+    if journey.entity is None:
+        return None
+    value = getattr(event.properties, journey.entity, None)
+    return value if isinstance(value, str) else None
+
+
+def entities_of(journey: Journey, event: Event, profile: Profile) -> tuple[str | None, ...]:
+    """The entities an exit or goal event is about: its own property, except that an order
+    is about the carts it ended (``state/reducers.py``), named or not."""
+    if journey.entity == "cart_id" and type(event) is OrderPlaced:
+        record = profile.orders.recent.get(event.properties.order_id)
+        if record is not None:
+            return tuple(record.carts)
+    entity = entity_of(journey, event)
+    if journey.entity is not None and entity is None:
+        return ()
+    return (entity,)
 
 
 class RunMover:

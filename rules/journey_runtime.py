@@ -20,11 +20,19 @@ from rules.actions import JourneyMilestone, JourneyOutput, run_id
 from rules.anniversaries import next_anniversary
 from rules.coupon_pools import CouponLedger
 from rules.expressions import Condition
-from rules.journey_moves import JourneyNames, RunMover, cart_of, remember_finished
+from rules.journey_moves import (
+    JourneyNames,
+    RunMover,
+    cart_of,
+    entities_of,
+    entity_of,
+    next_moment,
+    remember_finished,
+)
 from rules.journey_steps import Journey
 from rules.policy_compiler import Policies
 from rules.send_gate import SendGate
-from schemas.events import CustomerRegistered, CustomerUpdated, Envelope, Event, OrderPlaced
+from schemas.events import CustomerRegistered, CustomerUpdated, Envelope, Event
 from state.changes import ProfileChange
 from state.journey_runs import (
     MAX_RUNS,
@@ -112,12 +120,12 @@ class JourneyRuntime:
         state = profile.journeys
         runs_before = len(state.runs)
         for journey, condition in self._by_exit.get(cls, ()):
-            for entity in _entities(journey, event, profile):
+            for entity in entities_of(journey, event, profile):
                 names = JourneyNames(profile, event.properties, cart_of(journey, entity))
                 if condition is None or condition(names):
                     self._record_exit(state, journey, entity, event, ts)
         for journey in self._by_goal.get(cls, ()):
-            for entity in _entities(journey, event, profile):
+            for entity in entities_of(journey, event, profile):
                 self._record_goal(profile, journey, entity, event, ts, out)
         if cls in _TRAIT_EVENTS:
             for journey in self._yearly:  # the birthday may have changed
@@ -208,7 +216,7 @@ class JourneyRuntime:
     def _trigger_by_event(
         self, profile: Profile, journey: Journey, event: Event, ts: float
     ) -> None:
-        entity = _entity(journey, event)
+        entity = entity_of(journey, event)
         if journey.entity is not None and entity is None:
             return
         if not self._may_enter(profile.journeys, journey, entity, ts):
@@ -331,7 +339,7 @@ class JourneyRuntime:
         while True:
             best: tuple[float, int, str] | None = None
             for key, run in state.runs.items():
-                moment = _next_moment(run)
+                moment = next_moment(run)
                 if moment <= now:
                     journey = by_id.get(run.journey_id)
                     if journey is not None:
@@ -404,33 +412,7 @@ class JourneyRuntime:
                     checks[journey.id] = moment
         due = min(checks.values()) if checks else None
         for run in state.runs.values():
-            moment = _next_moment(run)
+            moment = next_moment(run)
             if due is None or moment < due:
                 due = moment
         state.next_due_at = due
-
-
-def _next_moment(run: JourneyRun) -> float:
-    if not run.entered:
-        return run.entered_at
-    return run.due_at if run.exit_at is None else min(run.due_at, run.exit_at)
-
-
-def _entity(journey: Journey, event: Event) -> str | None:
-    if journey.entity is None:
-        return None
-    value = getattr(event.properties, journey.entity, None)
-    return value if isinstance(value, str) else None
-
-
-def _entities(journey: Journey, event: Event, profile: Profile) -> tuple[str | None, ...]:
-    """The entities an exit or goal event is about: its own property, except that an order
-    is about the carts it ended (``state/reducers.py``), named or not."""
-    if journey.entity == "cart_id" and type(event) is OrderPlaced:
-        record = profile.orders.recent.get(event.properties.order_id)
-        if record is not None:
-            return tuple(record.carts)
-    entity = _entity(journey, event)
-    if journey.entity is not None and entity is None:
-        return ()
-    return (entity,)
