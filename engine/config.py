@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from rules.message_context import DEVELOPMENT_KEY
+
 
 @dataclass(frozen=True)
 class EngineConfig:
@@ -11,6 +13,8 @@ class EngineConfig:
     allowed_lateness_seconds: float = 3600.0
     dedup_max_entries: int = 1_000_000
     dedup_window_seconds: float = 86_400.0
+    #: Signs the unsubscribe links of rendered messages (``messages.signing_key``).
+    message_key: bytes = field(default=DEVELOPMENT_KEY, repr=False)
 
 
 @dataclass

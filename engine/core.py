@@ -33,6 +33,7 @@ from engine.retention import Retention
 from engine.timers import Timers
 from rules.coupon_pools import CouponLedger
 from rules.loader import RuleSet
+from rules.message_context import UnsubscribeLinks
 from schemas import events as ev
 from state.dedup import SeenEvents
 from state.handoff import Forward, HandoffRequest, Internal
@@ -85,6 +86,8 @@ class Engine:
         self.kpis = KpiTally(self.policy.support)
         #: Pool coupon codes handed out; kept across rule reloads.
         self.coupons = CouponLedger()
+        #: Signs the unsubscribe links of the messages sends render.
+        self.links = UnsubscribeLinks(self.config.message_key)
         self.order = EventOrder(self.config.allowed_lateness_seconds)
         self.timers = Timers()
         self.retention = Retention(self, self.policy.privacy)

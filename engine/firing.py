@@ -161,7 +161,7 @@ class Firing:
         keeps_contacts = engine.retention.keeps_contacts
         outputs: list[Output] = []
         for _ in range(MAX_JOURNEY_ROUNDS):
-            fired = journeys.advance(profile, now, engine.coupons)
+            fired = journeys.advance(profile, now, engine.coupons, engine.links)
             if keeps_contacts:
                 fired = address_sends(profile, fired)
             outputs.extend(fired)

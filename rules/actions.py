@@ -25,6 +25,7 @@ SuppressionReason = Literal[
     "unknown_address",
     "exited",
     "coupon_pool_empty",
+    "template_error",
 ]
 MilestoneKind = Literal["entered", "exited", "completed", "converted"]
 
@@ -52,6 +53,18 @@ class Coupon(msgspec.Struct, kw_only=True, frozen=True):
     valid_until: float
     #: The pool the code was taken from; None for a code derived from the action id.
     pool: str | None = None
+
+
+class Message(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
+    """A send's rendered message (``rules/templates/``): the parts its channel has."""
+
+    locale: str
+    subject: str | None = None
+    title: str | None = None
+    text: str | None = None
+    body: str | None = None
+    html: str | None = None
+    link: str | None = None
 
 
 class Action(msgspec.Struct, kw_only=True, frozen=True, tag="action", tag_field="record"):
@@ -85,6 +98,10 @@ class Action(msgspec.Struct, kw_only=True, frozen=True, tag="action", tag_field=
     payload: dict[str, ContextValue] = {}
     coupon: Coupon | None = None
     retry_at: float | None = None
+    #: What the customer receives, rendered from the template (None without templates).
+    message: Message | None = None
+    #: Why a send with reason ``template_error`` could not be rendered.
+    detail: str | None = None
 
 
 class JourneyMilestone(

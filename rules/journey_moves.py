@@ -17,6 +17,8 @@ from typing import Any
 from rules.actions import Action, Coupon, JourneyMilestone, JourneyOutput, action_id
 from rules.coupon_pools import CouponLedger
 from rules.journey_steps import Branch, Emit, End, Journey, Send, SetTag, Wait
+from rules.message_context import DEVELOPMENT_LINKS, UnsubscribeLinks
+from rules.message_render import Renderer, RenderFailure
 from rules.profile_view import CART_GETTERS, PROFILE_GETTERS
 from rules.send_gate import SendGate
 from schemas.events import Event, OrderPlaced
@@ -82,6 +84,28 @@ def remember_finished(state: JourneyState, key: str, at: float) -> None:
             del state.exits_seen[oldest]
 
 
+def _unit(*parts: str) -> float:
+    """A stable number in [0, 1) from the parts: the same customer always lands in one arm."""
+    digest = hashlib.blake2b("\x1f".join(parts).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+def assign_arm(journey: Journey, profile: Profile) -> str:
+    """The arm a customer's run takes: holdout, a variant by weight, or main; the same
+    customer always lands in the same arm of a journey."""
+    customer = profile.customer_id or profile.key
+    if journey.holdout and _unit("holdout", journey.id, customer) < journey.holdout:
+        return "holdout"
+    if not journey.variants:
+        return "main"
+    point = _unit("variant", journey.id, customer) * sum(w for _, w, _ in journey.variants)
+    for variant, weight, _ in journey.variants:
+        if point < weight:
+            return variant
+        point -= weight
+    return journey.variants[-1][0]
+
+
 def next_moment(run: JourneyRun) -> float:
     """When ``run`` moves next: its entry, its due step, or its exit if earlier."""
     if not run.entered:
@@ -110,13 +134,22 @@ def entities_of(journey: Journey, event: Event, profile: Profile) -> tuple[str |
 
 
 class RunMover:
-    def __init__(self, by_id: Mapping[str, Journey], gate: SendGate) -> None:
+    def __init__(
+        self, by_id: Mapping[str, Journey], gate: SendGate, renderer: Renderer | None = None
+    ) -> None:
         self.by_id = by_id
         #: Holdout, consent, quiet hours and caps on every send (``rules/send_gate.py``).
         self.gate = gate
+        #: Renders each send's message (``rules/message_render.py``); None: no templates.
+        self.renderer = renderer
 
     def move(
-        self, profile: Profile, run: JourneyRun, out: list[Output], coupons: CouponLedger
+        self,
+        profile: Profile,
+        run: JourneyRun,
+        out: list[Output],
+        coupons: CouponLedger,
+        links: UnsubscribeLinks = DEVELOPMENT_LINKS,
     ) -> None:
         """Advance one run by one move: enter, exit, or execute the step that is due."""
         journey = self.by_id[run.journey_id]
@@ -148,7 +181,7 @@ class RunMover:
             run.step += 1
             run.due_at = self._wait_until(profile, step, at, run)
         elif isinstance(step, Send):
-            self._send(profile, journey, run, step, at, out, coupons)
+            self._send(profile, journey, run, step, at, out, coupons, links)
         elif isinstance(step, Branch):
             names = JourneyNames(
                 profile, SimpleNamespace(**run.context), cart_of(journey, run.entity)
@@ -208,6 +241,7 @@ class RunMover:
         at: float,
         out: list[Output],
         coupons: CouponLedger,
+        links: UnsubscribeLinks,
     ) -> None:
         index = run.step
         template = step.template
@@ -239,6 +273,24 @@ class RunMover:
                     valid_until=at + step.coupon_valid_seconds,
                     pool=pool,
                 )
+        payload = self._payload(profile, run, step.payload)
+        message = detail = None
+        if status == "sent" and self.renderer is not None:
+            try:
+                message = self.renderer.render(
+                    profile,
+                    template=template,
+                    channel=step.channel,
+                    journey_id=journey.id,
+                    entity_kind=journey.entity,
+                    entity=run.entity,
+                    payload=payload,
+                    event=run.context,
+                    coupon=coupon,
+                    links=links,
+                )
+            except RenderFailure as failure:
+                status, reason, detail = "suppressed", "template_error", str(failure)
         out.append(
             self._action(
                 profile,
@@ -252,9 +304,11 @@ class RunMover:
                 channel=step.channel,
                 needs_consent=needs_consent,
                 template=template,
-                payload=self._payload(profile, run, step.payload),
+                payload=payload,
                 coupon=coupon,
                 retry_at=retry,
+                message=message,
+                detail=detail,
             )
         )
         if retry is not None:

@@ -13,7 +13,6 @@ deterministic id.
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from rules.actions import JourneyMilestone, JourneyOutput, run_id
@@ -23,6 +22,7 @@ from rules.expressions import Condition
 from rules.journey_moves import (
     JourneyNames,
     RunMover,
+    assign_arm,
     cart_of,
     entities_of,
     entity_of,
@@ -30,6 +30,8 @@ from rules.journey_moves import (
     remember_finished,
 )
 from rules.journey_steps import Journey
+from rules.message_context import DEVELOPMENT_LINKS, UnsubscribeLinks
+from rules.message_render import Renderer
 from rules.policy_compiler import Policies
 from rules.send_gate import SendGate
 from schemas.events import CustomerRegistered, CustomerUpdated, Envelope, Event
@@ -46,12 +48,6 @@ from state.profile import DAY, Profile
 Output = JourneyOutput | ProfileChange
 #: Events that may change a trait a yearly trigger reads.
 _TRAIT_EVENTS: frozenset[type[Envelope]] = frozenset((CustomerRegistered, CustomerUpdated))
-
-
-def _unit(*parts: str) -> float:
-    """A stable number in [0, 1) from the parts: the same customer always lands in one arm."""
-    digest = hashlib.blake2b("\x1f".join(parts).encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") / 2**64
 
 
 class JourneyRuntime:
@@ -77,14 +73,16 @@ class JourneyRuntime:
     [('cart_reminder', 'suppressed', 'no_consent')]
     """
 
-    def __init__(self, journeys: tuple[Journey, ...], policies: Policies) -> None:
+    def __init__(
+        self, journeys: tuple[Journey, ...], policies: Policies, renderer: Renderer | None = None
+    ) -> None:
         self.journeys = journeys
         self.policies = policies
         #: Holdout, consent, quiet hours and caps on every send (``rules/send_gate.py``).
         self.gate = SendGate(policies)
         self.by_id = {journey.id: journey for journey in journeys}
         #: Makes each move of a run (``rules/journey_moves.py``).
-        self.mover = RunMover(self.by_id, self.gate)
+        self.mover = RunMover(self.by_id, self.gate, renderer)
         self._by_trigger: dict[type[Envelope], list[Journey]] = {}
         self._by_exit: dict[type[Envelope], list[tuple[Journey, Condition | None]]] = {}
         self._by_goal: dict[type[Envelope], list[Journey]] = {}
@@ -303,7 +301,7 @@ class JourneyRuntime:
             entity=entity,
             trigger=trigger,
             entered_at=at,
-            arm=self._arm(journey, profile),
+            arm=assign_arm(journey, profile),
             due_at=at,
             context=context,
         )
@@ -312,26 +310,18 @@ class JourneyRuntime:
             run.exit_at = exit_at
         state.runs[key] = run
 
-    def _arm(self, journey: Journey, profile: Profile) -> str:
-        customer = profile.customer_id or profile.key
-        if journey.holdout and _unit("holdout", journey.id, customer) < journey.holdout:
-            return "holdout"
-        if not journey.variants:
-            return "main"
-        point = _unit("variant", journey.id, customer) * sum(w for _, w, _ in journey.variants)
-        for variant, weight, _ in journey.variants:
-            if point < weight:
-                return variant
-            point -= weight
-        return journey.variants[-1][0]
-
     # --- moving runs as event time passes ---------------------------------------------------
 
-    def advance(self, profile: Profile, now: float, coupons: CouponLedger) -> list[Output]:
+    def advance(
+        self,
+        profile: Profile,
+        now: float,
+        coupons: CouponLedger,
+        links: UnsubscribeLinks = DEVELOPMENT_LINKS,
+    ) -> list[Output]:
         """Move every run whose next moment is at or before ``now``, earliest first.
-
-        Sends with a pooled coupon take their codes from ``coupons``.
-        """
+        Sends with a pooled coupon take their codes from ``coupons``; messages sign their
+        unsubscribe links with ``links``."""
         out: list[Output] = []
         state = profile.journeys
         self._fire_time_triggers(profile, now)
@@ -348,7 +338,7 @@ class JourneyRuntime:
                             best = rank
             if best is None:
                 break
-            self.mover.move(profile, state.runs[best[2]], out, coupons)
+            self.mover.move(profile, state.runs[best[2]], out, coupons, links)
         self._drop_orphans(state)
         self._prune(profile, now)
         self._refresh_due(profile)

@@ -260,8 +260,39 @@ class QuietHours(_Spec):
     default_time_zone: str = "UTC"
 
 
+class ShopSpec(_Spec):
+    name: str = Field(default="Rapport Shop", max_length=100)
+    url: str = Field(
+        default="https://shop.example",
+        pattern="^https?://[^\\s]+$",
+        max_length=200,
+        description="The shop's address; links in messages (unsubscribe) start here.",
+    )
+
+
+class MessagesSpec(_Spec):
+    default_locale: str = Field(
+        default="en",
+        pattern="^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$",
+        description="The locale of customers without a `locale` trait, or with one no "
+        "template has: every template must have it.",
+    )
+    locales: list[str] = Field(
+        default_factory=list,
+        description="Locales every template must have, besides the default (e.g. zh-CN).",
+    )
+    currency: str = Field(
+        default="GBP", pattern="^[A-Z]{3}$", description="ISO 4217 code the `money` filter uses."
+    )
+    shop: ShopSpec = Field(default_factory=ShopSpec)
+
+
 class PoliciesSpec(_Spec):
     channels: dict[str, ChannelSpec] = Field(default_factory=dict)
+    messages: MessagesSpec = Field(
+        default_factory=MessagesSpec,
+        description="Locales, currency and shop details of the message templates.",
+    )
     frequency_caps: list[FrequencyCap] = Field(default_factory=list)
     quiet_hours: QuietHours | None = None
     coupon_pools: dict[str, CouponPoolSpec] = Field(

@@ -1,7 +1,7 @@
 """Loading a rules directory into a compiled, versioned rule set.
 
-A directory holds ``tags.yaml``, ``policies.yaml`` and one file per journey in
-``journeys/``. Every problem found is reported with ``file:line:col``; nothing
+A directory holds ``tags.yaml``, ``policies.yaml``, one file per journey in
+``journeys/`` and one file per message template in ``templates/``. Every problem found is reported with ``file:line:col``; nothing
 half-loaded is ever returned.
 
 >>> from pathlib import Path
@@ -23,8 +23,11 @@ from rules.journey_compiler import compile_journey
 from rules.journey_runtime import JourneyRuntime
 from rules.journey_spec import STEP_KINDS, TRIGGER_KINDS, JourneySpec, PoliciesSpec
 from rules.journey_steps import Journey, JourneyError
+from rules.message_render import Renderer
 from rules.policy_compiler import Policies, compile_policies
 from rules.tags import TagFile, TagSet, TagSpecError
+from rules.template_checks import check_sends, check_templates
+from rules.template_compiler import TEMPLATES_DIR, MessageTemplates, load_templates
 from rules.yaml_source import RuleFileError, YamlDocument, load_yaml_file, located_errors
 
 DEFAULT_RULES_DIR = Path(__file__).parent
@@ -50,6 +53,9 @@ class RuleSet:
     version: str
     source: str
     journeys: JourneyRuntime = field(default_factory=lambda: JourneyRuntime((), Policies.default()))
+    #: The message templates; None: the directory has no ``templates/`` (sends name a
+    #: template and carry no message).
+    templates: MessageTemplates | None = None
 
     @classmethod
     def empty(cls) -> RuleSet:
@@ -90,6 +96,7 @@ def load_rules(directory: Path) -> RuleSet:
         for name, codes in sorted(policies.coupon_pools.items()):
             digest.update(name.encode() + b"\0" + "\n".join(codes).encode() + b"\0")
     journeys: list[Journey] = []
+    docs: dict[str, YamlDocument] = {}
     seen: dict[str, Path] = {}
     journey_files = sorted((directory / JOURNEYS_DIR).glob("*.yaml"))
     if policies_failed and journey_files:
@@ -103,26 +110,41 @@ def load_rules(directory: Path) -> RuleSet:
     for path in journey_files:
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
         try:
-            journey = _load_journey(path, policies, frozenset(tags.ids))
+            loaded = _load_journey(path, policies, frozenset(tags.ids))
         except RuleFileError as error:
             problems.extend(error.problems)
             continue
-        if journey is None:
+        if loaded is None:
             continue
+        journey, doc = loaded
         if journey.id in seen:
             problems.append(
                 f"{path}:1:1: id: duplicate journey id {journey.id!r} (also in {seen[journey.id]})"
             )
             continue
         seen[journey.id] = path
+        docs[journey.id] = doc
         journeys.append(journey)
+    templates, renderer = None, None
+    for path in sorted((directory / TEMPLATES_DIR).glob("*.yaml")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    try:
+        templates = load_templates(directory)
+    except RuleFileError as error:
+        problems.extend(error.problems)
+    if templates is not None and not policies_failed:
+        problems.extend(check_templates(templates, policies))
+        journeys, found = check_sends(journeys, docs, templates, policies)
+        problems.extend(found)
+        renderer = Renderer(templates, policies.messages)
     if problems:
         raise RuleFileError(problems)
     return RuleSet(
         tags=tags,
         version=digest.hexdigest()[:12],
         source=str(directory),
-        journeys=JourneyRuntime(tuple(journeys), policies),
+        journeys=JourneyRuntime(tuple(journeys), policies, renderer),
+        templates=templates,
     )
 
 
@@ -152,8 +174,11 @@ def _load_policies(path: Path) -> Policies:
         raise RuleFileError([_located(doc, error.loc, str(error))]) from error
 
 
-def _load_journey(path: Path, policies: Policies, defined_tags: frozenset[str]) -> Journey | None:
-    """The journey in ``path``, or None when it is switched off (``enabled: false``)."""
+def _load_journey(
+    path: Path, policies: Policies, defined_tags: frozenset[str]
+) -> tuple[Journey, YamlDocument] | None:
+    """The journey in ``path`` and its file, or None when it is switched off
+    (``enabled: false``)."""
     doc = load_yaml_file(path)
     try:
         spec = JourneySpec.model_validate(doc.data or {})
@@ -170,7 +195,7 @@ def _load_journey(path: Path, policies: Policies, defined_tags: frozenset[str]) 
     except JourneyError as error:
         raise RuleFileError([_located(doc, error.loc, str(error))]) from error
     _place(journey.conditions(), doc)
-    return journey
+    return journey, doc
 
 
 def _place(conditions: list[Condition], doc: YamlDocument) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from rules.coupon_pools import PoolFileError, read_pool
 from rules.journey_spec import (
+    MessagesSpec,
     PoliciesSpec,
 )
 from rules.journey_steps import JourneyError, checked_duration, unknown_name
@@ -38,6 +39,8 @@ class Policies:
     default_time_zone: str = "UTC"
     #: pool name -> its codes in file order
     coupon_pools: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
+    #: Locales, currency and shop of the message templates (``rules/templates/``).
+    messages: MessagesSpec = dataclasses.field(default_factory=MessagesSpec)
 
     @classmethod
     def default(cls) -> Policies:
@@ -95,7 +98,7 @@ def compile_policies(
                 [*loc, "quiet_hours", "default_time_zone"], f"unknown time zone {zone!r}"
             )
     pools = _coupon_pools(spec, loc, base or Path("."))
-    return Policies(channels, tuple(caps), quiet, zone, pools)
+    return Policies(channels, tuple(caps), quiet, zone, pools, spec.messages)
 
 
 def _coupon_pools(

@@ -47,7 +47,8 @@ class CaseSpec(_Spec):
     expect: list[dict[str, Any]] = Field(
         default_factory=list,
         description="Expected actions: journey, template, channel, status, reason, at, "
-        "entity, kind, coupon (the code), coupon_pool.",
+        "entity, kind, coupon (the code), coupon_pool, and message: {part: text the "
+        "rendered part contains, or locale: the locale chosen}.",
     )
 
 

@@ -5,7 +5,7 @@ A file opts in with a first-line comment, e.g.
 ``# yaml-language-server: $schema=../schema/journey.schema.json``.
 
 >>> sorted(render_rule_schemas())
-['cases.schema.json', 'journey.schema.json', 'policies.schema.json', 'tags.schema.json']
+['cases.schema.json', 'journey.schema.json', 'policies.schema.json', 'tags.schema.json', 'template.schema.json']
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from rules.journey_spec import JourneySpec, PoliciesSpec
 from rules.rule_cases import CaseFile
 from rules.tags import TagFile
+from rules.template_compiler import TemplateSpec
 
 RULE_SCHEMA_DIR = Path(__file__).parent / "schema"
 _MODELS: dict[str, type[BaseModel]] = {
@@ -25,6 +26,7 @@ _MODELS: dict[str, type[BaseModel]] = {
     "journey.schema.json": JourneySpec,
     "policies.schema.json": PoliciesSpec,
     "cases.schema.json": CaseFile,
+    "template.schema.json": TemplateSpec,
 }
 
 

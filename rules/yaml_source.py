@@ -35,6 +35,8 @@ class RuleFileError(Exception):
 class YamlDocument:
     path: str
     data: Any
+    #: The file's text, for positions inside a value (a Liquid part).
+    text: str = ""
 
     def locate(self, loc: Sequence[str | int]) -> str:
         """``file:line:col`` of the deepest node along ``loc`` that exists (1-based)."""
@@ -87,7 +89,7 @@ def load_yaml_text(text: str, path: str) -> YamlDocument:
                 "write the value out (an alias of an alias can make a small file huge)"
             ]
         )
-    return YamlDocument(path, data)
+    return YamlDocument(path, data, text)
 
 
 def _first_alias(data: Any) -> str | None:

@@ -37,6 +37,7 @@ Money = Annotated[
 ]
 Quantity = Annotated[int, Meta(ge=1, le=MAX_QUANTITY, description="A positive item count.")]
 Category = Annotated[str, Meta(min_length=1, max_length=64)]
+ProductName = Annotated[str, Meta(max_length=256)]
 Currency = Annotated[str, Meta(pattern="^[A-Z]{3}$", description="ISO 4217 code.")]
 Priority = Literal["low", "normal", "high", "urgent"]
 Channel = Literal["email", "sms", "push", "whatsapp", "in_app"]
@@ -103,7 +104,7 @@ class ProductViewedProperties(Properties, frozen=True):
     product_id: Id
     category: Category | None = None
     price: Money | None = None
-    name: Annotated[str, Meta(max_length=256)] | None = None
+    name: ProductName | None = None
 
 
 class ProductViewed(Envelope, tag="product.viewed", frozen=True):
@@ -128,6 +129,8 @@ class CartItemAddedProperties(Properties, frozen=True):
     price: Money
     quantity: Quantity = 1
     category: Category | None = None
+    #: The product's display name, for the messages a cart recovery sends.
+    name: ProductName | None = None
 
 
 class CartItemAdded(Envelope, tag="cart.item_added", frozen=True):

@@ -53,6 +53,8 @@ class CartLine(msgspec.Struct, gc=False):
     price_cents: int
     priced_at: float
     category: str | None = None
+    #: The product's name as the newest priced add gave it (for messages).
+    name: str | None = None
 
 
 class Cart(msgspec.Struct):

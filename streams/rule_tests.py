@@ -36,6 +36,7 @@ _FIELDS = (
     "kind",
     "coupon",
     "coupon_pool",
+    "message",
 )
 
 
@@ -105,7 +106,8 @@ def run_case(rules_dir: Path, case: CaseSpec, where: str) -> list[str]:
     actions: list[Action] = []
     watched = Dispatch({Action: actions.append})
     run(sorted(events, key=lambda e: e.occurred_at), engine, [watched], case.until.timestamp())
-    actual = [_view(item) for item in actions if item.journey_id in case.journeys]
+    chosen = [item for item in actions if item.journey_id in case.journeys]
+    actual = [_view(item) for item in chosen]
     problems = []
     for index in range(max(len(actual), len(expected))):
         got = actual[index] if index < len(actual) else None
@@ -115,12 +117,41 @@ def run_case(rules_dir: Path, case: CaseSpec, where: str) -> list[str]:
         elif got is None:
             problems.append(f"missing action #{index + 1}: expected {_describe(want)}")
         else:
+            message = want.pop("message", None)
             wrong = {k: (v, got[k]) for k, v in want.items() if got[k] != v}
+            if message is not None:
+                problems.extend(_message_problems(index, got, chosen[index], message))
             if wrong:
                 detail = ", ".join(
                     f"{k}: expected {_show(k, v)}, got {_show(k, g)}" for k, (v, g) in wrong.items()
                 )
                 problems.append(f"action #{index + 1} ({_describe(got)}): {detail}")
+    return problems
+
+
+def _message_problems(index: int, got: dict[str, Any], action: Action, wanted: object) -> list[str]:
+    """``message: {part: text}``: each part of the rendered message contains its text."""
+    where = f"action #{index + 1} ({_describe(got)})"
+    if not isinstance(wanted, dict):
+        return [f"{where}: message: expected a mapping of part to text, got {wanted!r}"]
+    if action.message is None:
+        return [
+            f"{where}: message: expected a rendered message, got none ({action.detail or 'not sent'})"
+        ]
+    problems = []
+    for part, text in wanted.items():
+        rendered = getattr(action.message, str(part), None) if part != "locale" else None
+        if part == "locale":
+            if action.message.locale != text:
+                problems.append(
+                    f"{where}: message locale: expected {text!r}, got {action.message.locale!r}"
+                )
+        elif not isinstance(rendered, str):
+            problems.append(f"{where}: message has no {part!r} part")
+        elif str(text) not in rendered:
+            problems.append(
+                f"{where}: message {part}: expected it to contain {str(text)!r}, got {rendered!r}"
+            )
     return problems
 
 

@@ -56,6 +56,7 @@ def _adjust_line(
     ts: float,
     price: float | None = None,
     category: str | None = None,
+    name: str | None = None,
 ) -> None:
     line = cart.lines.get(product_id)
     if line is None:
@@ -66,6 +67,7 @@ def _adjust_line(
     if price is not None and ts >= line.priced_at:
         line.price_cents, line.priced_at = cents(price), ts
         line.category = category or line.category
+        line.name = name or line.name
     if line.quantity == 0 and line.priced_at >= 0:
         del cart.lines[product_id]
 
@@ -74,7 +76,9 @@ def _cart_item_added(profile: Profile, event: ev.CartItemAdded, ts: float) -> No
     props = event.properties
     cart = _cart(profile, props.cart_id, ts)
     if cart is not None:
-        _adjust_line(cart, props.product_id, props.quantity, ts, props.price, props.category)
+        _adjust_line(
+            cart, props.product_id, props.quantity, ts, props.price, props.category, props.name
+        )
 
 
 def _cart_item_removed(profile: Profile, event: ev.CartItemRemoved, ts: float) -> None:

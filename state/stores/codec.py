@@ -109,29 +109,29 @@ def build_dictionary() -> bytes:
     kinds = b" ".join(kind.encode() for kind in EVENT_TYPES)
     return (
         kinds
-        + msgspec.json.encode(_sample(info, absent=False))
-        + msgspec.json.encode(_sample(info, absent=True))
+        + msgspec.json.encode(sample_value(info, absent=False))
+        + msgspec.json.encode(sample_value(info, absent=True))
     )
 
 
-def _sample(t: Any, absent: bool) -> Any:
+def sample_value(t: Any, absent: bool) -> Any:
     """A value of type ``t`` with one entry in every collection; optional fields ``None``
     when ``absent``."""
     if isinstance(t, inspect.StructType):
-        return t.cls(**{f.name: _sample(f.type, absent) for f in t.fields})
+        return t.cls(**{f.name: sample_value(f.type, absent) for f in t.fields})
     if isinstance(t, inspect.UnionType):
         present = [x for x in t.types if not isinstance(x, inspect.NoneType)]
         if (absent and len(present) < len(t.types)) or not present:
             return None
-        return _sample(present[0], absent)
+        return sample_value(present[0], absent)
     if isinstance(t, inspect.DictType):
-        return {_sample(t.key_type, absent): _sample(t.value_type, absent)}
+        return {sample_value(t.key_type, absent): sample_value(t.value_type, absent)}
     if isinstance(
         t, inspect.ListType | inspect.SetType | inspect.FrozenSetType | inspect.VarTupleType
     ):
-        return [_sample(t.item_type, absent)]
+        return [sample_value(t.item_type, absent)]
     if isinstance(t, inspect.TupleType):
-        return tuple(_sample(x, absent) for x in t.item_types)
+        return tuple(sample_value(x, absent) for x in t.item_types)
     if isinstance(t, inspect.LiteralType):
         return t.values[0]
     scalars: dict[type, object] = {

@@ -1,0 +1,214 @@
+"""What a message template can read: the names, and their values for one send.
+
+A template reads the profile names of the rules guide at the top level (``tier``,
+``cart_value``, ``top_category``, …) and these objects:
+
+- ``cart``: the run's cart (a cart recovery) or else the customer's open cart: ``id``,
+  ``value``, ``item_count``, ``checkout_started`` and ``items`` (each: ``product_id``,
+  ``name``, ``category``, ``quantity``, ``price``, ``line_total``); nil without one;
+- ``order``: the run's order, or else the newest: ``id``, ``total``, ``placed_at``,
+  ``cancelled``; nil without one;
+- ``ticket``: the run's ticket, or else the newest: ``id``, ``priority``, ``opened_at``,
+  ``resolved_at``, ``is_complaint``; nil without one;
+- ``coupon``: ``code``, ``percent``, ``amount``, ``valid_until``; nil when the send has none;
+- ``payload``: the send's payload, as the journey's step names it;
+- ``event``: properties of the event that started the run (``event.cart_id``);
+- ``shop`` (``name``, ``url``), ``unsubscribe_url``, ``channel``, ``journey_id``,
+  ``locale``, ``time_zone`` and ``currency``.
+
+Times are event-time seconds: format them with ``datetime`` or ``local_date``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from collections.abc import Mapping
+from typing import Any, Final
+from urllib.parse import quote
+
+from rules.journey_spec import MessagesSpec
+from rules.profile_view import PROFILE_GETTERS
+from state.profile import Cart, OrderRecord, Profile, Ticket
+
+CART_FIELDS: Final = ("id", "value", "item_count", "checkout_started", "items")
+ITEM_FIELDS: Final = ("product_id", "name", "category", "quantity", "price", "line_total")
+ORDER_FIELDS: Final = ("id", "total", "placed_at", "cancelled")
+TICKET_FIELDS: Final = ("id", "priority", "opened_at", "resolved_at", "is_complaint")
+COUPON_FIELDS: Final = ("code", "percent", "amount", "valid_until")
+SHOP_FIELDS: Final = ("name", "url")
+#: Objects with fixed fields, and the fields; ``payload`` and ``event`` depend on the journey.
+OBJECTS: Final[Mapping[str, tuple[str, ...]]] = {
+    "cart": CART_FIELDS,
+    "order": ORDER_FIELDS,
+    "ticket": TICKET_FIELDS,
+    "coupon": COUPON_FIELDS,
+    "shop": SHOP_FIELDS,
+}
+SCALARS: Final = ("unsubscribe_url", "channel", "journey_id", "locale", "time_zone", "currency")
+#: Every top-level name a template may read.
+NAMES: Final = frozenset((*PROFILE_GETTERS, *OBJECTS, *SCALARS, "payload", "event"))
+
+
+class UnsubscribeLinks:
+    """Signed one-click unsubscribe links: ``<shop>/unsubscribe?c=<customer>&ch=<channel>&s=<sig>``,
+    the signature an HMAC-SHA256 of customer and channel under the deployment's key, so a
+    link cannot be forged for another customer or channel.
+
+    >>> links = UnsubscribeLinks(b"key")
+    >>> url = links.link("https://shop.example", "c1", "email")
+    >>> url.startswith("https://shop.example/unsubscribe?c=c1&ch=email&s="), links.verify("c1", "email", url.rsplit("=", 1)[1])
+    (True, True)
+    """
+
+    def __init__(self, key: bytes) -> None:
+        self._key = key
+
+    def signature(self, customer: str, channel: str) -> str:
+        mac = hmac.new(self._key, f"{customer}\x1f{channel}".encode(), hashlib.sha256)
+        return base64.urlsafe_b64encode(mac.digest()[:16]).decode().rstrip("=")
+
+    def verify(self, customer: str, channel: str, signature: str) -> bool:
+        return hmac.compare_digest(self.signature(customer, channel), signature)
+
+    def link(self, shop_url: str, customer: str, channel: str) -> str:
+        return (
+            f"{shop_url.rstrip('/')}/unsubscribe?c={quote(customer, safe='')}"
+            f"&ch={quote(channel, safe='')}&s={self.signature(customer, channel)}"
+        )
+
+
+#: The key of unsubscribe links when the deployment sets none (``messages.signing_key``):
+#: fine for replays and tests, never for links customers get.
+DEVELOPMENT_KEY: Final = b"rapport-development-only"
+DEVELOPMENT_LINKS: Final = UnsubscribeLinks(DEVELOPMENT_KEY)
+
+
+def cart_value(cart: Cart | None) -> dict[str, Any] | None:
+    if cart is None:
+        return None
+    items = [
+        {
+            "product_id": line.product_id,
+            "name": line.name,
+            "category": line.category,
+            "quantity": line.quantity,
+            "price": line.price_cents / 100,
+            "line_total": line.quantity * line.price_cents / 100,
+        }
+        for line in sorted(cart.lines.values(), key=lambda line: line.product_id)
+        if line.quantity > 0
+    ]
+    return {
+        "id": cart.cart_id,
+        "value": cart.value,
+        "item_count": cart.item_count,
+        "checkout_started": cart.checkout_started_at is not None,
+        "items": items,
+    }
+
+
+def order_value(order: OrderRecord | None) -> dict[str, Any] | None:
+    if order is None:
+        return None
+    return {
+        "id": order.order_id,
+        "total": order.total_cents / 100,
+        "placed_at": order.placed_at,
+        "cancelled": order.cancelled,
+    }
+
+
+def ticket_value(ticket: Ticket | None) -> dict[str, Any] | None:
+    if ticket is None:
+        return None
+    return {
+        "id": ticket.ticket_id,
+        "priority": ticket.priority,
+        "opened_at": ticket.opened_at,
+        "resolved_at": ticket.resolved_at,
+        "is_complaint": ticket.is_complaint,
+    }
+
+
+def _newest_order(profile: Profile) -> OrderRecord | None:
+    orders = profile.orders.recent.values()
+    return max(orders, key=lambda o: (o.placed_at or 0.0, o.order_id), default=None)
+
+
+def _newest_ticket(profile: Profile) -> Ticket | None:
+    tickets = profile.support.tickets.values()
+    return max(tickets, key=lambda t: (t.opened_at or 0.0, t.ticket_id), default=None)
+
+
+def message_names(
+    profile: Profile,
+    *,
+    entity_kind: str | None,
+    entity: str | None,
+    channel: str,
+    journey_id: str,
+    payload: Mapping[str, Any],
+    event: Mapping[str, Any],
+    coupon: Mapping[str, Any] | None,
+    locale: str,
+    settings: MessagesSpec,
+    links: UnsubscribeLinks,
+) -> dict[str, Any]:
+    """Every name a template may read, for one send to ``profile``.
+
+    ``entity_kind`` is the property that scopes the run (``cart_id``, ``order_id``,
+    ``ticket_id``) and ``entity`` its value.
+    """
+    names: dict[str, Any] = {name: getter(profile) for name, getter in PROFILE_GETTERS.items()}
+    names["tags"] = sorted(names["tags"])
+    cart = profile.carts.get(entity or "") if entity_kind == "cart_id" else profile.open_cart
+    order = (
+        profile.orders.recent.get(entity or "")
+        if entity_kind == "order_id"
+        else _newest_order(profile)
+    )
+    ticket = (
+        profile.support.tickets.get(entity or "")
+        if entity_kind == "ticket_id"
+        else _newest_ticket(profile)
+    )
+    zone = profile.trait("time_zone")
+    names.update(
+        cart=cart_value(cart),
+        order=order_value(order),
+        ticket=ticket_value(ticket),
+        coupon=None if coupon is None else dict(coupon),
+        payload=dict(payload),
+        event=dict(event),
+        shop={"name": settings.shop.name, "url": settings.shop.url},
+        unsubscribe_url=links.link(settings.shop.url, profile.customer_id or profile.key, channel),
+        channel=channel,
+        journey_id=journey_id,
+        locale=locale,
+        time_zone=zone if isinstance(zone, str) else "UTC",
+        currency=settings.currency,
+    )
+    return names
+
+
+def choose_locale(available: Mapping[str, object], wanted: object, default: str) -> str:
+    """The template locale for a customer whose ``locale`` trait is ``wanted``: the same
+    tag, else the same language (``zh`` for ``zh-TW``, then any ``zh-…``), else ``default``.
+
+    >>> choose_locale({"en": 1, "zh-CN": 1}, "zh-TW", "en"), choose_locale({"en": 1}, "fr", "en")
+    ('zh-CN', 'en')
+    """
+    if isinstance(wanted, str) and wanted:
+        tag = wanted.replace("_", "-").lower()
+        by_lower = {name.lower(): name for name in available}
+        if tag in by_lower:
+            return by_lower[tag]
+        language = tag.split("-", 1)[0]
+        if language in by_lower:
+            return by_lower[language]
+        for lower, name in sorted(by_lower.items()):
+            if lower.split("-", 1)[0] == language:
+                return name
+    return default

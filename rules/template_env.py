@@ -1,0 +1,156 @@
+"""The sandbox a marketer's message template runs in: Liquid with hard limits, and the
+filters that format money and dates for the customer.
+
+Liquid (python-liquid) does not evaluate code: a template reads the names it is given,
+loops over them and filters them, nothing else. On top of that every render is bounded
+(loop iterations, output size, nesting, the size of what ``assign``/``capture`` keep),
+``include`` and ``render`` are taken away (a template reads no files), a name or filter
+that does not exist is an error rather than an empty string, and HTML parts escape
+every value unless the marketer marks it ``| safe``.
+
+>>> env = template_environment(html=False)
+>>> env.from_string("{{ total | money }}").render(total=12.5, locale="de-DE", currency="EUR")
+'12,50\\xa0€'
+>>> env.from_string("{{ at | datetime: 'short' }}").render(
+...     at=0.0, locale="zh-CN", time_zone="Asia/Shanghai")
+'1970/1/1 08:00'
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_date, format_datetime
+from babel.numbers import format_currency, format_percent
+from liquid import Environment, RenderContext, StrictUndefined
+from liquid.exceptions import FilterArgumentError
+from liquid.filter import with_context
+
+#: Iterations of all loops of one render together: a cart has at most 50 lines.
+LOOP_ITERATION_LIMIT = 1_000
+#: Characters one part may produce (an email's HTML body is the largest part).
+OUTPUT_LIMIT = 100_000
+#: Nesting of blocks (``if`` inside ``for`` inside ...).
+BLOCK_NESTING_LIMIT = 30
+#: Characters that ``assign`` and ``capture`` may hold together.
+LOCAL_NAMESPACE_LIMIT = 20_000
+#: Tags that read other files: not available to templates.
+_FILE_TAGS = ("include", "render")
+_DATE_FORMATS = ("short", "medium", "long", "full")
+
+
+class _Sandbox(Environment):
+    loop_iteration_limit = LOOP_ITERATION_LIMIT
+    output_stream_limit = OUTPUT_LIMIT
+    block_nesting_limit = BLOCK_NESTING_LIMIT
+    local_namespace_limit = LOCAL_NAMESPACE_LIMIT
+    context_depth_limit = 10
+
+
+@lru_cache(maxsize=64)
+def babel_locale(tag: str | None) -> Locale:
+    """The Babel locale of a BCP 47 tag (``zh-CN``); English when unknown."""
+    if tag:
+        try:
+            return Locale.parse(tag.replace("-", "_"))
+        except (UnknownLocaleError, ValueError, TypeError):
+            pass
+    return Locale("en")
+
+
+@lru_cache(maxsize=256)
+def _zone(name: str | None) -> ZoneInfo:
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ValueError, OSError):  # validated on the contract; a stale profile still renders
+        return ZoneInfo("UTC")
+
+
+def _number(value: object, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise FilterArgumentError(
+            f"{what} expects a number, got {type(value).__name__} {value!r}", token=None
+        )
+    return float(value)
+
+
+@with_context
+def money(value: object, *, context: RenderContext) -> str:
+    """``{{ cart.value | money }}``: the amount in the shop's currency, for the customer's
+    locale (``£12.50``, ``12,50 €``, ``US$12.50``)."""
+    if value is None:  # a nil (an order without a time, no cart): nothing, like Liquid's own
+        return ""
+    amount = _number(value, "money")
+    currency = str(context.resolve("currency", default="GBP"))
+    return str(format_currency(amount, currency, locale=babel_locale(_locale(context))))
+
+
+@with_context
+def percent(value: object, *, context: RenderContext) -> str:
+    """``{{ coupon.percent | percent }}``: 10 -> ``10%`` as the customer's locale writes it."""
+    if value is None:
+        return ""
+    share = _number(value, "percent") / 100
+    return str(format_percent(share, locale=babel_locale(_locale(context))))
+
+
+@with_context
+def local_datetime(value: object, fmt: object = "medium", *, context: RenderContext) -> str:
+    """``{{ coupon.valid_until | datetime: 'short' }}``: an event time in the customer's time
+    zone and locale; the format is short, medium, long or full."""
+    if value is None:
+        return ""
+    moment = _moment(value, context)
+    return str(format_datetime(moment, _format(fmt), tzinfo=moment.tzinfo, locale=_lang(context)))
+
+
+@with_context
+def local_date(value: object, fmt: object = "medium", *, context: RenderContext) -> str:
+    """``{{ order.placed_at | local_date: 'long' }}``: the day, in the customer's zone."""
+    if value is None:
+        return ""
+    return str(format_date(_moment(value, context).date(), _format(fmt), locale=_lang(context)))
+
+
+def _moment(value: object, context: RenderContext) -> datetime:
+    seconds = _number(value, "datetime")
+    zone = _zone(str(context.resolve("time_zone", default="UTC")))
+    return datetime.fromtimestamp(seconds, UTC).astimezone(zone)
+
+
+def _format(fmt: object) -> str:
+    if fmt not in _DATE_FORMATS:
+        raise FilterArgumentError(
+            f"date format {fmt!r}: use one of {', '.join(_DATE_FORMATS)}", token=None
+        )
+    return str(fmt)
+
+
+def _locale(context: RenderContext) -> str:
+    return str(context.resolve("locale", default="en"))
+
+
+def _lang(context: RenderContext) -> Locale:
+    return babel_locale(_locale(context))
+
+
+#: The filters Rapport adds to Liquid's standard ones.
+FILTERS: dict[str, Any] = {
+    "money": money,
+    "percent": percent,
+    "datetime": local_datetime,
+    "local_date": local_date,
+}
+
+
+def template_environment(html: bool) -> Environment:
+    """A sandboxed Liquid environment; ``html``: values are HTML-escaped."""
+    env = _Sandbox(undefined=StrictUndefined, strict_filters=True, autoescape=html)
+    for tag in _FILE_TAGS:
+        env.tags.pop(tag, None)
+    env.filters.update(FILTERS)
+    return env
