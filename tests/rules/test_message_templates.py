@@ -137,8 +137,10 @@ def test_a_render_that_fails_at_run_time_suppresses_the_send_with_the_reason(
     loops = "'{% if cart %}{% for i in (1..cart.item_count) %}*{% endfor %}{% endif %}'"
     rules = load_rules(_rules_with(tmp_path, _email(loops, extra="")))
     sends = _sends(rules, _consent(), added("k1", "p1", price=30.0, quantity=2000, when=at(0, 1)))
-    assert sends[0].status == "suppressed" and sends[0].reason == "template_error"
-    assert sends[0].detail is not None and "loop iteration limit" in sends[0].detail
+    assert sends[0].status == "suppressed"
+    assert sends[0].reason == "template_error"
+    assert sends[0].detail is not None
+    assert "loop iteration limit" in sends[0].detail
     assert sends[0].message is None
 
 
@@ -147,8 +149,11 @@ def test_html_parts_escape_what_customers_and_products_bring(tmp_path: Path) -> 
     name = '<script>alert("x")</script>'
     sends = _sends(rules, _consent(), added("k1", "p1", price=30.0, name=name, when=at(0, 1)))
     message = sends[0].message
-    assert message is not None and message.html is not None and message.text is not None
-    assert "<script>" not in message.html and "&lt;script&gt;" in message.html
+    assert message is not None
+    assert message.html is not None
+    assert message.text is not None
+    assert "<script>" not in message.html
+    assert "&lt;script&gt;" in message.html
     assert name in message.text  # plain text is not HTML: nothing to escape
 
 
@@ -156,7 +161,8 @@ def test_the_locale_comes_from_the_customer_with_a_language_fallback() -> None:
     rules = load_rules(DEFAULT_RULES_DIR)
     chinese = event("customer.updated", when=at(0, 0, 5), locale="zh-TW")
     sends = _sends(rules, _consent(), chinese, added("k1", "p1", price=30.0, when=at(0, 1)))
-    assert sends[0].message is not None and sends[0].message.locale == "zh-CN"
+    assert sends[0].message is not None
+    assert sends[0].message.locale == "zh-CN"
     assert choose_locale({"en": 1, "zh-CN": 1}, "fr-FR", "en") == "en"
     assert choose_locale({"en": 1, "zh-CN": 1}, "ZH_cn", "en") == "zh-CN"
 
@@ -166,7 +172,8 @@ def test_money_and_dates_follow_the_locale_and_the_time_zone() -> None:
     traits = event("customer.updated", when=at(0, 0, 5), locale="zh-CN", time_zone="Asia/Tokyo")
     sends = _sends(rules, _consent(), traits, added("k1", "p1", price=1234.5, when=at(0, 1)))
     coupon = next(s for s in sends if s.template == "cart_coupon")
-    assert coupon.message is not None and coupon.message.text is not None
+    assert coupon.message is not None
+    assert coupon.message.text is not None
     assert "£1,234.50" in coupon.message.text
     # valid 48 h from the coupon's send at 2026-03-03 10:00 UTC: 2026-03-05 19:00 in Tokyo
     assert "2026/3/5 19:00" in coupon.message.text
@@ -180,7 +187,8 @@ def test_unsubscribe_links_are_signed_per_customer_and_channel() -> None:
     assert not links.verify("c1", "sms", signature)
     assert not UnsubscribeLinks(b"other").verify("c1", "email", signature)
     sends = _sends(load_rules(DEFAULT_RULES_DIR), _consent(), added("k1", "p1", price=30.0))
-    assert sends[0].message is not None and sends[0].message.text is not None
+    assert sends[0].message is not None
+    assert sends[0].message.text is not None
     assert "https://shop.example/unsubscribe?c=c1&ch=email&s=" in sends[0].message.text
 
 
@@ -190,4 +198,5 @@ def test_a_rules_directory_without_templates_sends_names_only(tmp_path: Path) ->
     rules = load_rules(rules_dir)
     assert rules.templates is None
     sends = _sends(rules, _consent(), added("k1", "p1", price=30.0))
-    assert sends[0].status == "sent" and sends[0].message is None
+    assert sends[0].status == "sent"
+    assert sends[0].message is None
