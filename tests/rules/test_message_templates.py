@@ -11,6 +11,7 @@ from engine import Engine, EngineConfig
 from rules.actions import Action
 from rules.loader import DEFAULT_RULES_DIR, RuleSet, load_rules
 from rules.message_context import UnsubscribeLinks, choose_locale
+from rules.template_checks import sends_of
 from rules.yaml_source import RuleFileError
 from state.stores import MemoryProfileStore
 from tests.builders import added, at, event
@@ -59,12 +60,10 @@ def test_the_shipped_templates_compile_for_every_send_in_both_locales() -> None:
     rules = load_rules(DEFAULT_RULES_DIR)
     assert rules.templates is not None
     for journey in rules.journeys.journeys:
-        for step in journey.steps:
-            template = getattr(step, "template", None)
-            if template is not None:
-                compiled = rules.templates.get(template, step.channel)  # type: ignore[attr-defined]
-                assert compiled is not None, (journey.id, template)
-                assert {"en", "zh-CN"} <= set(compiled.locales)
+        for _, step, template in sends_of(journey):
+            compiled = rules.templates.get(template, step.channel)
+            assert compiled is not None, (journey.id, template)
+            assert {"en", "zh-CN"} <= set(compiled.locales)
 
 
 def test_an_unknown_name_is_refused_at_its_line_and_column_with_a_suggestion(
