@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 BUILD := build
 
-.PHONY: demo test lint typecheck unit bench bench-worker lock schemas clean redis-server prometheus image-test image-tools
+.PHONY: demo test lint typecheck unit bench bench-worker lock schemas clean redis-server prometheus chromium image-test image-tools
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # On a shared machine another apt-get may hold dpkg's lock: wait for it (up to 10 min)
@@ -29,9 +29,9 @@ demo: $(INSTALLED)
 		--actions $(BUILD)/actions.jsonl
 
 ## test: install, then lint (ruff), types (mypy --strict) and the whole pytest suite
-## (integration tests start redis-server and prometheus, installed here from Debian when
-## missing; promtool comes with prometheus)
-test: $(INSTALLED) redis-server prometheus
+## (integration tests start redis-server, prometheus and a headless chromium, installed
+## here from Debian when missing; promtool comes with prometheus)
+test: $(INSTALLED) redis-server prometheus chromium
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -41,6 +41,11 @@ redis-server:
 	@command -v redis-server >/dev/null || { \
 		$(APT_UPDATE); \
 		$(APT_GET) install -y --no-install-recommends redis-server >/dev/null; }
+
+chromium:
+	@command -v chromium >/dev/null || { \
+		$(APT_UPDATE); \
+		$(APT_GET) install -y --no-install-recommends chromium >/dev/null; }
 
 prometheus:
 	@command -v prometheus >/dev/null && command -v promtool >/dev/null || { \

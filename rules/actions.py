@@ -65,6 +65,8 @@ class Message(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
     body: str | None = None
     html: str | None = None
     link: str | None = None
+    #: The customer's signed unsubscribe link for this channel (``List-Unsubscribe``).
+    unsubscribe: str | None = None
 
 
 class Action(msgspec.Struct, kw_only=True, frozen=True, tag="action", tag_field="record"):

@@ -142,6 +142,8 @@ class RunMover:
         self.gate = gate
         #: Renders each send's message (``rules/message_render.py``); None: no templates.
         self.renderer = renderer
+        #: Render suppressed and deferred sends too (``rapport rules preview``).
+        self.render_every_send = False
 
     def move(
         self,
@@ -275,7 +277,7 @@ class RunMover:
                 )
         payload = self._payload(profile, run, step.payload)
         message = detail = None
-        if status == "sent" and self.renderer is not None:
+        if self.renderer is not None and (status == "sent" or self.render_every_send):
             try:
                 message = self.renderer.render(
                     profile,
@@ -290,7 +292,9 @@ class RunMover:
                     links=links,
                 )
             except RenderFailure as failure:
-                status, reason, detail = "suppressed", "template_error", str(failure)
+                detail = str(failure)
+                if status == "sent":
+                    status, reason = "suppressed", "template_error"
         out.append(
             self._action(
                 profile,

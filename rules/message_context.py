@@ -24,7 +24,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from functools import partial
 from typing import Any, Final
 from urllib.parse import quote
 
@@ -142,6 +143,33 @@ def _newest_ticket(profile: Profile) -> Ticket | None:
     return max(tickets, key=lambda t: (t.opened_at or 0.0, t.ticket_id), default=None)
 
 
+class MessageNames(Mapping[str, Any]):
+    """The names of one send, each computed when a template first reads it: most parts
+    read a handful of the forty-odd names."""
+
+    __slots__ = ("_factories", "_values")
+
+    def __init__(self, factories: Mapping[str, Callable[[], Any]]) -> None:
+        self._factories = factories
+        self._values: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        try:
+            return self._values[name]
+        except KeyError:
+            value = self._values[name] = self._factories[name]()
+            return value
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._factories
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._factories)
+
+    def __len__(self) -> int:
+        return len(self._factories)
+
+
 def message_names(
     profile: Profile,
     *,
@@ -155,42 +183,56 @@ def message_names(
     locale: str,
     settings: MessagesSpec,
     links: UnsubscribeLinks,
-) -> dict[str, Any]:
+) -> MessageNames:
     """Every name a template may read, for one send to ``profile``.
 
     ``entity_kind`` is the property that scopes the run (``cart_id``, ``order_id``,
     ``ticket_id``) and ``entity`` its value.
     """
-    names: dict[str, Any] = {name: getter(profile) for name, getter in PROFILE_GETTERS.items()}
-    names["tags"] = sorted(names["tags"])
-    cart = profile.carts.get(entity or "") if entity_kind == "cart_id" else profile.open_cart
-    order = (
-        profile.orders.recent.get(entity or "")
-        if entity_kind == "order_id"
-        else _newest_order(profile)
+    factories: dict[str, Callable[[], Any]] = {
+        name: partial(getter, profile) for name, getter in PROFILE_GETTERS.items()
+    }
+
+    def cart() -> dict[str, Any] | None:
+        return cart_value(
+            profile.carts.get(entity or "") if entity_kind == "cart_id" else profile.open_cart
+        )
+
+    def order() -> dict[str, Any] | None:
+        if entity_kind == "order_id":
+            return order_value(profile.orders.recent.get(entity or ""))
+        return order_value(_newest_order(profile))
+
+    def ticket() -> dict[str, Any] | None:
+        if entity_kind == "ticket_id":
+            return ticket_value(profile.support.tickets.get(entity or ""))
+        return ticket_value(_newest_ticket(profile))
+
+    def time_zone() -> str:
+        zone = profile.trait("time_zone")
+        return zone if isinstance(zone, str) else "UTC"
+
+    def unsubscribe_url() -> str:
+        return links.link(settings.shop.url, profile.customer_id or profile.key, channel)
+
+    shop = {"name": settings.shop.name, "url": settings.shop.url}
+    factories.update(
+        tags=lambda: sorted(profile.tags),
+        cart=cart,
+        order=order,
+        ticket=ticket,
+        coupon=lambda: None if coupon is None else dict(coupon),
+        payload=lambda: dict(payload),
+        event=lambda: dict(event),
+        shop=lambda: shop,
+        unsubscribe_url=unsubscribe_url,
+        channel=lambda: channel,
+        journey_id=lambda: journey_id,
+        locale=lambda: locale,
+        time_zone=time_zone,
+        currency=lambda: settings.currency,
     )
-    ticket = (
-        profile.support.tickets.get(entity or "")
-        if entity_kind == "ticket_id"
-        else _newest_ticket(profile)
-    )
-    zone = profile.trait("time_zone")
-    names.update(
-        cart=cart_value(cart),
-        order=order_value(order),
-        ticket=ticket_value(ticket),
-        coupon=None if coupon is None else dict(coupon),
-        payload=dict(payload),
-        event=dict(event),
-        shop={"name": settings.shop.name, "url": settings.shop.url},
-        unsubscribe_url=links.link(settings.shop.url, profile.customer_id or profile.key, channel),
-        channel=channel,
-        journey_id=journey_id,
-        locale=locale,
-        time_zone=zone if isinstance(zone, str) else "UTC",
-        currency=settings.currency,
-    )
-    return names
+    return MessageNames(factories)
 
 
 def choose_locale(available: Mapping[str, object], wanted: object, default: str) -> str:

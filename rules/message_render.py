@@ -10,9 +10,13 @@ template does can stop the engine.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from io import StringIO
 from typing import Any
 
+from liquid import BoundTemplate
 from liquid.exceptions import LiquidError
+from liquid.output import LimitedStringIO
+from liquid.utils.chain_map import ReadOnlyChainMap
 
 from rules.actions import Coupon, Message
 from rules.journey_spec import MessagesSpec
@@ -77,7 +81,7 @@ class Renderer:
         rendered: dict[str, str] = {}
         for name, part in parts.items():
             try:
-                rendered[name] = part.render(**names)
+                rendered[name] = _render(part, names)
             except LiquidError as error:
                 reason = getattr(error, "message", None) or str(error).splitlines()[0]
                 index = getattr(getattr(error, "token", None), "start_index", 0)
@@ -90,7 +94,18 @@ class Renderer:
                 raise RenderFailure(
                     f"{template} ({channel}, {locale}) {name}: too deep", name
                 ) from None
-        return Message(locale=locale, **rendered)
+        unsubscribe = names["unsubscribe_url"]
+        return Message(locale=locale, unsubscribe=unsubscribe, **rendered)
+
+
+def _render(part: BoundTemplate, names: Mapping[str, object]) -> str:
+    """``part.render(**names)`` without copying the names into a dict first: each is
+    computed only if the part reads it (``MessageNames``)."""
+    context = part.context_class(part, globals=ReadOnlyChainMap(names, part.matter, part.globals))
+    limit = part.env.output_stream_limit
+    buffer = StringIO() if limit is None else LimitedStringIO(limit=limit)
+    part.render_with_context(context, buffer)
+    return buffer.getvalue()
 
 
 def _coupon(coupon: Coupon) -> dict[str, Any]:

@@ -85,8 +85,14 @@ def money(value: object, *, context: RenderContext) -> str:
     if value is None:  # a nil (an order without a time, no cart): nothing, like Liquid's own
         return ""
     amount = _number(value, "money")
-    currency = str(context.resolve("currency", default="GBP"))
-    return str(format_currency(amount, currency, locale=babel_locale(_locale(context))))
+    return _money(amount, str(context.resolve("currency", default="GBP")), _locale(context))
+
+
+@lru_cache(maxsize=4096)
+def _money(amount: float, currency: str, locale: str) -> str:
+    """Formatting is the costly part of a message (Babel reads its locale data each time),
+    and prices repeat: cached."""
+    return str(format_currency(amount, currency, locale=babel_locale(locale)))
 
 
 @with_context
@@ -94,8 +100,12 @@ def percent(value: object, *, context: RenderContext) -> str:
     """``{{ coupon.percent | percent }}``: 10 -> ``10%`` as the customer's locale writes it."""
     if value is None:
         return ""
-    share = _number(value, "percent") / 100
-    return str(format_percent(share, locale=babel_locale(_locale(context))))
+    return _percent(_number(value, "percent") / 100, _locale(context))
+
+
+@lru_cache(maxsize=1024)
+def _percent(share: float, locale: str) -> str:
+    return str(format_percent(share, locale=babel_locale(locale)))
 
 
 @with_context
@@ -104,8 +114,9 @@ def local_datetime(value: object, fmt: object = "medium", *, context: RenderCont
     zone and locale; the format is short, medium, long or full."""
     if value is None:
         return ""
-    moment = _moment(value, context)
-    return str(format_datetime(moment, _format(fmt), tzinfo=moment.tzinfo, locale=_lang(context)))
+    return _datetime(
+        _number(value, "datetime"), _format(fmt), _zone_name(context), _locale(context)
+    )
 
 
 @with_context
@@ -113,13 +124,23 @@ def local_date(value: object, fmt: object = "medium", *, context: RenderContext)
     """``{{ order.placed_at | local_date: 'long' }}``: the day, in the customer's zone."""
     if value is None:
         return ""
-    return str(format_date(_moment(value, context).date(), _format(fmt), locale=_lang(context)))
+    return _date(_number(value, "local_date"), _format(fmt), _zone_name(context), _locale(context))
 
 
-def _moment(value: object, context: RenderContext) -> datetime:
-    seconds = _number(value, "datetime")
-    zone = _zone(str(context.resolve("time_zone", default="UTC")))
-    return datetime.fromtimestamp(seconds, UTC).astimezone(zone)
+def _zone_name(context: RenderContext) -> str:
+    return str(context.resolve("time_zone", default="UTC"))
+
+
+@lru_cache(maxsize=4096)
+def _datetime(seconds: float, fmt: str, zone: str, locale: str) -> str:
+    moment = datetime.fromtimestamp(seconds, UTC).astimezone(_zone(zone))
+    return str(format_datetime(moment, fmt, tzinfo=moment.tzinfo, locale=babel_locale(locale)))
+
+
+@lru_cache(maxsize=4096)
+def _date(seconds: float, fmt: str, zone: str, locale: str) -> str:
+    moment = datetime.fromtimestamp(seconds, UTC).astimezone(_zone(zone))
+    return str(format_date(moment.date(), fmt, locale=babel_locale(locale)))
 
 
 def _format(fmt: object) -> str:
@@ -132,10 +153,6 @@ def _format(fmt: object) -> str:
 
 def _locale(context: RenderContext) -> str:
     return str(context.resolve("locale", default="en"))
-
-
-def _lang(context: RenderContext) -> Locale:
-    return babel_locale(_locale(context))
 
 
 #: The filters Rapport adds to Liquid's standard ones.

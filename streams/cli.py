@@ -397,6 +397,55 @@ def rules_test(directory: Path | None) -> None:
         sys.exit(EXIT_INVALID)
 
 
+@rules.command("preview")
+@click.argument("history", type=click.Path(exists=True, dir_okay=False))
+@click.option("--customer", required=True, help="The customer id (or anon:<visitor>).")
+@click.option("--journey", default=None, help="Only this journey's sends.")
+@click.option("--rules", "directory", type=click.Path(path_type=Path), default=None)
+@click.option(
+    "--until",
+    type=click.DateTime(formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S"]),
+    default=None,
+    help="Run the clock to this moment (default: 30 days after the last event).",
+)
+@click.option(
+    "--html",
+    "html_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Write each email's HTML to DIR/<action id>.html.",
+)
+def rules_preview(
+    history: str,
+    customer: str,
+    journey: str | None,
+    directory: Path | None,
+    until: datetime | None,
+    html_dir: Path | None,
+) -> None:
+    """Show what CUSTOMER would receive, rendered from HISTORY (contract JSON lines)."""
+    from streams.preview import describe, preview_sends
+
+    directory = directory or _settings().rules_dir
+    try:
+        rules_set = load_rules(directory)
+    except RuleFileError as error:
+        _reject(error)
+    if until is not None and until.tzinfo is None:
+        until = until.replace(tzinfo=UTC)
+    try:
+        result = preview_sends(history, rules_set, customer, journey, until)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+    for action in result.sends:
+        for line in describe(action, html_dir):
+            click.echo(line)
+    click.echo(
+        f"{len(result.sends)} send(s) to {customer}"
+        + (f"; {result.skipped} record(s) that are not events skipped" if result.skipped else "")
+    )
+
+
 @main.group()
 def schemas() -> None:
     """The event contract as JSON Schema."""

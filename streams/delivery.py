@@ -47,10 +47,17 @@ from tenacity import (
     retry_if_exception,
     stop_after_attempt,
     wait_exponential,
+    wait_random,
 )
 
 from streams.redis_io import DELIVERED, DELIVERING, RedisIO
-from streams.settings import MIN_SECRET_CHARS, DeliverySettings, LogAdapter, WebhookAdapter
+from streams.settings import (
+    MIN_SECRET_CHARS,
+    DeliverySettings,
+    LogAdapter,
+    SmtpAdapter,
+    WebhookAdapter,
+)
 
 log = logging.getLogger("rapport.delivery")
 
@@ -202,6 +209,11 @@ def build_sinks(settings: DeliverySettings, environ: Mapping[str, str]) -> dict[
         if isinstance(adapter, LogAdapter):
             sinks[name] = LogSink(adapter)
             continue
+        if isinstance(adapter, SmtpAdapter):
+            from streams.smtp_sink import SmtpSink
+
+            sinks[name] = SmtpSink(name, adapter, environ)
+            continue
         secret = environ.get(adapter.secret_env)
         if not secret:
             raise ValueError(
@@ -306,7 +318,10 @@ class Delivery:
 
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self.settings.max_attempts),
-            wait=wait_exponential(multiplier=initial, min=initial, max=longest),
+            # Doubling waits with up to one initial wait of jitter, so actions that failed
+            # together (a receiver's outage) do not all come back at the same moment.
+            wait=wait_exponential(multiplier=initial, min=initial, max=longest)
+            + wait_random(0, initial),
             retry=retry_if_exception(lambda e: isinstance(e, DeliveryFailed) and not e.permanent),
             before_sleep=before_sleep,
             reraise=True,

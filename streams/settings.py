@@ -341,10 +341,64 @@ class WebhookAdapter(BaseModel):
         return parse_duration(self.timeout)
 
 
-Adapter = Annotated[LogAdapter | WebhookAdapter, Field(discriminator="type")]
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
-def _default_adapters() -> dict[str, LogAdapter | WebhookAdapter]:
+class SmtpAdapter(BaseModel):
+    """Send each email action's rendered message over SMTP (submission, RFC 6409)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["smtp"] = "smtp"
+    host: str = Field(description="The mail server (an MTA or a provider's SMTP relay).")
+    port: int = Field(587, ge=1, le=65535, description="587 for STARTTLS, 465 for TLS.")
+    security: Literal["starttls", "tls", "none"] = Field(
+        "starttls",
+        description="`starttls` (upgrade on 587), `tls` (implicit, 465) or `none` (plain, "
+        "allowed only to a server on loopback).",
+    )
+    from_address: str = Field(
+        pattern=r"^[^@\s<>]+@[^@\s<>]+$", description="The envelope and From address."
+    )
+    from_name: str | None = Field(None, max_length=100, description="The From display name.")
+    username_env: str | None = Field(
+        None, description="Environment variable holding the SMTP user (with password_env)."
+    )
+    password_env: str | None = Field(
+        None, description="Environment variable holding the SMTP password."
+    )
+    timeout: str = Field("10s", description="Give up on one attempt after this long.")
+
+    @field_validator("timeout")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @model_validator(mode="after")
+    def _secure(self) -> SmtpAdapter:
+        if self.security == "none" and self.host not in _LOOPBACK_HOSTS:
+            raise ValueError(
+                f"security: none sends mail (and any password) unencrypted to {self.host}; "
+                "use starttls or tls, or a server on loopback"
+            )
+        if (self.username_env is None) != (self.password_env is None):
+            raise ValueError("username_env and password_env go together")
+        return self
+
+    @property
+    def timeout_seconds(self) -> float:
+        return parse_duration(self.timeout)
+
+    @property
+    def domain(self) -> str:
+        return self.from_address.rsplit("@", 1)[1]
+
+
+Adapter = Annotated[LogAdapter | WebhookAdapter | SmtpAdapter, Field(discriminator="type")]
+
+
+def _default_adapters() -> dict[str, LogAdapter | WebhookAdapter | SmtpAdapter]:
     return {"log": LogAdapter()}
 
 
@@ -356,7 +410,7 @@ class DeliverySettings(BaseModel):
     enabled: bool = Field(True, description="Run the delivery stage in this worker.")
     adapters: dict[str, Adapter] = Field(
         default_factory=lambda: _default_adapters(),
-        description="Adapters by name: `type: log` or `type: webhook`.",
+        description="Adapters by name: `type: log`, `type: webhook` or `type: smtp`.",
     )
     channels: dict[str, str] = Field(
         default_factory=dict,
