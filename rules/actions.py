@@ -26,6 +26,7 @@ SuppressionReason = Literal[
     "exited",
     "coupon_pool_empty",
     "template_error",
+    "send_window",
 ]
 MilestoneKind = Literal["entered", "exited", "completed", "converted"]
 
@@ -67,6 +68,8 @@ class Message(msgspec.Struct, kw_only=True, frozen=True, omit_defaults=True):
     link: str | None = None
     #: The customer's signed unsubscribe link for this channel (``List-Unsubscribe``).
     unsubscribe: str | None = None
+    #: SMS: how many segments the text takes (160 or 153 GSM characters, 70 or 67 UCS-2).
+    segments: int | None = None
 
 
 class Action(msgspec.Struct, kw_only=True, frozen=True, tag="action", tag_field="record"):

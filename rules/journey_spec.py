@@ -235,11 +235,41 @@ class JourneySpec(_Spec):
     goal: Goal | None = None
 
 
+class SendWindow(_Spec):
+    start: LocalTime
+    end: LocalTime
+
+
+class OperatorRules(_Spec):
+    """What Chinese mobile operators require of marketing SMS (工信部 rules)."""
+
+    signature: str = Field(
+        min_length=2,
+        max_length=12,
+        description="The shop's registered signature, put first as 【signature】.",
+    )
+    unsubscribe_line: str = Field(
+        default="回T退订",
+        min_length=2,
+        max_length=20,
+        description="Appended to every message that does not already say how to opt out.",
+    )
+
+
 class ChannelSpec(_Spec):
     needs_consent: bool = Field(
         default=True, description="Marketing channels need the customer's consent to send."
     )
     templates: list[str] = Field(default_factory=list)
+    send_window: SendWindow | None = Field(
+        default=None,
+        description="Local hours this channel may send in (e.g. 08:00-22:00 for SMS in "
+        "China); a send outside waits for the window to open.",
+    )
+    operator_rules: OperatorRules | None = Field(
+        default=None,
+        description="SMS only: signature prefix and opt-out line, as Chinese operators require.",
+    )
 
 
 class CouponPoolSpec(_Spec):

@@ -136,7 +136,7 @@ def load_rules(directory: Path) -> RuleSet:
         problems.extend(check_templates(templates, policies))
         journeys, found = check_sends(journeys, docs, templates, policies)
         problems.extend(found)
-        renderer = Renderer(templates, policies.messages)
+        renderer = Renderer(templates, policies.messages, policies.operator_rules)
     if problems:
         raise RuleFileError(problems)
     return RuleSet(

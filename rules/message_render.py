@@ -19,8 +19,9 @@ from liquid.output import LimitedStringIO
 from liquid.utils.chain_map import ReadOnlyChainMap
 
 from rules.actions import Coupon, Message
-from rules.journey_spec import MessagesSpec
+from rules.journey_spec import MessagesSpec, OperatorRules
 from rules.message_context import UnsubscribeLinks, choose_locale, message_names
+from rules.sms_text import sms_segments, with_operator_rules
 from rules.template_compiler import MessageTemplates
 from state.profile import Profile
 
@@ -39,9 +40,16 @@ class RenderFailure(Exception):
 class Renderer:
     """Renders messages from compiled templates for the shop in ``settings``."""
 
-    def __init__(self, templates: MessageTemplates, settings: MessagesSpec) -> None:
+    def __init__(
+        self,
+        templates: MessageTemplates,
+        settings: MessagesSpec,
+        operator_rules: Mapping[str, OperatorRules] | None = None,
+    ) -> None:
         self.templates = templates
         self.settings = settings
+        #: channel -> the SMS operator rules its texts follow (``policies.yaml``).
+        self.operator_rules = operator_rules or {}
 
     def render(
         self,
@@ -95,7 +103,14 @@ class Renderer:
                     f"{template} ({channel}, {locale}) {name}: too deep", name
                 ) from None
         unsubscribe = names["unsubscribe_url"]
-        return Message(locale=locale, unsubscribe=unsubscribe, **rendered)
+        segments = None
+        text = rendered.get("text")
+        if channel == "sms" and text is not None:
+            rules = self.operator_rules.get(channel)
+            if rules is not None:
+                rendered["text"] = text = with_operator_rules(text, rules)
+            segments = sms_segments(text)
+        return Message(locale=locale, unsubscribe=unsubscribe, segments=segments, **rendered)
 
 
 def _render(part: BoundTemplate, names: Mapping[str, object]) -> str:

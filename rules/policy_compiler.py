@@ -16,6 +16,7 @@ from pathlib import Path
 from rules.coupon_pools import PoolFileError, read_pool
 from rules.journey_spec import (
     MessagesSpec,
+    OperatorRules,
     PoliciesSpec,
 )
 from rules.journey_steps import JourneyError, checked_duration, unknown_name
@@ -41,6 +42,11 @@ class Policies:
     coupon_pools: Mapping[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
     #: Locales, currency and shop of the message templates (``rules/templates/``).
     messages: MessagesSpec = dataclasses.field(default_factory=MessagesSpec)
+    #: channel -> its quiet window (minutes after local midnight, start and end): the
+    #: complement of its ``send_window``.
+    channel_quiet: Mapping[str, tuple[int, int]] = dataclasses.field(default_factory=dict)
+    #: channel -> the SMS operator rules it follows.
+    operator_rules: Mapping[str, OperatorRules] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def default(cls) -> Policies:
@@ -72,8 +78,20 @@ def compile_policies(
     channels: dict[str, tuple[bool, frozenset[str]]] = {
         name: (consent, frozenset()) for name, consent in BUILTIN_CHANNELS.items()
     }
+    channel_quiet: dict[str, tuple[int, int]] = {}
+    operator_rules: dict[str, OperatorRules] = {}
     for name, channel in spec.channels.items():
         channels[name] = (channel.needs_consent, frozenset(channel.templates))
+        if channel.send_window is not None:
+            opens, closes = _minutes(channel.send_window.start), _minutes(channel.send_window.end)
+            if opens == closes:
+                raise JourneyError(
+                    [*loc, "channels", name, "send_window"],
+                    "start and end are the same time: leave send_window out to send any time",
+                )
+            channel_quiet[name] = (closes, opens)
+        if channel.operator_rules is not None:
+            operator_rules[name] = channel.operator_rules
     caps = []
     for index, cap in enumerate(spec.frequency_caps):
         if cap.channel != "any" and cap.channel not in channels:
@@ -98,7 +116,9 @@ def compile_policies(
                 [*loc, "quiet_hours", "default_time_zone"], f"unknown time zone {zone!r}"
             )
     pools = _coupon_pools(spec, loc, base or Path("."))
-    return Policies(channels, tuple(caps), quiet, zone, pools, spec.messages)
+    return Policies(
+        channels, tuple(caps), quiet, zone, pools, spec.messages, channel_quiet, operator_rules
+    )
 
 
 def _coupon_pools(

@@ -7,7 +7,8 @@ Every send a journey makes passes here (``rules/journey_runtime.py``), in this o
    customer's (suppressed, ``no_consent``);
 3. **quiet hours**: inside the quiet window, in the customer's time zone (the
    ``time_zone`` trait, else ``default_time_zone``), the send is deferred to the window's
-   end (``quiet_hours``);
+   end (``quiet_hours``); outside its channel's ``send_window`` (SMS in China: 08:00 to
+   22:00), likewise until the window opens (``send_window``);
 4. **frequency caps**: across every journey, at most ``max`` sends per channel (or on
    ``any`` channel) within each cap's period: the send is deferred until a cap frees, or
    suppressed when the journey says ``on_cap: drop`` (``frequency_cap``).
@@ -73,6 +74,10 @@ class SendGate:
         quiet_end = self.quiet_until(profile, at)
         if quiet_end is not None:
             return Verdict("deferred", "quiet_hours", quiet_end, True)
+        closed = self.policies.channel_quiet.get(channel)
+        opens = None if closed is None else self.quiet_until(profile, at, closed)
+        if opens is not None:
+            return Verdict("deferred", "send_window", opens, True)
         free_at = self.cap_frees_at(profile, channel, at)
         if free_at is not None:
             if on_cap == "drop":
@@ -85,9 +90,12 @@ class SendGate:
         name = profile.trait("time_zone")
         return ZoneInfo(name if isinstance(name, str) else self.policies.default_time_zone)
 
-    def quiet_until(self, profile: Profile, at: float) -> float | None:
-        """The end of the quiet window ``at`` falls in (customer's local time), else None."""
-        window = self.policies.quiet_hours
+    def quiet_until(
+        self, profile: Profile, at: float, window: tuple[int, int] | None = None
+    ) -> float | None:
+        """The end of the quiet window ``at`` falls in (customer's local time), else None;
+        ``window`` (start and end, minutes after midnight) defaults to the quiet hours."""
+        window = window or self.policies.quiet_hours
         if window is None:
             return None
         start, end = window

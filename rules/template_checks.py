@@ -63,7 +63,7 @@ def check_sends(
     """The journeys, each capturing the trigger properties its templates read, and the
     problems found."""
     problems: list[str] = []
-    renderer = Renderer(templates, policies.messages)
+    renderer = Renderer(templates, policies.messages, policies.operator_rules)
     checked: list[Journey] = []
     for journey in journeys:
         doc = docs[journey.id]

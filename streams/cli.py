@@ -359,9 +359,17 @@ def rules_validate(directory: Path | None) -> None:
     except RuleFileError as error:
         _reject(error, f"{len(error.problems)} problem(s); rules rejected")
     journeys = ", ".join(j.id for j in loaded.journeys.journeys) or "none"
+    templates = loaded.templates
+    messages = (
+        "no templates/ (sends carry the template name only)"
+        if templates is None
+        else f"{len({t for t, _ in templates.by_key})} message templates "
+        f"({len(templates)} channel messages, each rendered for a sample send)"
+    )
     click.echo(
         f"{directory}: OK, {len(loaded.tags.ids)} tags, "
-        f"{len(loaded.journeys.journeys)} journeys ({journeys}), version {loaded.version}"
+        f"{len(loaded.journeys.journeys)} journeys ({journeys}), {messages}, "
+        f"version {loaded.version}"
     )
 
 

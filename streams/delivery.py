@@ -56,6 +56,7 @@ from streams.settings import (
     DeliverySettings,
     LogAdapter,
     SmtpAdapter,
+    TwilioAdapter,
     WebhookAdapter,
 )
 
@@ -213,6 +214,11 @@ def build_sinks(settings: DeliverySettings, environ: Mapping[str, str]) -> dict[
             from streams.smtp_sink import SmtpSink
 
             sinks[name] = SmtpSink(name, adapter, environ)
+            continue
+        if isinstance(adapter, TwilioAdapter):
+            from streams.sms_sink import TwilioSink
+
+            sinks[name] = TwilioSink(name, adapter, environ)
             continue
         secret = environ.get(adapter.secret_env)
         if not secret:

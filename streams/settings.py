@@ -395,10 +395,49 @@ class SmtpAdapter(BaseModel):
         return self.from_address.rsplit("@", 1)[1]
 
 
-Adapter = Annotated[LogAdapter | WebhookAdapter | SmtpAdapter, Field(discriminator="type")]
+class TwilioAdapter(BaseModel):
+    """Send each SMS action's rendered text through Twilio's Messages API (a form POST to
+    ``/2010-04-01/Accounts/<sid>/Messages.json`` with HTTP basic auth)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["twilio"] = "twilio"
+    account_sid_env: str = Field(description="Environment variable holding the Account SID.")
+    auth_token_env: str = Field(description="Environment variable holding the auth token.")
+    sender: str = Field(
+        description="The From number (E.164, +447…) or a Messaging Service SID (MG…)."
+    )
+    base_url: str = Field(
+        "https://api.twilio.com", description="The API's address (a test double's, in tests)."
+    )
+    timeout: str = Field("10s", description="Give up on one attempt after this long.")
+    allow_http: bool = Field(False, description="Allow an http:// base_url (loopback tests).")
+
+    @field_validator("timeout")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @model_validator(mode="after")
+    def _https(self) -> TwilioAdapter:
+        if not self.base_url.startswith("https://") and not (
+            self.allow_http and self.base_url.startswith("http://")
+        ):
+            raise ValueError(f"base_url {self.base_url!r}: expected https://")
+        return self
+
+    @property
+    def timeout_seconds(self) -> float:
+        return parse_duration(self.timeout)
 
 
-def _default_adapters() -> dict[str, LogAdapter | WebhookAdapter | SmtpAdapter]:
+Adapter = Annotated[
+    LogAdapter | WebhookAdapter | SmtpAdapter | TwilioAdapter, Field(discriminator="type")
+]
+
+
+def _default_adapters() -> dict[str, LogAdapter | WebhookAdapter | SmtpAdapter | TwilioAdapter]:
     return {"log": LogAdapter()}
 
 
@@ -410,7 +449,7 @@ class DeliverySettings(BaseModel):
     enabled: bool = Field(True, description="Run the delivery stage in this worker.")
     adapters: dict[str, Adapter] = Field(
         default_factory=lambda: _default_adapters(),
-        description="Adapters by name: `type: log`, `type: webhook` or `type: smtp`.",
+        description="Adapters by name: `type: log`, `webhook`, `smtp` or `twilio`.",
     )
     channels: dict[str, str] = Field(
         default_factory=dict,

@@ -199,3 +199,56 @@ def test_a_rules_directory_without_templates_sends_names_only(tmp_path: Path) ->
     sends = _sends(rules, _consent(), added("k1", "p1", price=30.0))
     assert sends[0].status == "sent"
     assert sends[0].message is None
+
+
+def _sms_rules(tmp_path: Path, quiet_hours: bool = False) -> RuleSet:
+    """The shipped rules with cart recovery's reminder sent by SMS under Chinese operator
+    rules, and no quiet hours (so the SMS send window is what holds a send)."""
+    rules = _rules_with(tmp_path)
+    journey = rules / "journeys" / "cart_recovery.yaml"
+    text = journey.read_text(encoding="utf-8")
+    journey.write_text(text.replace("channel: email", "channel: sms", 1), encoding="utf-8")
+    policies = rules / "policies.yaml"
+    text = policies.read_text(encoding="utf-8")
+    text = text.replace(
+        "    # operator_rules: {signature: Rapport商城, unsubscribe_line: 回T退订}",
+        "    operator_rules: {signature: Rapport商城, unsubscribe_line: 回T退订}",
+    )
+    if not quiet_hours:
+        start = text.index("quiet_hours:")
+        end = text.index("\n\n", start)
+        text = text[:start] + text[end + 2 :]
+    policies.write_text(text, encoding="utf-8")
+    return load_rules(rules)
+
+
+def test_chinese_sms_carry_the_signature_and_the_opt_out_line_and_count_segments(
+    tmp_path: Path,
+) -> None:
+    rules = _sms_rules(tmp_path)
+    consent = event("consent.updated", when=at(), channel="sms", granted=True)
+    chinese = event("customer.updated", when=at(0, 0, 5), locale="zh-CN", time_zone="Asia/Shanghai")
+    sends = _sends(rules, consent, chinese, added("k1", "p1", price=30.0, when=at(0, 0, 10)))
+    sms = next(s for s in sends if s.channel == "sms")
+    assert sms.status == "sent"
+    assert sms.message is not None
+    assert sms.message.text is not None
+    assert sms.message.text.startswith("【Rapport商城】")
+    assert sms.message.text.count("退订") == 1  # the template's own line is kept, not doubled
+    assert sms.message.segments == (
+        1 if len(sms.message.text) <= 70 else -(-len(sms.message.text) // 67)
+    )
+
+
+def test_an_sms_due_outside_the_send_window_waits_for_it_to_open(tmp_path: Path) -> None:
+    rules = _sms_rules(tmp_path)
+    consent = event("consent.updated", when=at(), channel="sms", granted=True)
+    # 13:30 UTC is 21:30 in Shanghai: the reminder an hour later, 22:30, is outside 08:00-22:00
+    chinese = event("customer.updated", when=at(0, 0, 5), time_zone="Asia/Shanghai")
+    sends = _sends(rules, consent, chinese, added("k1", "p1", price=30.0, when=at(0, 4, 30)))
+    first = [s for s in sends if s.channel == "sms"]
+    assert first[0].status == "deferred"
+    assert first[0].reason == "send_window"
+    # 08:00 in Shanghai the next morning is 00:00 UTC
+    assert first[0].retry_at == at(1).replace(hour=0).timestamp()
+    assert first[1].status == "sent"
