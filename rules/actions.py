@@ -27,6 +27,7 @@ SuppressionReason = Literal[
     "coupon_pool_empty",
     "template_error",
     "send_window",
+    "unreachable",
 ]
 MilestoneKind = Literal["entered", "exited", "completed", "converted"]
 

@@ -48,6 +48,18 @@ PROFILE_FIELDS: Final[dict[str, tuple[str, Any]]] = {
     "sms_consent": ("consent to SMS", False),
     "push_consent": ("consent to push", True),
     "is_known": ("identified (has a customer id)", True),
+    "email_reachable": (
+        "no hard bounce or spam complaint on email since the address changed",
+        True,
+    ),
+    "sms_reachable": ("no hard bounce or spam complaint on SMS since the number changed", True),
+    "messages_delivered": ("messages delivered, every channel", 12),
+    "messages_opened": ("messages opened, every channel", 5),
+    "messages_clicked": ("messages clicked, every channel", 2),
+    "days_since_last_engaged": (
+        "days since a message was last opened or clicked, None if never",
+        3.5,
+    ),
 }
 
 SAMPLE_VIEW: Final[dict[str, Any]] = {name: sample for name, (_, sample) in PROFILE_FIELDS.items()}
@@ -113,6 +125,15 @@ PROFILE_GETTERS: Final[dict[str, Callable[[Profile], Any]]] = {
     "sms_consent": lambda p: p.has_consent("sms"),
     "push_consent": lambda p: p.has_consent("push"),
     "is_known": lambda p: p.customer_id is not None,
+    "email_reachable": lambda p: p.reachable("email"),
+    "sms_reachable": lambda p: p.reachable("sms"),
+    "messages_delivered": lambda p: sum(r.delivered for r in p.reach.values()),
+    "messages_opened": lambda p: sum(r.opened for r in p.reach.values()),
+    "messages_clicked": lambda p: sum(r.clicked for r in p.reach.values()),
+    "days_since_last_engaged": lambda p: _days(
+        p.as_of,
+        max((r.last_engaged_at for r in p.reach.values() if r.last_engaged_at), default=None),
+    ),
 }
 assert set(PROFILE_GETTERS) == set(PROFILE_FIELDS), "every documented field needs a getter"
 

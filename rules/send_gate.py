@@ -4,7 +4,8 @@ Every send a journey makes passes here (``rules/journey_runtime.py``), in this o
 
 1. **holdout**: a run in the holdout arm sends nothing (suppressed, ``holdout``);
 2. **consent**: a channel that needs consent (``policies.yaml: channels``) needs the
-   customer's (suppressed, ``no_consent``);
+   customer's (suppressed, ``no_consent``), and must still reach them: after a hard
+   bounce or a spam complaint it does not, until the address changes (``unreachable``);
 3. **quiet hours**: inside the quiet window, in the customer's time zone (the
    ``time_zone`` trait, else ``default_time_zone``), the send is deferred to the window's
    end (``quiet_hours``); outside its channel's ``send_window`` (SMS in China: 08:00 to
@@ -71,6 +72,8 @@ class SendGate:
             return Verdict("sent", None, None, False)
         if not profile.has_consent(channel):
             return Verdict("suppressed", "no_consent", None, True)
+        if not profile.reachable(channel):
+            return Verdict("suppressed", "unreachable", None, True)
         quiet_end = self.quiet_until(profile, at)
         if quiet_end is not None:
             return Verdict("deferred", "quiet_hours", quiet_end, True)

@@ -102,7 +102,10 @@ def check_sends(
                 elif use.root == "event":
                     captured.add(use.name)
             if len(problems) == before:  # a name that does not exist fails the render too
-                problems.extend(_sample_render(renderer, compiled, journey, step, trigger or {}))
+                sent_by = f"{doc.path} step {index + 1}"
+                problems.extend(
+                    _sample_render(renderer, compiled, journey, step, trigger or {}, sent_by)
+                )
         checked.append(dataclasses.replace(journey, captured=tuple(sorted(captured))))
     return checked, problems
 
@@ -127,13 +130,14 @@ def _sample_render(
     journey: Journey,
     step: Send,
     trigger: Mapping[str, Any],
+    sent_by: str,
 ) -> list[str]:
-    """Render every locale of ``compiled`` for sample sends of ``step``: to a profile with
-    every field set, and to a new one (no cart, order or ticket: ``cart`` is nil)."""
+    """Render every locale of ``compiled`` for sample sends of ``step`` (``sent_by``): to a
+    profile with every field set, and to a new one (no cart, order or ticket)."""
     problems: list[str] = []
     for profile, kind in ((sample_profile(), "full"), (Profile(key="c", customer_id="c"), "new")):
         problems.extend(
-            _render_each_locale(renderer, compiled, journey, step, trigger, profile, kind)
+            _render_each_locale(renderer, compiled, journey, step, trigger, profile, kind, sent_by)
         )
     return list(dict.fromkeys(problems))
 
@@ -146,6 +150,7 @@ def _render_each_locale(
     trigger: Mapping[str, Any],
     profile: Profile,
     kind: str,
+    sent_by: str,
 ) -> list[str]:
     payload = {
         name: trigger.get(source.removeprefix("event."))
@@ -179,11 +184,13 @@ def _render_each_locale(
             at = compiled.part_at.get((locale, failure.part or ""))
             where = compiled.where if at is None else at(failure.offset)
             field = f"channels.{compiled.channel}.{locale}.{failure.part or ''}".rstrip(".")
+            coupon_hint = "" if step.coupon is not None else "; this send has no coupon"
             hint = (
-                " (rendered for a new customer, who has no cart, order or ticket: guard "
-                "it with {% if cart %}…{% endif %}, or order, or ticket)"
+                f" (rendered for {sent_by}, to a new customer, who has no cart, order or "
+                f"ticket: guard it with {{% if cart %}}…{{% endif %}}, or order, or ticket"
+                f"{coupon_hint})"
                 if kind == "new"
-                else " (rendered for a sample send)"
+                else f" (rendered for a sample send of {sent_by}{coupon_hint})"
             )
             problems.append(f"{where}: {field}: {failure}{hint}")
     return problems

@@ -321,6 +321,56 @@ class ConsentUpdated(Envelope, tag="consent.updated", frozen=True):
     order_sensitive: ClassVar[bool] = True
 
 
+# --- messages: what happened to a message after it was sent (delivery feedback) ---------------
+
+
+class MessageProperties(Properties, frozen=True):
+    channel: Channel
+    #: The action the message was (``Action.action_id``); None when the provider lost it
+    #: (an unsubscribe from a forwarded mail).
+    action_id: Id | None = None
+    journey_id: Id | None = None
+
+
+class MessageDelivered(Envelope, tag="message.delivered", frozen=True):
+    properties: MessageProperties
+
+
+class MessageBouncedProperties(MessageProperties, frozen=True, kw_only=True):
+    #: ``hard``: the address does not exist or refuses for good; ``soft``: full, later.
+    bounce: Literal["hard", "soft"]
+    reason: Annotated[str, Meta(max_length=512)] | None = None
+
+
+class MessageBounced(Envelope, tag="message.bounced", frozen=True):
+    properties: MessageBouncedProperties
+
+
+class MessageComplained(Envelope, tag="message.complained", frozen=True):
+    """The recipient marked the message as spam."""
+
+    properties: MessageProperties
+
+
+class MessageOpened(Envelope, tag="message.opened", frozen=True):
+    properties: MessageProperties
+
+
+class MessageClickedProperties(MessageProperties, frozen=True):
+    url: Annotated[str, Meta(max_length=2048)] | None = None
+
+
+class MessageClicked(Envelope, tag="message.clicked", frozen=True):
+    properties: MessageClickedProperties
+
+
+class MessageUnsubscribed(Envelope, tag="message.unsubscribed", frozen=True):
+    """The recipient used the unsubscribe link: consent to the channel is withdrawn."""
+
+    properties: MessageProperties
+    order_sensitive: ClassVar[bool] = True
+
+
 class ErasureRequestedProperties(Properties, frozen=True):
     request_id: Id | None = None
 
@@ -349,6 +399,12 @@ Event = (
     | CustomerIdentified
     | CustomerUpdated
     | ConsentUpdated
+    | MessageDelivered
+    | MessageBounced
+    | MessageComplained
+    | MessageOpened
+    | MessageClicked
+    | MessageUnsubscribed
     | ErasureRequested
 )
 

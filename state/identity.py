@@ -83,6 +83,7 @@ def merge_profiles(target: Profile, source: Profile) -> Profile:
     for tag, days in source.tag_activity.items():
         add_buckets(target.tag_activity.setdefault(tag, {}), days)
     _merge_journeys(target.journeys, source.journeys)
+    _merge_reach(target, source)
     target.recent_events = merge_recent(
         target.recent_events, source.recent_events, MAX_RECENT_EVENT_IDS
     )
@@ -111,6 +112,28 @@ def _merge_journeys(mine: JourneyState, theirs: JourneyState) -> None:
         mine.sends[channel] = sorted(mine.sends.get(channel, []) + times)[-MAX_SENDS_KEPT:]
     times = [t for t in (mine.next_due_at, theirs.next_due_at) if t is not None]
     mine.next_due_at = min(times) if times else None
+
+
+def _merge_reach(target: Profile, source: Profile) -> None:
+    for channel, theirs in source.reach.items():
+        mine = target.reach.get(channel)
+        if mine is None:
+            target.reach[channel] = theirs
+            continue
+        mine.delivered += theirs.delivered
+        mine.opened += theirs.opened
+        mine.clicked += theirs.clicked
+        mine.soft_bounces += theirs.soft_bounces
+        mine.hard_bounces += theirs.hard_bounces
+        mine.complaints += theirs.complaints
+        mine.last_delivered_at = _max(mine.last_delivered_at, theirs.last_delivered_at)
+        mine.last_engaged_at = _max(mine.last_engaged_at, theirs.last_engaged_at)
+        mine.readdressed_at = _max(mine.readdressed_at, theirs.readdressed_at)
+        if theirs.unreachable_at is not None and (
+            mine.unreachable_at is None or theirs.unreachable_at > mine.unreachable_at
+        ):
+            mine.unreachable_at = theirs.unreachable_at
+            mine.unreachable_reason = theirs.unreachable_reason
 
 
 def _merge_carts(target: Profile, source: Profile) -> None:

@@ -11,7 +11,7 @@ collection has a fixed bound (see ``LIMITS``) so a profile never grows without e
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, Literal
 
 import msgspec
 
@@ -198,6 +198,33 @@ class Rfm(msgspec.Struct, gc=False):
     segment: str = "none"
 
 
+class Reach(msgspec.Struct, gc=False, omit_defaults=True):
+    """What became of the messages sent to a customer on one channel."""
+
+    delivered: int = 0
+    opened: int = 0
+    clicked: int = 0
+    soft_bounces: int = 0
+    hard_bounces: int = 0
+    complaints: int = 0
+    last_delivered_at: float | None = None
+    #: The newest open or click.
+    last_engaged_at: float | None = None
+    #: The newest hard bounce or spam complaint: the channel cannot reach the customer
+    #: from then on, unless the address changed after it (``readdressed_at``).
+    unreachable_at: float | None = None
+    unreachable_reason: Literal["hard_bounce", "complaint"] | None = None
+    #: The newest change of the channel's address (a new email or phone number).
+    readdressed_at: float | None = None
+
+    @property
+    def reachable(self) -> bool:
+        blocked = self.unreachable_at
+        return blocked is None or (
+            self.readdressed_at is not None and self.readdressed_at > blocked
+        )
+
+
 class Profile(msgspec.Struct):
     """Everything Rapport knows about one customer (or one anonymous visitor)."""
 
@@ -238,6 +265,8 @@ class Profile(msgspec.Struct):
     next_review_at: float | None = None
     #: Journey runs in progress, entries, goal windows and recent sends.
     journeys: JourneyState = msgspec.field(default_factory=JourneyState)
+    #: Per channel: deliveries, engagement and whether it still reaches the customer.
+    reach: dict[str, Reach] = {}
     #: Churn snapshots waiting for their label, and the current risk (``churn/``).
     churn: ChurnState = msgspec.field(default_factory=ChurnState)
     #: Digests of the newest events applied to this profile (``state/dedup.py``), packed,
@@ -280,6 +309,11 @@ class Profile(msgspec.Struct):
     def trait(self, name: str) -> str | bool | None:
         stamped = self.traits.get(name)
         return None if stamped is None else stamped.value
+
+    def reachable(self, channel: str) -> bool:
+        """No hard bounce or complaint on ``channel`` since its address last changed."""
+        reach = self.reach.get(channel)
+        return reach is None or reach.reachable
 
     def has_consent(self, channel: str) -> bool:
         stamped = self.consent.get(channel)

@@ -8,7 +8,8 @@ last-writer-wins by event time, so arrival order does not change the result.
 
 One module per part of the profile, each with the reducers of its event kinds
 (``REDUCERS``): ``browse`` (views, searches), ``commerce`` (carts, orders), ``support``
-(tickets, ratings, reviews), ``account`` (traits, consent, identity, contacts); and the
+(tickets, ratings, reviews), ``account`` (traits, consent, identity, contacts),
+``messages`` (delivery feedback: reach and engagement per channel); and the
 shared ``clock`` (the profile's clock and windows) and ``bounds`` (eviction rules). A new
 event kind is one model (``schemas/events.py``) and one reducer in the table of its module.
 
@@ -29,7 +30,7 @@ from typing import Any, Final
 
 from schemas import events as ev
 from state.profile import Profile
-from state.reducers import account, browse, commerce, support
+from state.reducers import account, browse, commerce, messages, support
 from state.reducers.account import (
     ADDRESS_TRAITS,
     ContactDigest,
@@ -82,6 +83,7 @@ _REDUCERS: Final[dict[type[Any], Callable[[Profile, Any, float], None]]] = {
     **commerce.REDUCERS,
     **support.REDUCERS,
     **account.REDUCERS,
+    **messages.REDUCERS,
 }
 assert set(_REDUCERS) == set(ev.EVENT_CLASSES), "every event kind needs a reducer"
 

@@ -15,6 +15,7 @@ from state.profile import (
     Stamped,
 )
 from state.reducers.clock import newer
+from state.reducers.messages import readdressed
 
 #: Makes the digest of a contact (an email or phone as given): ``privacy.contact_key``'s.
 ContactDigest = Callable[[str], str]
@@ -94,6 +95,7 @@ def _customer_registered(profile: Profile, event: ev.CustomerRegistered, ts: flo
 
 def _customer_updated(profile: Profile, event: ev.CustomerUpdated, ts: float) -> None:
     _apply_traits(profile, event.properties, ts, event.event_id)
+    readdressed(profile, event.properties, ts)
 
 
 def _consent_updated(profile: Profile, event: ev.ConsentUpdated, ts: float) -> None:
