@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -179,6 +180,12 @@ class WorkerSettings(BaseModel):
     api_token_file: Path | None = Field(
         None, description="File holding the bearer token (instead of `api_token`)."
     )
+    feedback_secret_env: str | None = Field(
+        None,
+        description="Environment variable holding the secret that signs `POST /feedback` "
+        f"(delivery feedback events; at least {MIN_SECRET_CHARS} characters). Unset: the "
+        "endpoint answers 403.",
+    )
     store: Literal["rocksdb", "memory"] = Field(
         "rocksdb",
         description="Where tables are kept locally: `rocksdb` (on disk under `data_dir`; a "
@@ -213,6 +220,18 @@ class WorkerSettings(BaseModel):
                 "(make one with `python -c 'import secrets; print(secrets.token_urlsafe())'`)"
             )
         return self
+
+    def feedback_secret(self, environ: Mapping[str, str]) -> bytes | None:
+        """The ``POST /feedback`` signing secret; None: the endpoint is off."""
+        if self.feedback_secret_env is None:
+            return None
+        secret = environ.get(self.feedback_secret_env, "")
+        if len(secret) < MIN_SECRET_CHARS:
+            raise ValueError(
+                f"worker.feedback_secret_env: {self.feedback_secret_env} must hold at least "
+                f"{MIN_SECRET_CHARS} characters (it has {len(secret)})"
+            )
+        return secret.encode()
 
     def token(self) -> str | None:
         """The bearer token, from ``api_token`` or ``api_token_file``; None: lookups off."""

@@ -6,6 +6,9 @@
                               their tables, and no rebalance is under way, else 503 (readiness: route traffic, count as up)
 ``GET /metrics``              Prometheus text format
 ``GET /rules``                the active rules version (token)
+``POST /feedback``            delivery feedback events (``message.*``), signed with
+                              ``worker.feedback_secret_env`` instead of the token
+                              (``streams/feedback.py``): 202 once on the events topic
 ``GET /profiles/{id}``        a customer (or ``anon:<id>`` visitor), token: by default the
                               read model's fields only (tier, stage, RFM, churn, tags,
                               consent, open cart, order totals); ``?view=full`` the whole
@@ -29,16 +32,20 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import os
+import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
+from faust.web import View
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.registry import Collector
 from yarl import URL
 
 from state.read_model import read_model_fields
+from streams.feedback import FeedbackRefused, feedback_records, verify
 from streams.metrics import (
     churn_metrics,
     condition_metrics,
@@ -86,6 +93,38 @@ def register_pages(worker: Worker) -> None:
         status, detail = refusal
         headers = {"WWW-Authenticate": 'Bearer realm="rapport"'} if status == 401 else None
         return view.json({"error": detail}, status=status, headers=headers)
+
+    feedback_secret = worker.settings.worker.feedback_secret(os.environ)
+    skew = worker.settings.engine.max_clock_skew_seconds
+
+    @app.page("/feedback")
+    class Feedback(View):
+        async def post(self, request: Any) -> Any:
+            if feedback_secret is None:
+                return self.json(
+                    {"error": "feedback is off: set worker.feedback_secret_env"}, status=403
+                )
+            body = await request.read()
+            headers = request.headers
+            try:
+                verify(
+                    body,
+                    headers.get("X-Rapport-Timestamp"),
+                    headers.get("Idempotency-Key"),
+                    headers.get("X-Rapport-Signature"),
+                    feedback_secret,
+                    time.time(),
+                )
+                records = feedback_records(body, time.time(), skew)
+            except FeedbackRefused as refused:
+                answer: dict[str, Any] = {"error": refused.detail}
+                if refused.problems:
+                    answer["problems"] = refused.problems
+                return self.json(answer, status=refused.status)
+            for record in records:
+                await worker.produce(worker.names.events, record.key, record.value)
+            worker.feedback_received += len(records)
+            return self.json({"accepted": len(records)}, status=202)
 
     @app.page("/health")
     async def health(view: Any, request: Any) -> Any:
@@ -175,6 +214,11 @@ class WorkerCollector(Collector):
             "rapport_partitions_assigned",
             "Input partitions this worker owns.",
             value=len(worker.assigned_partitions()),
+        )
+        yield CounterMetricFamily(
+            "rapport_feedback_events",
+            "Delivery feedback events taken by POST /feedback and put on the events topic.",
+            value=worker.feedback_received,
         )
         yield CounterMetricFamily(
             "rapport_actions_dedup_skipped",

@@ -113,6 +113,8 @@ class Worker:
         self.delivery = (
             Delivery(settings.delivery, self.redis) if settings.delivery.enabled else None
         )
+        #: Delivery feedback events taken by ``POST /feedback``.
+        self.feedback_received = 0
         #: Records the Faust side's producer refused (the data plane counts its own).
         self.broker_errors: Counter[str] = Counter()
         #: Partition -> web address of the worker that owns it (``agents/owners.py``).

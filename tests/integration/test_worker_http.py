@@ -14,6 +14,7 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from rules.loader import load_rules
 from state.profile import Profile
 from state.read_model import read_model_fields
+from streams.delivery import signature
 from streams.generator import GeneratorConfig, generate_stream
 from streams.settings import load_settings
 from tests.integration.kafka_io import create_topic, produce
@@ -43,6 +45,8 @@ LEARNER_ONLY = {
 
 #: The bearer token the workers of these tests are given (worker.api_token).
 TOKEN = "test-token-" + "x" * 20
+#: The secret that signs their POST /feedback (worker.feedback_secret_env).
+FEEDBACK_SECRET = "feedback-secret-" + "f" * 32
 
 
 def _get(port: int, path: str, token: str | None = TOKEN) -> tuple[int, Any]:
@@ -104,7 +108,9 @@ def two_workers(
                 worker__clock="events",
                 worker__web_port=str(port),
                 worker__api_token=TOKEN,
-            ),
+                worker__feedback_secret_env="RAPPORT_TEST_FEEDBACK_SECRET",
+            )
+            | {"RAPPORT_TEST_FEEDBACK_SECRET": FEEDBACK_SECRET},
             name=f"w{port}",
         )
         for port in ports
@@ -299,3 +305,61 @@ def _poll(server: Server, query: str, want: int, timeout: float = 60) -> float:
                 return float(value[0]["value"][1])
         time.sleep(0.5)
     raise AssertionError(f"Prometheus never answered {query} within {timeout}s")
+
+
+def _post_feedback(port: int, body: bytes, secret: str = FEEDBACK_SECRET) -> tuple[int, Any]:
+    timestamp, key = str(int(time.time())), f"fb-{uuid.uuid4().hex}"
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/feedback",
+        data=body,
+        method="POST",
+        headers={
+            "Idempotency-Key": key,
+            "X-Rapport-Timestamp": timestamp,
+            "X-Rapport-Signature": signature(secret.encode(), timestamp, key, body),
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            return reply.status, json.loads(reply.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+@pytest.mark.integration
+def test_signed_delivery_feedback_reaches_the_profile_and_anything_else_is_refused(
+    two_workers: TwoWorkers,
+) -> None:
+    ports = two_workers.ports
+    # the last customer: the lookup test above compares the first twelve to the replay
+    key = sorted(k for k in two_workers.want.profiles if not k.startswith("anon:"))[-1]
+    stored = msgspec.json.decode(two_workers.want.profiles[key])
+    when = datetime.fromtimestamp(stored["as_of"], UTC).isoformat()
+
+    def line(kind: str, **properties: Any) -> bytes:
+        record = {
+            "type": kind,
+            "event_id": f"fb-{uuid.uuid4().hex}",
+            "customer_id": key,
+            "occurred_at": when,
+            "properties": {"channel": "email", "action_id": "a1", **properties},
+        }
+        return json.dumps(record).encode()
+
+    body = line("message.delivered") + b"\n" + line("message.complained") + b"\n"
+    assert _post_feedback(ports[0], body, secret="wrong-" + FEEDBACK_SECRET)[0] == 401
+    status, answer = _post_feedback(ports[0], body.replace(b"message.complained", b"order.placed"))
+    assert status == 400
+    assert "line 2" in answer["problems"][0]
+    assert _post_feedback(ports[1], body) == (202, {"accepted": 2})
+    deadline = time.monotonic() + 60
+    reach: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        status, found = _get(ports[0], f"/profiles/{key}?view=full")
+        reach = found.get("profile", {}).get("reach", {}).get("email", {}) if status == 200 else {}
+        if reach.get("complaints") == 1:
+            break
+        time.sleep(0.3)
+    assert reach.get("delivered") == 1, reach
+    assert reach.get("complaints") == 1, reach
+    assert reach.get("unreachable_reason") == "complaint", reach
