@@ -57,6 +57,9 @@ from state.policy import SupportPolicy
 from state.profile import Profile
 
 FUNNEL_STEPS = ("viewed", "carted", "checkout", "ordered")
+#: What became of messages (``message.*`` events), counted per channel.
+MESSAGE_OUTCOMES = ("delivered", "bounced", "complained", "opened", "clicked", "unsubscribed")
+CHANNELS = ("email", "sms", "push", "whatsapp", "in_app")
 PRIORITIES = ("low", "normal", "high", "urgent")
 #: NPS groups by score: 0-6 detractors, 7-8 passives, 9-10 promoters.
 NPS_GROUPS = ("detractor", "passive", "promoter")
@@ -122,6 +125,8 @@ class KpiCounts:
     #: CSAT score (1-5) -> ratings; NPS group -> ratings
     csat: Counter[int] = field(default_factory=Counter)
     nps: Counter[str] = field(default_factory=Counter)
+    #: (channel, outcome) -> messages (``MESSAGE_OUTCOMES``)
+    messages: Counter[tuple[str, str]] = field(default_factory=Counter)
 
     def add(self, other: KpiCounts) -> None:
         self.funnel.update(other.funnel)
@@ -132,6 +137,24 @@ class KpiCounts:
             self.first_responses.setdefault(priority, FirstResponses()).add(responses)
         self.csat.update(other.csat)
         self.nps.update(other.nps)
+        self.messages.update(other.messages)
+
+    def message_summary(self) -> dict[str, dict[str, Any]]:
+        """Per channel with any feedback: each outcome's count, and the rates of delivered
+        messages opened and clicked, and of sent ones (delivered + bounced) bounced."""
+        channels: dict[str, dict[str, Any]] = {}
+        for channel in CHANNELS:
+            counts = {outcome: self.messages[(channel, outcome)] for outcome in MESSAGE_OUTCOMES}
+            if not any(counts.values()):
+                continue
+            delivered = counts["delivered"]
+            channels[channel] = {
+                **counts,
+                "open_rate": _ratio(counts["opened"], delivered),
+                "click_rate": _ratio(counts["clicked"], delivered),
+                "bounce_rate": _ratio(counts["bounced"], delivered + counts["bounced"]),
+            }
+        return channels
 
     def summary(self) -> dict[str, Any]:
         """The KPIs as a plain, JSON-ready dict: counts and the ratios derived from them."""
@@ -166,6 +189,7 @@ class KpiCounts:
             "csat_average": _ratio(sum(s * n for s, n in self.csat.items()), ratings, 2),
             "nps_ratings": nps_ratings,
             "nps": _ratio(100 * (self.nps["promoter"] - self.nps["detractor"]), nps_ratings, 1),
+            "messages": self.message_summary(),
         }
 
 
@@ -292,6 +316,13 @@ def _replied(tally: KpiTally, profile: Profile, event: ev.TicketReplied, before:
         tally.responded(profile, event.properties.ticket_id)
 
 
+def _message(kind: str) -> _Before:
+    def count(tally: KpiTally, profile: Profile, event: Any, ts: float) -> None:
+        tally.counts.messages[(event.properties.channel, kind)] += 1
+
+    return count
+
+
 _AFTER: dict[type, Callable[[KpiTally, Profile, Any, Any], None]] = {
     ev.CartItemAdded: _carted,
     ev.CheckoutStarted: _checked_out,
@@ -308,6 +339,12 @@ _BEFORE: dict[type, _Before] = {
     ev.TicketOpened: _ticket_opened,
     ev.TicketReplied: _ticket_replied,
     ev.SatisfactionRated: _rated,
+    ev.MessageDelivered: _message("delivered"),
+    ev.MessageBounced: _message("bounced"),
+    ev.MessageComplained: _message("complained"),
+    ev.MessageOpened: _message("opened"),
+    ev.MessageClicked: _message("clicked"),
+    ev.MessageUnsubscribed: _message("unsubscribed"),
 }
 
 

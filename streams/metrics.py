@@ -31,8 +31,10 @@ from schemas.events import EVENT_TYPES
 from state.audit import ErasureReason
 from state.changes import ChangeKind
 from state.kpis import (
+    CHANNELS,
     FIRST_RESPONSE_BUCKETS,
     FUNNEL_STEPS,
+    MESSAGE_OUTCOMES,
     NPS_GROUPS,
     PRIORITIES,
     KpiCounts,
@@ -198,6 +200,17 @@ def kpi_metrics(engines: Tallies) -> Iterator[Any]:
             sum_value=seen.seconds if seen else 0.0,
         )
     yield first_response
+    yield labelled(
+        "rapport_messages",
+        "Delivery feedback on sent messages, by channel and outcome (delivered, bounced, "
+        "complained, opened, clicked, unsubscribed).",
+        ["channel", "outcome"],
+        {
+            (channel, outcome): kpis.messages[(channel, outcome)]
+            for channel in CHANNELS
+            for outcome in MESSAGE_OUTCOMES
+        },
+    )
     yield labelled(
         "rapport_csat_ratings",
         "Customer satisfaction ratings, by score (1-5).",

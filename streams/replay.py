@@ -204,6 +204,13 @@ def _render_kpis(kpis: dict[str, Any]) -> list[str]:
             f"  first response, {priority}: {share(row['met_share'])} within SLA of "
             f"{row['responses']:,}, mean {row['mean_hours']:.2f} h"
         )
+    for channel, row in kpis.get("messages", {}).items():
+        lines.append(
+            f"  messages, {channel}: {row['delivered']:,} delivered, {row['bounced']:,} bounced "
+            f"({share(row['bounce_rate'])}), opened {share(row['open_rate'])}, clicked "
+            f"{share(row['click_rate'])}, {row['complained']:,} complaints, "
+            f"{row['unsubscribed']:,} unsubscribes"
+        )
     return lines
 
 

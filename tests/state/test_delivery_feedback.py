@@ -114,3 +114,27 @@ def test_sends_to_an_unreachable_channel_are_suppressed_with_the_reason() -> Non
     sends = [o for o in outputs if isinstance(o, Action) and o.kind == "send"]
     assert sends[0].status == "suppressed"
     assert sends[0].reason == "unreachable"
+
+
+def test_feedback_is_counted_per_channel_in_the_kpis_with_rates() -> None:
+    from state.kpis import KpiTally
+
+    tally, profile = KpiTally(), Profile(key="c1", customer_id="c1")
+    for item in (
+        _message("delivered", 0),
+        _message("delivered", 0.1),
+        _message("bounced", 0.2, bounce="hard"),
+        _message("opened", 0.3),
+        _message("clicked", 0.4),
+        _message("delivered", 0.5, channel="sms"),
+    ):
+        mark = tally.before(profile, item, 0.0)  # type: ignore[arg-type]
+        apply_event(profile, item)  # type: ignore[arg-type]
+        tally.after(profile, item, mark)  # type: ignore[arg-type]
+    summary = tally.counts.message_summary()
+    assert summary["email"]["delivered"] == 2
+    assert summary["email"]["open_rate"] == 0.5
+    assert summary["email"]["click_rate"] == 0.5
+    assert summary["email"]["bounce_rate"] == round(1 / 3, 4)
+    assert summary["sms"]["delivered"] == 1
+    assert "push" not in summary
