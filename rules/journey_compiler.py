@@ -22,6 +22,7 @@ from typing import Any
 import msgspec
 
 from rules.expressions import Condition, ConditionError, compile_condition
+from rules.journey_names import RUN_NAMES
 from rules.journey_spec import (
     AnniversaryTrigger,
     BranchStep,
@@ -83,15 +84,21 @@ def _sample(annotation: Any) -> Any:
     return samples.get(annotation, "x")
 
 
-def _names_for(trigger_event: type[Envelope] | None) -> dict[str, Any]:
+def _names_for(trigger_event: type[Envelope] | None, run_names: bool = False) -> dict[str, Any]:
     names = dict(SAMPLE_VIEW)
+    if run_names:  # a branch also sees what became of the run's own messages
+        names.update(dict.fromkeys(RUN_NAMES, True))
     if trigger_event is not None:
         names["event"] = SimpleNamespace(**properties_of(trigger_event))
     return names
 
 
 def _condition(
-    source: str, trigger_event: type[Envelope] | None, loc: Sequence[str | int], journey_id: str
+    source: str,
+    trigger_event: type[Envelope] | None,
+    loc: Sequence[str | int],
+    journey_id: str,
+    run_names: bool = False,
 ) -> Condition:
     if "event." in source or source.startswith("event"):
         if trigger_event is None:
@@ -105,7 +112,7 @@ def _condition(
                 )
     try:
         rule = f"{journey_id}:{'.'.join(map(str, loc))}"
-        return compile_condition(source, _names_for(trigger_event), rule, loc)
+        return compile_condition(source, _names_for(trigger_event, run_names), rule, loc)
     except ConditionError as error:
         raise JourneyError(loc, str(error)) from error
 
@@ -284,7 +291,9 @@ def _compile_steps(
                         f"step {target!r} comes before this branch; journeys only move forward",
                     )
                 targets.append(ids[target])
-            condition = _condition(branch.when, trigger_event, [*loc, "branch", "when"], spec.id)
+            condition = _condition(
+                branch.when, trigger_event, [*loc, "branch", "when"], spec.id, run_names=True
+            )
             compiled.append(Branch(condition, branch.when, targets[0], targets[1]))
         elif isinstance(step, TagStep | UntagStep):
             tag = step.tag if isinstance(step, TagStep) else step.untag

@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import hashlib
 from bisect import insort
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
 from rules.actions import Action, Coupon, JourneyMilestone, JourneyOutput, action_id
 from rules.coupon_pools import CouponLedger
+from rules.journey_names import JourneyNames
 from rules.journey_steps import Branch, Emit, End, Journey, Send, SetTag, Wait
 from rules.message_context import DEVELOPMENT_LINKS, UnsubscribeLinks
 from rules.message_render import Renderer, RenderFailure
-from rules.profile_view import CART_GETTERS, PROFILE_GETTERS
 from rules.send_gate import SendGate
 from schemas.events import Event, OrderPlaced
 from state.changes import ProfileChange
@@ -36,36 +36,6 @@ from state.journey_runs import (
 from state.profile import Profile
 
 Output = JourneyOutput | ProfileChange
-
-
-class JourneyNames(Mapping[str, Any]):
-    """What journey conditions and payloads see: the profile names plus ``event`` (the
-    trigger's properties). In a run scoped by a cart, the cart names (``cart_value``,
-    ``cart_items``) read that cart, not the customer's most recently touched one."""
-
-    __slots__ = ("_cart", "_event", "_profile")
-
-    def __init__(self, profile: Profile, event: Any, cart: str | None = None) -> None:
-        self._profile = profile
-        self._event = event
-        self._cart = cart
-
-    def __getitem__(self, name: str) -> Any:
-        if self._cart is not None and name in CART_GETTERS:
-            return CART_GETTERS[name](self._profile.carts.get(self._cart))
-        getter = PROFILE_GETTERS.get(name)
-        if getter is not None:
-            return getter(self._profile)
-        if name == "event" and self._event is not None:
-            return self._event
-        raise KeyError(name)
-
-    def __iter__(self) -> Iterator[str]:
-        yield from PROFILE_GETTERS
-        yield "event"
-
-    def __len__(self) -> int:
-        return len(PROFILE_GETTERS) + 1
 
 
 def cart_of(journey: Journey, entity: str | None) -> str | None:
@@ -186,7 +156,7 @@ class RunMover:
             self._send(profile, journey, run, step, at, out, coupons, links)
         elif isinstance(step, Branch):
             names = JourneyNames(
-                profile, SimpleNamespace(**run.context), cart_of(journey, run.entity)
+                profile, SimpleNamespace(**run.context), cart_of(journey, run.entity), run
             )
             run.step = step.goto if step.condition(names) else step.otherwise
         elif isinstance(step, SetTag):

@@ -20,7 +20,6 @@ from rules.anniversaries import next_anniversary
 from rules.coupon_pools import CouponLedger
 from rules.expressions import Condition
 from rules.journey_moves import (
-    JourneyNames,
     RunMover,
     assign_arm,
     cart_of,
@@ -29,12 +28,20 @@ from rules.journey_moves import (
     next_moment,
     remember_finished,
 )
+from rules.journey_names import JourneyNames, note_engagement
 from rules.journey_steps import Journey
 from rules.message_context import DEVELOPMENT_LINKS, UnsubscribeLinks
 from rules.message_render import Renderer
 from rules.policy_compiler import Policies
 from rules.send_gate import SendGate
-from schemas.events import CustomerRegistered, CustomerUpdated, Envelope, Event
+from schemas.events import (
+    CustomerRegistered,
+    CustomerUpdated,
+    Envelope,
+    Event,
+    MessageClicked,
+    MessageOpened,
+)
 from state.changes import ProfileChange
 from state.journey_runs import (
     MAX_RUNS,
@@ -48,6 +55,7 @@ from state.profile import DAY, Profile
 Output = JourneyOutput | ProfileChange
 #: Events that may change a trait a yearly trigger reads.
 _TRAIT_EVENTS: frozenset[type[Envelope]] = frozenset((CustomerRegistered, CustomerUpdated))
+_ENGAGEMENT: frozenset[type[Envelope]] = frozenset((MessageOpened, MessageClicked))
 
 
 class JourneyRuntime:
@@ -125,6 +133,8 @@ class JourneyRuntime:
         for journey in self._by_goal.get(cls, ()):
             for entity in entities_of(journey, event, profile):
                 self._record_goal(profile, journey, entity, event, ts, out)
+        if cls in _ENGAGEMENT:
+            note_engagement(state, self.by_id, profile.key, event)
         if cls in _TRAIT_EVENTS:
             for journey in self._yearly:  # the birthday may have changed
                 state.time_checks.pop(journey.id, None)

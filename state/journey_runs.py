@@ -50,6 +50,9 @@ class JourneyRun(msgspec.Struct, kw_only=True):
     deferrals: int = 0
     #: Trigger event properties named in payloads, captured at entry.
     context: dict[str, ContextValue] = {}
+    #: A message this run sent was opened / clicked (``message.*`` naming its action).
+    opened: bool = False
+    clicked: bool = False
 
 
 class GoalWatch(msgspec.Struct, kw_only=True, gc=False):

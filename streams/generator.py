@@ -2,7 +2,10 @@
 
 Customers browse in sessions, fill carts that they abandon or buy, return and cancel
 some orders, open support tickets that agents answer and customers rate, review
-products, and many slowly fade away. Some start as anonymous visitors and identify
+products, and many slowly fade away. Those who agreed to email get the shop's fortnightly
+newsletter, and its delivery feedback comes back (``message.*``): delivered or bounced,
+opened and clicked (far less once a customer fades), now and then a spam complaint or an
+unsubscribe, after which no newsletter goes to them again. Some start as anonymous visitors and identify
 later. The stream arrives slightly out of order, with some redelivered duplicates and
 a chosen share of malformed records. The same arguments always give the same bytes.
 
@@ -67,6 +70,8 @@ class GeneratorConfig:
     delayed: float = 0.05
     max_delay_seconds: float = 600.0
     anonymous_share: float = 0.3
+    #: Days between newsletters (with their delivery feedback); 0: none.
+    newsletter_days: float = 14.0
 
 
 @dataclass(frozen=True)
@@ -94,6 +99,11 @@ class _CustomerSim:
         fades = rng.random() < 0.35
         self.fade_at = self.t0 + rng.random() * span if fades else self.end
         self.seq = 0
+        #: The newsletter: its own RNG (the rest of the timeline does not depend on it),
+        #: the next one's time, and whether the customer still gets it.
+        self.mail_rng = random.Random(f"{cfg.seed}-newsletter-{index}")
+        self.next_newsletter = math.inf
+        self.mailed = 0
         self.carts = 0
         self.orders: list[tuple[str, float, float]] = []
         #: Events emitted and not yet released: (time, sequence, record), a heap.
@@ -133,6 +143,7 @@ class _CustomerSim:
             self.register(t)
         while True:
             t += rng.expovariate(self.activity) * DAY
+            self.newsletters(min(t, self.end))
             yield from self._release(t)  # the sessions from here on start at t or later
             if t >= min(self.end, self.fade_at):
                 break
@@ -148,6 +159,7 @@ class _CustomerSim:
                 self.identified = True
                 t += 2
             self.session(t)
+        self.newsletters(self.end)
         yield from self._release(math.inf)
 
     def register(self, t: float) -> None:
@@ -170,6 +182,47 @@ class _CustomerSim:
                     {"channel": channel, "granted": True},
                     customer_id=self.customer_id,
                 )
+                if channel == "email" and self.cfg.newsletter_days > 0:
+                    days = self.cfg.newsletter_days
+                    start = self.cfg.start.timestamp() + 10 * HOUR  # 10:00 UTC
+                    self.next_newsletter = start + math.ceil((t + 2 - start) / (days * DAY)) * (
+                        days * DAY
+                    )
+
+    def newsletters(self, until: float) -> None:
+        """The newsletters sent before ``until`` and what became of each."""
+        rng, days = self.mail_rng, self.cfg.newsletter_days
+        while self.next_newsletter < until:
+            sent = self.next_newsletter
+            self.next_newsletter += days * DAY
+            self.mailed += 1
+            ref = {"channel": "email", "action_id": f"newsletter-{self.customer_id}-{self.mailed}"}
+            roll = rng.random()
+            if roll < 0.004:  # the mailbox is gone: no newsletter any more
+                self.emit(sent + 60, "message.bounced", {**ref, "bounce": "hard"})
+                self.next_newsletter = math.inf
+                return
+            if roll < 0.012:
+                self.emit(sent + 60, "message.bounced", {**ref, "bounce": "soft"})
+                continue
+            self.emit(sent + rng.uniform(5, 120), "message.delivered", ref)
+            engaged = 0.05 if sent >= self.fade_at else 0.4
+            if rng.random() < engaged:
+                opened = sent + rng.expovariate(1 / (6 * HOUR))
+                self.emit(opened, "message.opened", ref)
+                if rng.random() < 0.2:
+                    self.emit(
+                        opened + rng.uniform(5, 300),
+                        "message.clicked",
+                        {**ref, "url": "https://shop.example/new"},
+                    )
+            leave = rng.random()
+            if leave < 0.0008:
+                self.emit(sent + rng.uniform(600, DAY), "message.complained", ref)
+                self.next_newsletter = math.inf
+            elif leave < 0.005:
+                self.emit(sent + rng.uniform(600, DAY), "message.unsubscribed", ref)
+                self.next_newsletter = math.inf
 
     def pick(self) -> Product:
         rng = self.rng

@@ -7,6 +7,7 @@ Nested fields use ``__``: ``RAPPORT_ENGINE__ALLOWED_LATENESS=15m``,
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 from collections.abc import Mapping
@@ -58,6 +59,12 @@ class EngineSettings(BaseModel):
         description="A record (input line or Kafka message) longer than this is dead-lettered "
         "as too_large, keeping its first 4 KiB.",
     )
+    message_key_env: str | None = Field(
+        None,
+        description="Environment variable holding the key that signs messages' unsubscribe "
+        f"links (at least {MIN_SECRET_CHARS} characters; the same on every worker). Unset: "
+        "a development key, fine for replays, never for messages customers get.",
+    )
 
     @field_validator("allowed_lateness", "max_clock_skew", "dedup_window")
     @classmethod
@@ -65,12 +72,21 @@ class EngineSettings(BaseModel):
         parse_duration(value)
         return value
 
-    def engine_config(self) -> EngineConfig:
-        return EngineConfig(
+    def engine_config(self, environ: Mapping[str, str] = os.environ) -> EngineConfig:
+        config = EngineConfig(
             allowed_lateness_seconds=parse_duration(self.allowed_lateness),
             dedup_max_entries=self.dedup_max_entries,
             dedup_window_seconds=parse_duration(self.dedup_window),
         )
+        if self.message_key_env is None:
+            return config
+        key = environ.get(self.message_key_env, "")
+        if len(key) < MIN_SECRET_CHARS:
+            raise ValueError(
+                f"engine.message_key_env: {self.message_key_env} must hold at least "
+                f"{MIN_SECRET_CHARS} characters (it has {len(key)})"
+            )
+        return dataclasses.replace(config, message_key=key.encode())
 
     @property
     def max_clock_skew_seconds(self) -> float:

@@ -89,6 +89,12 @@ class Worker:
         self.churn_models = self.app.topic(
             self.names.churn_models, partitions=1, internal=True, compacting=True, **raw
         )
+        if settings.engine.message_key_env is None and rules.templates is not None:
+            log.warning(
+                "engine.message_key_env is not set: unsubscribe links are signed with the "
+                "development key, which anyone can read in the source; set it before "
+                "messages reach customers"
+            )
         self.engines = PartitionEngines(
             rules,
             settings.profile,

@@ -252,3 +252,24 @@ def test_an_sms_due_outside_the_send_window_waits_for_it_to_open(tmp_path: Path)
     # 08:00 in Shanghai the next morning is 00:00 UTC
     assert first[0].retry_at == at(1).replace(hour=0).timestamp()
     assert first[1].status == "sent"
+
+
+def test_the_deployment_key_signs_the_links_and_a_short_one_is_refused() -> None:
+    from streams.settings import EngineSettings
+
+    settings = EngineSettings(message_key_env="SHOP_KEY")
+    config = settings.engine_config({"SHOP_KEY": "k" * 40})
+    assert config.message_key == b"k" * 40
+    with pytest.raises(ValueError, match="at least 32 characters"):
+        settings.engine_config({"SHOP_KEY": "short"})
+    rules = load_rules(DEFAULT_RULES_DIR)
+    engine = Engine(MemoryProfileStore(), rules, config=config)
+    outputs: list[object] = []
+    for item in (_consent(), added("k1", "p1", price=30.0, when=at(0, 1))):
+        outputs += engine.apply(item)  # type: ignore[arg-type]
+    outputs += engine.finish(at(0, 3).timestamp())
+    sent = next(o for o in outputs if isinstance(o, Action) and o.status == "sent")
+    assert sent.message is not None
+    assert sent.message.unsubscribe is not None
+    signature = sent.message.unsubscribe.rsplit("s=", 1)[1]
+    assert UnsubscribeLinks(b"k" * 40).verify("c1", "email", signature)
