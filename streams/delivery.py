@@ -41,6 +41,7 @@ from typing import Literal, Protocol, get_args
 
 import aiohttp
 import msgspec
+from aiolimiter import AsyncLimiter
 from tenacity import (
     AsyncRetrying,
     RetryCallState,
@@ -58,6 +59,7 @@ from streams.settings import (
     SmtpAdapter,
     TwilioAdapter,
     WebhookAdapter,
+    parse_rate,
 )
 
 log = logging.getLogger("rapport.delivery")
@@ -250,6 +252,12 @@ class Delivery:
         #: Counts for metrics: outcome -> how many, and tries that failed and were retried.
         self.counts: dict[Status, int] = dict.fromkeys(get_args(Status), 0)
         self.retries = 0
+        #: Every try, per adapter (the first ones and the retries).
+        self.attempts: dict[str, int] = dict.fromkeys(settings.adapters, 0)
+        #: adapter -> its provider quota (``delivery.rate_limits``): a leaky bucket.
+        self.limiters = {
+            name: AsyncLimiter(*parse_rate(rate)) for name, rate in settings.rate_limits.items()
+        }
 
     async def handle(self, raw: bytes, dead_letter: DeadLetterAction) -> Outcome:
         """Deliver one record of the actions topic, once; milestones and actions that were
@@ -333,10 +341,14 @@ class Delivery:
             reraise=True,
         )
         attempts = 0
+        limiter = self.limiters.get(adapter)
         try:
             async for attempt in retrying:
                 with attempt:
                     attempts += 1
+                    if limiter is not None:
+                        await limiter.acquire()
+                    self.attempts[adapter] = self.attempts.get(adapter, 0) + 1
                     await sink.deliver(action_id, raw)
         except DeliveryFailed as error:
             error.attempts = attempts

@@ -377,6 +377,23 @@ class WebhookAdapter(BaseModel):
 
 
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+_RATE_PERIODS = {"s": 1.0, "min": 60.0, "h": 3600.0}
+
+
+def parse_rate(text: str, where: str = "rate") -> tuple[float, float]:
+    """``"100/s"`` -> (100, 1.0): how many, per how many seconds.
+
+    >>> parse_rate("600/min")
+    (600.0, 60.0)
+    """
+    count, _, period = text.partition("/")
+    try:
+        amount = float(count)
+    except ValueError:
+        amount = -1.0
+    if amount <= 0 or period not in _RATE_PERIODS:
+        raise ValueError(f"{where}: {text!r} is not a rate; write it as 100/s, 600/min or 10000/h")
+    return amount, _RATE_PERIODS[period]
 
 
 class SmtpAdapter(BaseModel):
@@ -492,6 +509,11 @@ class DeliverySettings(BaseModel):
     )
     default_adapter: str = Field("log", description="Adapter for channels not listed.")
     max_attempts: int = Field(5, ge=1, description="Tries per action before its dead letter.")
+    rate_limits: dict[str, str] = Field(
+        default_factory=dict,
+        description="Adapter -> at most this many tries per period, e.g. `100/s`, `600/min`, "
+        "`10000/h` (a provider's quota): tries beyond it wait their turn.",
+    )
     backoff_initial: str = Field("1s", description="Wait after the first failed try.")
     backoff_max: str = Field("30s", description="Longest wait between tries (doubling).")
 
@@ -506,10 +528,18 @@ class DeliverySettings(BaseModel):
         names = sorted(self.adapters)
         wanted = [("default_adapter", self.default_adapter)]
         wanted += [(f"channels.{channel}", name) for channel, name in self.channels.items()]
+        wanted += [(f"rate_limits.{name}", name) for name in self.rate_limits]
         for where, name in wanted:
             if name not in self.adapters:
                 raise ValueError(f"{where}: no adapter named {name!r}; adapters are {names}")
         return self
+
+    @field_validator("rate_limits")
+    @classmethod
+    def _rates(cls, value: dict[str, str]) -> dict[str, str]:
+        for adapter, rate in value.items():
+            parse_rate(rate, f"delivery.rate_limits.{adapter}")
+        return value
 
     def adapter_for(self, channel: str) -> str:
         return self.channels.get(channel, self.default_adapter)

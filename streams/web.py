@@ -310,6 +310,12 @@ class WorkerCollector(Collector):
                 "Delivery tries that failed and were tried again.",
                 value=delivery.retries,
             )
+            yield labelled(
+                "rapport_delivery_attempts",
+                "Every delivery try (first ones and retries), by adapter.",
+                ["adapter"],
+                {(adapter,): count for adapter, count in delivery.attempts.items()},
+            )
         churn = worker.churn
         if churn is not None:
             yield from churn_metrics(churn.scorer(), churn.learner)

@@ -147,3 +147,48 @@ def test_an_sms_without_a_number_is_dead_lettered_and_never_posted() -> None:
     assert outcome.status == "failed"
     assert "keep_contacts" in dead.records[0][2]
     assert twilio.forms == []
+
+
+def test_an_adapters_rate_limit_spaces_its_tries_and_every_try_is_counted() -> None:
+    twilio = FakeTwilio([(201, {})])
+    dead = DeadLetters()
+
+    async def main() -> tuple[float, dict[str, int]]:
+        app = web.Application()
+        app.router.add_post("/2010-04-01/Accounts/{sid}/Messages.json", twilio.messages)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        port = free_port()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        adapter = TwilioAdapter(
+            account_sid_env="SID",
+            auth_token_env="TOKEN",
+            sender="+441234567890",
+            base_url=f"http://127.0.0.1:{port}",
+            allow_http=True,
+        )
+        settings = DeliverySettings(
+            adapters={"twilio": adapter},
+            default_adapter="twilio",
+            rate_limits={"twilio": "5/s"},
+        )
+        delivery = Delivery(settings, None, environ={"SID": SID, "TOKEN": TOKEN})
+        try:
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            await asyncio.gather(*(delivery.handle(_sms(f"m{n}"), dead) for n in range(15)))
+            return loop.time() - started, dict(delivery.attempts)
+        finally:
+            await delivery.close()
+            await runner.cleanup()
+
+    seconds, attempts = asyncio.run(main())
+    assert len(twilio.forms) == 15
+    assert attempts == {"twilio": 15}
+    # a bucket of 5 per second: the first 5 at once, the other 10 over about 2 seconds
+    assert seconds >= 1.5, seconds
+
+
+def test_a_rate_that_is_not_one_is_refused_with_the_form_to_use() -> None:
+    with pytest.raises(ValueError, match="write it as 100/s"):
+        DeliverySettings(rate_limits={"log": "fast"})
