@@ -55,6 +55,7 @@ from streams.redis_io import DELIVERED, DELIVERING, RedisIO
 from streams.settings import (
     MIN_SECRET_CHARS,
     DeliverySettings,
+    InboxAdapter,
     LogAdapter,
     SmtpAdapter,
     TwilioAdapter,
@@ -205,10 +206,17 @@ class _Envelope(msgspec.Struct):
 _ENVELOPE = msgspec.json.Decoder(_Envelope)
 
 
-def build_sinks(settings: DeliverySettings, environ: Mapping[str, str]) -> dict[str, Sink]:
+def build_sinks(
+    settings: DeliverySettings, environ: Mapping[str, str], redis: RedisIO | None = None
+) -> dict[str, Sink]:
     """One sink per configured adapter; a webhook whose secret variable is unset is an error."""
     sinks: dict[str, Sink] = {}
     for name, adapter in settings.adapters.items():
+        if isinstance(adapter, InboxAdapter):
+            from streams.inbox import InboxSink
+
+            sinks[name] = InboxSink(name, adapter, redis)
+            continue
         if isinstance(adapter, LogAdapter):
             sinks[name] = LogSink(adapter)
             continue
@@ -247,7 +255,7 @@ class Delivery:
     ) -> None:
         self.settings = settings
         self.claims = claims
-        self.sinks = build_sinks(settings, environ)
+        self.sinks = build_sinks(settings, environ, claims)
         self.backoff = settings.backoff_seconds
         #: Counts for metrics: outcome -> how many, and tries that failed and were retried.
         self.counts: dict[Status, int] = dict.fromkeys(get_args(Status), 0)

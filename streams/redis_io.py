@@ -65,6 +65,17 @@ class RedisKeys:
         self._delivery_prefix = f"{prefix}delivery:"
         self._profile_prefix = f"{prefix}profile:"
         self._claims_prefix = f"{prefix}claims:"
+        self._prefix = prefix
+
+    def inbox_keys(self, customer: str) -> tuple[str, str, str]:
+        """The in-app inbox of one customer (``streams/inbox.py``): messages, their order,
+        the ones read."""
+        prefix = self._prefix
+        return (
+            f"{prefix}inbox:{customer}",
+            f"{prefix}inbox-order:{customer}",
+            f"{prefix}inbox-read:{customer}",
+        )
 
 
 class RedisIO(RedisKeys):
@@ -98,11 +109,12 @@ class RedisIO(RedisKeys):
         return [value != SENT for value in before]
 
     async def forget(self, profile_keys: Sequence[str], holding: str = "") -> int:
-        """Delete the action and delivery claims of erased customers, and their lists;
-        return how many claims went."""
+        """Delete the action and delivery claims of erased customers, their lists and their
+        in-app inboxes; return how many keys went."""
         if not profile_keys:
             return 0
         lists = [self._claims_prefix + key for key in profile_keys]
+        inboxes = [name for key in profile_keys for name in self.inbox_keys(key)]
 
         async def call() -> int:
             pipe = self.client.pipeline(transaction=False)
@@ -111,7 +123,7 @@ class RedisIO(RedisKeys):
             members: list[set[bytes]] = await pipe.execute()
             ids = [as_text(m) for found in members for m in found]
             keys = [p + i for i in ids for p in (self._action_prefix, self._delivery_prefix)]
-            deleted: int = await self.client.delete(*keys, *lists)
+            deleted: int = await self.client.delete(*keys, *lists, *inboxes)
             return deleted
 
         return await self._retrying(f"forgetting {len(lists)} customers", holding, call)

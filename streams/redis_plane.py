@@ -131,6 +131,7 @@ class PlaneClaims(RedisKeys):
         if not profile_keys:
             return
         lists = [self._claims_prefix + key for key in profile_keys]
+        inboxes = [name for key in profile_keys for name in self.inbox_keys(key)]
 
         def call() -> None:
             pipe = self.client.pipeline(transaction=False)
@@ -139,7 +140,7 @@ class PlaneClaims(RedisKeys):
             members: list[set[bytes]] = pipe.execute()
             ids = [as_text(m) for found in members for m in found]
             keys = [p + i for i in ids for p in (self._action_prefix, self._delivery_prefix)]
-            self.client.delete(*keys, *lists)
+            self.client.delete(*keys, *lists, *inboxes)
 
         self._retrying(f"forgetting {len(lists)} customers", holding, call)
 

@@ -484,12 +484,32 @@ class TwilioAdapter(BaseModel):
         return parse_duration(self.timeout)
 
 
-Adapter = Annotated[
-    LogAdapter | WebhookAdapter | SmtpAdapter | TwilioAdapter, Field(discriminator="type")
-]
+class InboxAdapter(BaseModel):
+    """Keep each in-app message (站内信) in the customer's inbox in Redis, served by the
+    worker's ``GET /inbox/{customer}``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["inbox"] = "inbox"
+    max_messages: int = Field(50, ge=1, le=1000, description="Newest messages kept per customer.")
+    ttl: str = Field("30d", description="A message expires this long after it was sent.")
+
+    @field_validator("ttl")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @property
+    def ttl_seconds(self) -> float:
+        return parse_duration(self.ttl)
 
 
-def _default_adapters() -> dict[str, LogAdapter | WebhookAdapter | SmtpAdapter | TwilioAdapter]:
+AnyAdapter = LogAdapter | WebhookAdapter | SmtpAdapter | TwilioAdapter | InboxAdapter
+Adapter = Annotated[AnyAdapter, Field(discriminator="type")]
+
+
+def _default_adapters() -> dict[str, AnyAdapter]:
     return {"log": LogAdapter()}
 
 
@@ -501,7 +521,7 @@ class DeliverySettings(BaseModel):
     enabled: bool = Field(True, description="Run the delivery stage in this worker.")
     adapters: dict[str, Adapter] = Field(
         default_factory=lambda: _default_adapters(),
-        description="Adapters by name: `type: log`, `webhook`, `smtp` or `twilio`.",
+        description="Adapters by name: `type: log`, `webhook`, `smtp`, `twilio` or `inbox`.",
     )
     channels: dict[str, str] = Field(
         default_factory=dict,

@@ -6,6 +6,9 @@
                               their tables, and no rebalance is under way, else 503 (readiness: route traffic, count as up)
 ``GET /metrics``              Prometheus text format
 ``GET /rules``                the active rules version (token)
+``GET /inbox/{customer}``     the customer's in-app messages, newest first, with ``read``
+                              and the unread count (token)
+``POST /inbox/{customer}/{id}/read``  marks one read (token); 404 if the inbox lacks it
 ``POST /feedback``            delivery feedback events (``message.*``), signed with
                               ``worker.feedback_secret_env`` instead of the token
                               (``streams/feedback.py``): 202 once on the events topic
@@ -46,6 +49,7 @@ from yarl import URL
 
 from state.read_model import read_model_fields
 from streams.feedback import FeedbackRefused, feedback_records, verify
+from streams.inbox import Inbox
 from streams.metrics import (
     churn_metrics,
     condition_metrics,
@@ -54,6 +58,7 @@ from streams.metrics import (
     kpi_metrics,
     labelled,
 )
+from streams.settings import InboxAdapter
 
 if TYPE_CHECKING:
     from streams.worker import Worker
@@ -126,6 +131,28 @@ def register_pages(worker: Worker) -> None:
             worker.feedback_received += len(records)
             return self.json({"accepted": len(records)}, status=202)
 
+    inbox = _inbox_of(worker)
+
+    @app.page("/inbox/{customer}")
+    class InboxPage(View):
+        async def get(self, request: Any, customer: str) -> Any:
+            if (refusal := refused(self, request)) is not None:
+                return refusal
+            if inbox is None:
+                return self.json({"error": "no inbox adapter is configured"}, status=404)
+            return self.json(await inbox.list(customer, time.time()))
+
+    @app.page("/inbox/{customer}/{message}/read")
+    class InboxRead(View):
+        async def post(self, request: Any, customer: str, message: str) -> Any:
+            if (refusal := refused(self, request)) is not None:
+                return refusal
+            if inbox is None:
+                return self.json({"error": "no inbox adapter is configured"}, status=404)
+            if not await inbox.mark_read(customer, message):
+                return self.json({"error": f"no message {message!r} for {customer}"}, status=404)
+            return self.json({"read": message})
+
     @app.page("/health")
     async def health(view: Any, request: Any) -> Any:
         return view.json({"status": "alive"})
@@ -185,6 +212,16 @@ def register_pages(worker: Worker) -> None:
         if body.get("recovering"):
             return view.json({"error": f"partition {partition} is recovering"}, status=503)
         return view.json(body)
+
+
+def _inbox_of(worker: Worker) -> Inbox | None:
+    """The inbox the delivery stage writes to, when an ``inbox`` adapter is configured."""
+    if worker.redis is None:
+        return None
+    for adapter in worker.settings.delivery.adapters.values():
+        if isinstance(adapter, InboxAdapter):
+            return Inbox(worker.redis, adapter)
+    return None
 
 
 async def _held_still(worker: Worker, function: Callable[[], T]) -> T:

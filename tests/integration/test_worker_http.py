@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import shutil
@@ -27,7 +28,9 @@ from state.profile import Profile
 from state.read_model import read_model_fields
 from streams.delivery import signature
 from streams.generator import GeneratorConfig, generate_stream
-from streams.settings import load_settings
+from streams.inbox import Inbox, InboxMessage
+from streams.redis_io import RedisIO
+from streams.settings import InboxAdapter, RedisSettings, load_settings
 from tests.integration.kafka_io import create_topic, produce
 from tests.integration.test_worker import _run_to_the_end
 from tests.integration.worker_process import WorkerProcess, worker_env
@@ -84,6 +87,9 @@ class TwoWorkers:
     #: port -> partitions it owns
     owned: dict[int, list[int]]
     produced: int
+    #: The Redis the workers use, and their key prefix.
+    redis: str = ""
+    prefix: str = ""
 
 
 @pytest.fixture(scope="module")
@@ -109,6 +115,12 @@ def two_workers(
                 worker__web_port=str(port),
                 worker__api_token=TOKEN,
                 worker__feedback_secret_env="RAPPORT_TEST_FEEDBACK_SECRET",
+                delivery__adapters=json.dumps(
+                    {
+                        "log": {"type": "log", "path": "build/deliveries.jsonl"},
+                        "inbox": {"type": "inbox"},
+                    }
+                ),
             )
             | {"RAPPORT_TEST_FEEDBACK_SECRET": FEEDBACK_SECRET},
             name=f"w{port}",
@@ -122,7 +134,7 @@ def two_workers(
         for port, worker in zip(ports, workers, strict=True):
             _wait_ready(port, worker)  # a rebalance may have run meanwhile
         owned = {port: _get(port, "/ready")[1]["partitions"] for port in ports}
-        yield TwoWorkers(ports, workers, want, owned, produced)
+        yield TwoWorkers(ports, workers, want, owned, produced, redis.address, prefix)
     finally:
         for worker in workers:
             worker.stop()
@@ -363,3 +375,39 @@ def test_signed_delivery_feedback_reaches_the_profile_and_anything_else_is_refus
     assert reach.get("delivered") == 1, reach
     assert reach.get("complaints") == 1, reach
     assert reach.get("unreachable_reason") == "complaint", reach
+
+
+@pytest.mark.integration
+def test_the_inbox_is_served_to_the_client_and_marked_read(two_workers: TwoWorkers) -> None:
+    port = two_workers.ports[0]
+    now = time.time()
+
+    async def fill() -> None:
+        redis = RedisIO(
+            RedisSettings(url=f"redis://{two_workers.redis}/0", key_prefix=two_workers.prefix)
+        )
+        inbox = Inbox(redis, InboxAdapter())
+        for n, title in enumerate(("欢迎", "Your gold benefits")):
+            message = InboxMessage(
+                id=f"m{n}", at=now + n, expires_at=now + 3600, locale="zh-CN", title=title
+            )
+            await inbox.put("inbox-customer", message, now)
+        await redis.close()
+
+    asyncio.run(fill())
+    assert _get(port, "/inbox/inbox-customer", token=None)[0] == 401
+    status, body = _get(port, "/inbox/inbox-customer")
+    assert status == 200, body
+    assert [m["title"] for m in body["messages"]] == ["Your gold benefits", "欢迎"]
+    assert body["unread"] == 2
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/inbox/inbox-customer/m0/read",
+        data=b"",
+        method="POST",
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as reply:
+        assert reply.status == 200
+    status, body = _get(port, "/inbox/inbox-customer")
+    assert [m["read"] for m in body["messages"]] == [False, True]
+    assert body["unread"] == 1
