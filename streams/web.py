@@ -9,6 +9,10 @@
 ``GET /inbox/{customer}``     the customer's in-app messages, newest first, with ``read``
                               and the unread count (token)
 ``POST /inbox/{customer}/{id}/read``  marks one read (token); 404 if the inbox lacks it
+``GET|POST /unsubscribe``     the signed link of every message (``?c=&ch=&s=``): GET shows a
+                              confirmation page, POST (its button, or a mail client's
+                              RFC 8058 one-click) withdraws consent (no token: the
+                              signature is the proof)
 ``POST /feedback``            delivery feedback events (``message.*``), signed with
                               ``worker.feedback_secret_env`` instead of the token
                               (``streams/feedback.py``): 202 once on the events topic
@@ -38,7 +42,8 @@ import hmac
 import os
 import time
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, TypeVar
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TypeVar, get_args
 
 import msgspec
 from faust.web import View
@@ -47,6 +52,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoM
 from prometheus_client.registry import Collector
 from yarl import URL
 
+from rules.message_context import UnsubscribeLinks
+from schemas.events import Channel
 from state.read_model import read_model_fields
 from streams.feedback import FeedbackRefused, feedback_records, verify
 from streams.inbox import Inbox
@@ -64,6 +71,7 @@ if TYPE_CHECKING:
     from streams.worker import Worker
 
 _ENCODER = msgspec.json.Encoder()
+CHANNELS = frozenset(get_args(Channel))
 T = TypeVar("T")
 #: Set on a lookup one worker passes to another, so it is never passed on again.
 FORWARDED = "X-Rapport-Forwarded"
@@ -153,6 +161,50 @@ def register_pages(worker: Worker) -> None:
                 return self.json({"error": f"no message {message!r} for {customer}"}, status=404)
             return self.json({"read": message})
 
+    links = UnsubscribeLinks(worker.settings.engine.engine_config().message_key)
+
+    @app.page("/unsubscribe")
+    class Unsubscribe(View):
+        def _checked(self, request: Any) -> tuple[str, str] | Any:
+            customer = request.query.get("c", "")
+            channel = request.query.get("ch", "")
+            signature = request.query.get("s", "")
+            if (
+                channel not in CHANNELS
+                or not customer
+                or not links.verify(customer, channel, signature)
+            ):
+                return self.html(_page("This link is not valid."), status=400)
+            return customer, channel
+
+        async def get(self, request: Any) -> Any:
+            checked = self._checked(request)
+            if not isinstance(checked, tuple):
+                return checked
+            _, channel = checked
+            form = (
+                f'<form method="post"><p>Stop receiving {channel} messages?</p>'
+                '<button type="submit">Unsubscribe</button></form>'
+            )
+            return self.html(_page(form))
+
+        async def post(self, request: Any) -> Any:
+            checked = self._checked(request)
+            if not isinstance(checked, tuple):
+                return checked
+            customer, channel = checked
+            now = time.time()
+            record = {
+                "type": "message.unsubscribed",
+                "event_id": f"unsubscribe-{customer}-{channel}-{now:.3f}",
+                "customer_id": customer,
+                "occurred_at": datetime.fromtimestamp(now, UTC).isoformat(),
+                "properties": {"channel": channel},
+            }
+            await worker.produce(worker.names.events, customer.encode(), _ENCODER.encode(record))
+            worker.feedback_received += 1
+            return self.html(_page(f"You will not receive {channel} messages any more."))
+
     @app.page("/health")
     async def health(view: Any, request: Any) -> Any:
         return view.json({"status": "alive"})
@@ -212,6 +264,13 @@ def register_pages(worker: Worker) -> None:
         if body.get("recovering"):
             return view.json({"error": f"partition {partition} is recovering"}, status=503)
         return view.json(body)
+
+
+def _page(body: str) -> str:
+    return (
+        '<!doctype html><html lang="en"><meta charset="utf-8">'
+        f"<title>Unsubscribe</title><body>{body}</body></html>"
+    )
 
 
 def _inbox_of(worker: Worker) -> Inbox | None:

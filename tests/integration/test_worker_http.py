@@ -24,6 +24,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from rules.loader import load_rules
+from rules.message_context import DEVELOPMENT_KEY, UnsubscribeLinks
 from state.profile import Profile
 from state.read_model import read_model_fields
 from streams.delivery import signature
@@ -31,7 +32,7 @@ from streams.generator import GeneratorConfig, generate_stream
 from streams.inbox import Inbox, InboxMessage
 from streams.redis_io import RedisIO
 from streams.settings import InboxAdapter, RedisSettings, load_settings
-from tests.integration.kafka_io import create_topic, produce
+from tests.integration.kafka_io import create_topic, produce, read_topic
 from tests.integration.test_worker import _run_to_the_end
 from tests.integration.worker_process import WorkerProcess, worker_env
 from tests.servers import Server, free_port, prometheus_server
@@ -87,9 +88,10 @@ class TwoWorkers:
     #: port -> partitions it owns
     owned: dict[int, list[int]]
     produced: int
-    #: The Redis the workers use, and their key prefix.
+    #: The broker and the Redis the workers use, and their key prefix.
     redis: str = ""
     prefix: str = ""
+    broker: str = ""
 
 
 @pytest.fixture(scope="module")
@@ -134,7 +136,9 @@ def two_workers(
         for port, worker in zip(ports, workers, strict=True):
             _wait_ready(port, worker)  # a rebalance may have run meanwhile
         owned = {port: _get(port, "/ready")[1]["partitions"] for port in ports}
-        yield TwoWorkers(ports, workers, want, owned, produced, redis.address, prefix)
+        yield TwoWorkers(
+            ports, workers, want, owned, produced, redis.address, prefix, broker.address
+        )
     finally:
         for worker in workers:
             worker.stop()
@@ -411,3 +415,34 @@ def test_the_inbox_is_served_to_the_client_and_marked_read(two_workers: TwoWorke
     status, body = _get(port, "/inbox/inbox-customer")
     assert [m["read"] for m in body["messages"]] == [False, True]
     assert body["unread"] == 1
+
+
+@pytest.mark.integration
+def test_the_signed_unsubscribe_link_confirms_then_withdraws_consent(
+    two_workers: TwoWorkers,
+) -> None:
+    port = two_workers.ports[1]
+    key = sorted(k for k in two_workers.want.profiles if not k.startswith("anon:"))[-2]
+    link = UnsubscribeLinks(DEVELOPMENT_KEY).link(f"http://127.0.0.1:{port}", key, "email")
+    with urllib.request.urlopen(link, timeout=10) as reply:  # GET: a page, nothing changes
+        page = reply.read().decode()
+    assert '<form method="post">' in page
+    forged = link[:-4] + ("AAAA" if not link.endswith("AAAA") else "BBBB")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(urllib.request.Request(forged, data=b"", method="POST"), timeout=10)
+    assert refused.value.code == 400
+    one_click = urllib.request.Request(link, data=b"List-Unsubscribe=One-Click", method="POST")
+    with urllib.request.urlopen(one_click, timeout=10) as reply:
+        assert "not receive email" in reply.read().decode()
+
+    # On the events topic, keyed by the customer, for the engine to apply in event time
+    # (this module's workers run on event time: the profile changes when later events come).
+    def unsubscribed(records: list[Any]) -> bool:
+        return any(b"message.unsubscribed" in r.value for r in records)
+
+    records = read_topic(two_workers.broker, f"{two_workers.prefix}events", unsubscribed)
+    (record,) = [r for r in records if b"message.unsubscribed" in r.value]
+    assert record.key == key.encode()
+    event = json.loads(record.value)
+    assert event["customer_id"] == key
+    assert event["properties"] == {"channel": "email"}
