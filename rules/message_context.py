@@ -25,7 +25,6 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Callable, Iterator, Mapping
-from functools import partial
 from typing import Any, Final
 from urllib.parse import quote
 
@@ -147,27 +146,32 @@ class MessageNames(Mapping[str, Any]):
     """The names of one send, each computed when a template first reads it: most parts
     read a handful of the forty-odd names."""
 
-    __slots__ = ("_factories", "_values")
+    __slots__ = ("_factories", "_profile", "_values")
 
-    def __init__(self, factories: Mapping[str, Callable[[], Any]]) -> None:
+    def __init__(self, profile: Profile, factories: Mapping[str, Callable[[], Any]]) -> None:
+        self._profile = profile
+        #: The names of this send (cart, coupon, payload, ...); the rest are profile names.
         self._factories = factories
         self._values: dict[str, Any] = {}
 
     def __getitem__(self, name: str) -> Any:
-        try:
-            return self._values[name]
-        except KeyError:
-            value = self._values[name] = self._factories[name]()
-            return value
+        values = self._values
+        if name in values:
+            return values[name]
+        factory = self._factories.get(name)
+        value = factory() if factory is not None else PROFILE_GETTERS[name](self._profile)
+        values[name] = value
+        return value
 
     def __contains__(self, name: object) -> bool:
-        return name in self._factories
+        return name in self._factories or name in PROFILE_GETTERS
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._factories)
+        yield from self._factories
+        yield from (name for name in PROFILE_GETTERS if name not in self._factories)
 
     def __len__(self) -> int:
-        return len(self._factories)
+        return len(NAMES)
 
 
 def message_names(
@@ -189,9 +193,7 @@ def message_names(
     ``entity_kind`` is the property that scopes the run (``cart_id``, ``order_id``,
     ``ticket_id``) and ``entity`` its value.
     """
-    factories: dict[str, Callable[[], Any]] = {
-        name: partial(getter, profile) for name, getter in PROFILE_GETTERS.items()
-    }
+    factories: dict[str, Callable[[], Any]] = {}
 
     def cart() -> dict[str, Any] | None:
         return cart_value(
@@ -232,7 +234,7 @@ def message_names(
         time_zone=time_zone,
         currency=lambda: settings.currency,
     )
-    return MessageNames(factories)
+    return MessageNames(profile, factories)
 
 
 def choose_locale(available: Mapping[str, object], wanted: object, default: str) -> str:

@@ -16,7 +16,6 @@ from typing import Any
 from liquid import BoundTemplate
 from liquid.exceptions import LiquidError
 from liquid.output import LimitedStringIO
-from liquid.utils.chain_map import ReadOnlyChainMap
 
 from rules.actions import Coupon, Message
 from rules.journey_spec import MessagesSpec, OperatorRules
@@ -116,7 +115,9 @@ class Renderer:
 def _render(part: BoundTemplate, names: Mapping[str, object]) -> str:
     """``part.render(**names)`` without copying the names into a dict first: each is
     computed only if the part reads it (``MessageNames``)."""
-    context = part.context_class(part, globals=ReadOnlyChainMap(names, part.matter, part.globals))
+    # The names go in as the globals themselves: templates here have no globals or matter
+    # of their own to chain (a chain map would cost a lookup per level per name read).
+    context = part.context_class(part, globals=names)
     limit = part.env.output_stream_limit
     buffer = StringIO() if limit is None else LimitedStringIO(limit=limit)
     part.render_with_context(context, buffer)
