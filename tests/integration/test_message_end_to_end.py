@@ -1,0 +1,188 @@
+"""The whole loop on the real broker: a cart is left, the worker renders the reminder and
+mails it over SMTP to a real mail server; the customer clicks it (a ``message.clicked``
+on the events topic), so the run's branch sends the coupon; the order ends the run."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import time
+import uuid
+from email.message import EmailMessage
+from pathlib import Path
+
+import msgspec
+import pytest
+from aiosmtpd.controller import Controller
+
+from rules.loader import DEFAULT_RULES_DIR
+from tests.integration.kafka_io import Record, create_topic, produce, read_topic
+from tests.integration.test_email_delivery import Mailbox
+from tests.integration.worker_process import WorkerProcess, worker_env
+from tests.servers import Server, free_port
+
+pytestmark = pytest.mark.integration
+PARTITIONS = 2
+
+#: Cart recovery in seconds: the reminder 2 s after the cart, the coupon only to a
+#: customer who clicked it, 20 s later (room for a busy machine), then an hour for the order.
+FAST_RECOVERY = """\
+id: cart_recovery
+priority: 60
+trigger: {event: cart.item_added, when: cart_value >= 20}
+entity: cart_id
+exit_on: [order.placed, cart.cleared]
+steps:
+  - wait: 2s
+  - send: {channel: email, template: cart_reminder, payload: {cart_id: event.cart_id}}
+  - wait: 20s
+  - branch: {when: not message_clicked, goto: done}
+  - send:
+      channel: email
+      template: cart_coupon
+      payload: {cart_id: event.cart_id}
+      coupon: {percent: 10, valid_for: 48h}
+  - wait: 1h
+  - {id: done, exit: true}
+"""
+
+
+def _rules(tmp_path: Path) -> Path:
+    rules = tmp_path / "rules"
+    shutil.copytree(DEFAULT_RULES_DIR, rules)
+    (rules / "journeys" / "cart_recovery.yaml").write_text(FAST_RECOVERY, encoding="utf-8")
+    policies = rules / "policies.yaml"
+    text = policies.read_text(encoding="utf-8")
+    start = text.index("quiet_hours:")  # whatever the hour the test runs at
+    policies.write_text(text[:start] + text[text.index("\n\n", start) + 2 :], encoding="utf-8")
+    return rules
+
+
+def _line(kind: str, event_id: str, **properties: object) -> bytes:
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + "Z"
+    record = {
+        "type": kind,
+        "event_id": event_id,
+        "customer_id": "c1",
+        "occurred_at": stamp,
+        "properties": properties,
+    }
+    return json.dumps(record).encode()
+
+
+def _wait_for(condition: object, what: str, worker: WorkerProcess, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not worker.exited:
+        if condition():  # type: ignore[operator]
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{what} did not happen in {timeout}s:\n{worker.log()[-3000:]}")
+
+
+def test_reminder_mailed_clicked_coupon_mailed_then_the_order_ends_the_run(
+    broker: Server, redis: Server, tmp_path: Path
+) -> None:
+    mailbox = Mailbox()
+    lock = threading.Lock()
+    smtp_port = free_port()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=smtp_port)
+    controller.start()
+    prefix = f"t{uuid.uuid4().hex[:8]}."
+    create_topic(broker.address, f"{prefix}events", PARTITIONS)
+    adapters = {
+        "log": {"type": "log", "path": "build/deliveries.jsonl"},
+        "mail": {
+            "type": "smtp",
+            "host": "127.0.0.1",
+            "port": smtp_port,
+            "security": "none",
+            "from_address": "news@shop.example",
+        },
+    }
+    env = worker_env(
+        broker.address,
+        redis.address,
+        prefix,
+        PARTITIONS,
+        rules_dir=str(_rules(tmp_path)),
+        engine__allowed_lateness="1s",
+        worker__clock="wall",
+        worker__store="memory",
+        profile__privacy__keep_contacts="true",
+        delivery__adapters=json.dumps(adapters),
+        delivery__channels=json.dumps({"email": "mail"}),
+        delivery__backoff_initial="1s",
+    )
+    worker = WorkerProcess(tmp_path, env)
+
+    def mails() -> list[EmailMessage]:
+        with lock:
+            return list(mailbox.messages)
+
+    try:
+        produce(
+            broker.address,
+            f"{prefix}events",
+            [
+                _line("customer.registered", "e1", email="ada@example.com"),
+                _line("consent.updated", "e2", channel="email", granted=True),
+                _line(
+                    "cart.item_added",
+                    "e3",
+                    cart_id="k1",
+                    product_id="p1",
+                    price=30,
+                    quantity=2,
+                    name="Trail Runner",
+                ),
+            ],
+        )
+        _wait_for(lambda: len(mails()) >= 1, "the reminder's mail", worker)
+        reminder = mails()[0]
+        assert reminder["Subject"] == "You left 2 items in your cart"
+        assert reminder["To"] == "ada@example.com"
+        action = str(reminder["X-Rapport-Action"])
+        produce(
+            broker.address,
+            f"{prefix}events",
+            [
+                _line(
+                    "message.clicked",
+                    "e4",
+                    channel="email",
+                    action_id=action,
+                    journey_id="cart_recovery",
+                    url="https://shop.example/cart/k1",
+                )
+            ],
+        )
+        _wait_for(lambda: len(mails()) >= 2, "the coupon's mail (the branch for a click)", worker)
+        coupon = mails()[1]
+        assert coupon["Subject"] == "10% off the cart you left"
+        produce(
+            broker.address,
+            f"{prefix}events",
+            [_line("order.placed", "e5", order_id="o1", total=60, cart_id="k1")],
+        )
+
+        def exited(records: list[Record]) -> bool:
+            return any(
+                b'"kind":"exited"' in r.value and b"cart_recovery" in r.value for r in records
+            )
+
+        records = read_topic(broker.address, f"{prefix}actions", exited, timeout=90)
+    finally:
+        worker.stop()
+        controller.stop()
+    outputs = [msgspec.json.decode(r.value) for r in records]
+    recovery = [o for o in outputs if o.get("journey_id") == "cart_recovery"]
+    kinds = [o.get("kind") for o in recovery]
+    assert kinds == ["entered", "send", "send", "exited"], kinds
+    sent = [o for o in recovery if o.get("kind") == "send"]
+    assert [s["template"] for s in sent] == ["cart_reminder", "cart_coupon"]
+    assert all(s["status"] == "sent" for s in sent)
+    assert recovery[-1]["cause"] == "e5"  # the order ended it
+    # One mail per action: the mail server holds each message once, by Message-ID.
+    ids = [str(mail["Message-ID"]) for mail in mails()]
+    assert ids == [f"<{s['action_id']}@shop.example>" for s in sent]
