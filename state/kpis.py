@@ -60,6 +60,9 @@ FUNNEL_STEPS = ("viewed", "carted", "checkout", "ordered")
 #: What became of messages (``message.*`` events), counted per channel.
 MESSAGE_OUTCOMES = ("delivered", "bounced", "complained", "opened", "clicked", "unsubscribed")
 CHANNELS = ("email", "sms", "push", "whatsapp", "in_app")
+#: Distinct journey ids feedback may name before the rest count as ``other``: the sender
+#: writes them, so they must not grow the metrics without bound.
+MAX_JOURNEY_LABELS = 64
 PRIORITIES = ("low", "normal", "high", "urgent")
 #: NPS groups by score: 0-6 detractors, 7-8 passives, 9-10 promoters.
 NPS_GROUPS = ("detractor", "passive", "promoter")
@@ -127,6 +130,8 @@ class KpiCounts:
     nps: Counter[str] = field(default_factory=Counter)
     #: (channel, outcome) -> messages (``MESSAGE_OUTCOMES``)
     messages: Counter[tuple[str, str]] = field(default_factory=Counter)
+    #: (journey, channel, outcome) -> messages, for feedback that names its journey
+    journey_messages: Counter[tuple[str, str, str]] = field(default_factory=Counter)
 
     def add(self, other: KpiCounts) -> None:
         self.funnel.update(other.funnel)
@@ -138,6 +143,7 @@ class KpiCounts:
         self.csat.update(other.csat)
         self.nps.update(other.nps)
         self.messages.update(other.messages)
+        self.journey_messages.update(other.journey_messages)
 
     def message_summary(self) -> dict[str, dict[str, Any]]:
         """Per channel with any feedback: each outcome's count, and the rates of delivered
@@ -155,6 +161,21 @@ class KpiCounts:
                 "bounce_rate": _ratio(counts["bounced"], delivered + counts["bounced"]),
             }
         return channels
+
+    def journey_message_summary(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """Per journey and channel: what became of its messages, with open and click
+        rates over the delivered ones."""
+        journeys: dict[str, dict[str, dict[str, Any]]] = {}
+        for (journey, channel, outcome), count in sorted(self.journey_messages.items()):
+            row = journeys.setdefault(journey, {}).setdefault(
+                channel, dict.fromkeys(MESSAGE_OUTCOMES, 0)
+            )
+            row[outcome] = count
+        for channels in journeys.values():
+            for row in channels.values():
+                row["open_rate"] = _ratio(row["opened"], row["delivered"])
+                row["click_rate"] = _ratio(row["clicked"], row["delivered"])
+        return journeys
 
     def summary(self) -> dict[str, Any]:
         """The KPIs as a plain, JSON-ready dict: counts and the ratios derived from them."""
@@ -190,6 +211,7 @@ class KpiCounts:
             "nps_ratings": nps_ratings,
             "nps": _ratio(100 * (self.nps["promoter"] - self.nps["detractor"]), nps_ratings, 1),
             "messages": self.message_summary(),
+            "journey_messages": self.journey_message_summary(),
         }
 
 
@@ -208,6 +230,8 @@ class KpiTally:
     def __init__(self, support: SupportPolicy | None = None) -> None:
         self.support = support or SupportPolicy()
         self.counts = KpiCounts()
+        #: Journey ids feedback has named (at most ``MAX_JOURNEY_LABELS``).
+        self.journeys_named: set[str] = set()
 
     def before(self, profile: Profile, event: ev.Event, ts: float) -> _Mark:
         """``ts``: the event's time, as epoch seconds."""
@@ -318,7 +342,17 @@ def _replied(tally: KpiTally, profile: Profile, event: ev.TicketReplied, before:
 
 def _message(kind: str) -> _Before:
     def count(tally: KpiTally, profile: Profile, event: Any, ts: float) -> None:
-        tally.counts.messages[(event.properties.channel, kind)] += 1
+        props = event.properties
+        tally.counts.messages[(props.channel, kind)] += 1
+        journey = props.journey_id
+        if journey is not None:
+            seen = tally.journeys_named
+            if journey not in seen:  # the sender names it: bounded, not trusted
+                if len(seen) >= MAX_JOURNEY_LABELS:
+                    journey = "other"
+                else:
+                    seen.add(journey)
+            tally.counts.journey_messages[(journey, props.channel, kind)] += 1
 
     return count
 

@@ -212,6 +212,13 @@ def kpi_metrics(engines: Tallies) -> Iterator[Any]:
         },
     )
     yield labelled(
+        "rapport_journey_messages",
+        "Delivery feedback on the messages of each journey, by channel and outcome (feedback "
+        "that names its journey).",
+        ["journey", "channel", "outcome"],
+        dict(kpis.journey_messages),
+    )
+    yield labelled(
         "rapport_csat_ratings",
         "Customer satisfaction ratings, by score (1-5).",
         ["score"],

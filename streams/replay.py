@@ -204,6 +204,13 @@ def _render_kpis(kpis: dict[str, Any]) -> list[str]:
             f"  first response, {priority}: {share(row['met_share'])} within SLA of "
             f"{row['responses']:,}, mean {row['mean_hours']:.2f} h"
         )
+    for journey, channels in kpis.get("journey_messages", {}).items():
+        for channel, row in channels.items():
+            lines.append(
+                f"  messages of {journey}, {channel}: {row['delivered']:,} delivered, "
+                f"opened {share(row['open_rate'])}, clicked {share(row['click_rate'])}, "
+                f"{row['bounced']:,} bounced, {row['unsubscribed']:,} unsubscribes"
+            )
     for channel, row in kpis.get("messages", {}).items():
         lines.append(
             f"  messages, {channel}: {row['delivered']:,} delivered, {row['bounced']:,} bounced "

@@ -138,3 +138,22 @@ def test_feedback_is_counted_per_channel_in_the_kpis_with_rates() -> None:
     assert summary["email"]["bounce_rate"] == round(1 / 3, 4)
     assert summary["sms"]["delivered"] == 1
     assert "push" not in summary
+
+
+def test_feedback_per_journey_is_counted_and_senders_cannot_grow_the_labels() -> None:
+    from state.kpis import MAX_JOURNEY_LABELS, KpiTally
+
+    tally, profile = KpiTally(), Profile(key="c1", customer_id="c1")
+    items = [_message("delivered", 0, journey_id="cart_recovery")]
+    items += [_message("opened", 0.1, journey_id="cart_recovery")]
+    items += [
+        _message("delivered", 0.2, journey_id=f"made-up-{n}") for n in range(MAX_JOURNEY_LABELS + 5)
+    ]
+    for item in items:
+        mark = tally.before(profile, item, 0.0)  # type: ignore[arg-type]
+        apply_event(profile, item)  # type: ignore[arg-type]
+        tally.after(profile, item, mark)  # type: ignore[arg-type]
+    journeys = tally.counts.journey_message_summary()
+    assert journeys["cart_recovery"]["email"]["open_rate"] == 1.0
+    assert len(journeys) == MAX_JOURNEY_LABELS + 1  # the first 64 names, then "other"
+    assert journeys["other"]["email"]["delivered"] == 6
