@@ -57,6 +57,10 @@ from state.reducers.support import DETRACTOR_MAX, PROMOTER_MIN
 
 _KIND: Final = {cls: tag for tag, cls in ev.EVENT_TYPES.items()}
 _NEVER: Final = float("-inf")
+#: What happened to a message is not the customer's activity: a newsletter delivered to
+#: a dormant customer must not hold off their win-back or their anonymisation. (It starts
+#: the clock of a profile that has nothing else, so retention still ends it.)
+_NOT_ACTIVITY: Final = frozenset(messages.REDUCERS)
 
 
 def _touch(profile: Profile, event: ev.Event, ts: float) -> None:
@@ -66,12 +70,13 @@ def _touch(profile: Profile, event: ev.Event, ts: float) -> None:
     last_at = profile.last_event_at
     if ts > last_at.get(kind, _NEVER):
         last_at[kind] = ts
-    first = profile.first_seen_at
-    if first is None or ts < first:
-        profile.first_seen_at = ts
-    last = profile.last_seen_at
-    if last is None or ts > last:
-        profile.last_seen_at = ts
+    if type(event) not in _NOT_ACTIVITY or profile.last_seen_at is None:
+        first = profile.first_seen_at
+        if first is None or ts < first:
+            profile.first_seen_at = ts
+        last = profile.last_seen_at
+        if last is None or ts > last:
+            profile.last_seen_at = ts
     if profile.customer_id is None and event.customer_id is not None:
         profile.customer_id = event.customer_id
     if ts > profile.as_of:

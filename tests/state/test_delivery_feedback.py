@@ -157,3 +157,31 @@ def test_feedback_per_journey_is_counted_and_senders_cannot_grow_the_labels() ->
     assert journeys["cart_recovery"]["email"]["open_rate"] == 1.0
     assert len(journeys) == MAX_JOURNEY_LABELS + 1  # the first 64 names, then "other"
     assert journeys["other"]["email"]["delivered"] == 6
+
+
+def test_message_feedback_is_not_the_customers_activity() -> None:
+    order = event("order.placed", when=at(0), order_id="o1", total=30.0)
+    profile = _fold(order, _message("delivered", 50), _message("opened", 51))
+    assert profile.last_seen_at == at(0).timestamp()  # win-back and retention still count
+    assert profile.reach["email"].opened == 1
+    only_feedback = _fold(_message("delivered", 5))
+    assert only_feedback.last_seen_at == at(5).timestamp()  # retention has a clock to end it
+
+
+def test_a_customer_who_only_gets_newsletters_is_won_back() -> None:
+    engine = Engine(
+        MemoryProfileStore(),
+        load_rules(DEFAULT_RULES_DIR),
+        config=EngineConfig(allowed_lateness_seconds=0),
+    )
+    outputs: list[object] = []
+    items = [
+        event("consent.updated", when=at(), channel="email", granted=True),
+        event("order.placed", when=at(0, 1), order_id="o1", total=30.0),
+    ]
+    items += [_message("delivered", day) for day in range(14, 60, 14)]
+    for item in items:
+        outputs += engine.apply(item)  # type: ignore[arg-type]
+    outputs += engine.finish(at(60).timestamp())
+    sends = [o for o in outputs if isinstance(o, Action) and o.journey_id == "win_back"]
+    assert sends, "the newsletter's deliveries held off the win-back"
