@@ -175,13 +175,13 @@ def test_a_customer_who_only_gets_newsletters_is_won_back() -> None:
         config=EngineConfig(allowed_lateness_seconds=0),
     )
     outputs: list[object] = []
-    items = [
+    items: list[Any] = [
         event("consent.updated", when=at(), channel="email", granted=True),
         event("order.placed", when=at(0, 1), order_id="o1", total=30.0),
     ]
     items += [_message("delivered", day) for day in range(14, 60, 14)]
     for item in items:
-        outputs += engine.apply(item)  # type: ignore[arg-type]
+        outputs += engine.apply(item)
     outputs += engine.finish(at(60).timestamp())
     sends = [o for o in outputs if isinstance(o, Action) and o.journey_id == "win_back"]
     assert sends, "the newsletter's deliveries held off the win-back"
