@@ -9,12 +9,14 @@ import shutil
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from email.message import EmailMessage
 from pathlib import Path
 
 import msgspec
 import pytest
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from rules.loader import DEFAULT_RULES_DIR
 from tests.integration.kafka_io import Record, create_topic, produce, read_topic
@@ -77,7 +79,10 @@ def _wait_for(condition: object, what: str, worker: WorkerProcess, timeout: floa
         if condition():  # type: ignore[operator]
             return
         time.sleep(0.2)
-    raise AssertionError(f"{what} did not happen in {timeout}s:\n{worker.log()[-3000:]}")
+    if condition():  # type: ignore[operator]
+        return  # it came with the worker's exit (the kill)
+    state = "exited" if worker.exited else f"not in {timeout}s"
+    raise AssertionError(f"{what} did not happen ({state}):\n{worker.log()[-3000:]}")
 
 
 def test_reminder_mailed_clicked_coupon_mailed_then_the_order_ends_the_run(
@@ -121,6 +126,7 @@ def test_reminder_mailed_clicked_coupon_mailed_then_the_order_ends_the_run(
             return list(mailbox.messages)
 
     try:
+        worker.wait_ready(90)  # on the wall clock an event older than the lateness starts nothing
         produce(
             broker.address,
             f"{prefix}events",
@@ -186,3 +192,97 @@ def test_reminder_mailed_clicked_coupon_mailed_then_the_order_ends_the_run(
     # One mail per action: the mail server holds each message once, by Message-ID.
     ids = [str(mail["Message-ID"]) for mail in mails()]
     assert ids == [f"<{s['action_id']}@shop.example>" for s in sent]
+
+
+@dataclass
+class KillingMailbox(Mailbox):
+    """Takes each message, but kills the worker (``kill -9``) at the first one, before the
+    worker hears the server's 250: the window between a send and its acknowledgement."""
+
+    worker: WorkerProcess | None = None
+    killed: bool = False
+
+    async def handle_DATA(  # noqa: N802 - aiosmtpd's hook name
+        self, server: SMTP, session: Session, envelope: Envelope
+    ) -> str:
+        answer = await super().handle_DATA(server, session, envelope)
+        if not self.killed and self.worker is not None:
+            self.killed = True
+            self.worker.stop(hard=True)
+        return answer
+
+
+ONE_REMINDER = """\
+id: cart_recovery
+priority: 60
+trigger: {event: cart.item_added, when: cart_value >= 20}
+entity: cart_id
+exit_on: [order.placed, cart.cleared]
+steps:
+  - wait: 2s
+  - send: {channel: email, template: cart_reminder, payload: {cart_id: event.cart_id}}
+"""
+
+
+def test_a_worker_killed_between_the_mail_and_its_acknowledgement_mails_it_once_more(
+    broker: Server, redis: Server, tmp_path: Path
+) -> None:
+    """What "exactly one copy" can and cannot mean over SMTP, measured: a worker killed
+    after the server took a mail and before the worker recorded it sends that action
+    again when it restarts. The server then holds two copies with the same Message-ID
+    (and nothing else is sent twice); without the kill it holds one."""
+    rules = _rules(tmp_path)
+    (rules / "journeys" / "cart_recovery.yaml").write_text(ONE_REMINDER, encoding="utf-8")
+    mailbox = KillingMailbox()
+    smtp_port = free_port()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=smtp_port)
+    controller.start()
+    prefix = f"t{uuid.uuid4().hex[:8]}."
+    create_topic(broker.address, f"{prefix}events", PARTITIONS)
+    mail = {
+        "type": "smtp",
+        "host": "127.0.0.1",
+        "port": smtp_port,
+        "security": "none",
+        "from_address": "news@shop.example",
+    }
+    env = worker_env(
+        broker.address,
+        redis.address,
+        prefix,
+        PARTITIONS,
+        rules_dir=str(rules),
+        engine__allowed_lateness="1s",
+        worker__clock="wall",
+        profile__privacy__keep_contacts="true",
+        delivery__adapters=json.dumps({"log": {"type": "log"}, "mail": mail}),
+        delivery__channels=json.dumps({"email": "mail"}),
+        delivery__backoff_initial="1s",
+    ) | {"RAPPORT_WORKER__DATA_DIR": str(tmp_path / "worker-data")}
+    first = WorkerProcess(tmp_path, env, name="first")
+    mailbox.worker = first
+    second: WorkerProcess | None = None
+    try:
+        first.wait_ready(90)  # on the wall clock an event older than the lateness starts nothing
+        produce(
+            broker.address,
+            f"{prefix}events",
+            [
+                _line("customer.registered", "e1", email="ada@example.com"),
+                _line("consent.updated", "e2", channel="email", granted=True),
+                _line("cart.item_added", "e3", cart_id="k1", product_id="p1", price=30),
+            ],
+        )
+        _wait_for(lambda: mailbox.killed and first.exited, "the kill at the first mail", first)
+        second = WorkerProcess(tmp_path, env, name="second")
+        _wait_for(lambda: len(mailbox.messages) >= 2, "the restarted worker's delivery", second)
+        time.sleep(5)  # settle: a third copy would arrive by now
+    finally:
+        for worker in (first, second):
+            if worker is not None:
+                worker.stop()
+        controller.stop()
+    ids = [str(message["Message-ID"]) for message in mailbox.messages]
+    assert len(ids) == 2, ids
+    assert ids[0] == ids[1]  # the same message, recognisable as such
+    assert {str(m["X-Rapport-Action"]) for m in mailbox.messages} == {ids[0][1:].split("@")[0]}
