@@ -331,10 +331,26 @@ class LogAdapter(BaseModel):
     path: str = Field("build/deliveries.jsonl", description="File to append to; `-` for stdout.")
 
 
-class WebhookAdapter(BaseModel):
-    """POST each action as JSON, HMAC-SHA256 signed, to ``url``."""
+class _TimedAdapter(BaseModel):
+    """An adapter that gives up on one attempt after ``timeout``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    timeout: str = Field("10s", description="Give up on one attempt after this long.")
+
+    @field_validator("timeout")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @property
+    def timeout_seconds(self) -> float:
+        return parse_duration(self.timeout)
+
+
+class WebhookAdapter(_TimedAdapter):
+    """POST each action as JSON, HMAC-SHA256 signed, to ``url``."""
 
     type: Literal["webhook"] = "webhook"
     url: str = Field(description="Endpoint that receives the POST: https:// (see allow_http).")
@@ -365,16 +381,6 @@ class WebhookAdapter(BaseModel):
             )
         return self
 
-    @field_validator("timeout")
-    @classmethod
-    def _duration(cls, value: str) -> str:
-        parse_duration(value)
-        return value
-
-    @property
-    def timeout_seconds(self) -> float:
-        return parse_duration(self.timeout)
-
 
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 _RATE_PERIODS = {"s": 1.0, "min": 60.0, "h": 3600.0}
@@ -396,10 +402,8 @@ def parse_rate(text: str, where: str = "rate") -> tuple[float, float]:
     return amount, _RATE_PERIODS[period]
 
 
-class SmtpAdapter(BaseModel):
+class SmtpAdapter(_TimedAdapter):
     """Send each email action's rendered message over SMTP (submission, RFC 6409)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     type: Literal["smtp"] = "smtp"
     host: str = Field(description="The mail server (an MTA or a provider's SMTP relay).")
@@ -419,13 +423,6 @@ class SmtpAdapter(BaseModel):
     password_env: str | None = Field(
         None, description="Environment variable holding the SMTP password."
     )
-    timeout: str = Field("10s", description="Give up on one attempt after this long.")
-
-    @field_validator("timeout")
-    @classmethod
-    def _duration(cls, value: str) -> str:
-        parse_duration(value)
-        return value
 
     @model_validator(mode="after")
     def _secure(self) -> SmtpAdapter:
@@ -439,19 +436,13 @@ class SmtpAdapter(BaseModel):
         return self
 
     @property
-    def timeout_seconds(self) -> float:
-        return parse_duration(self.timeout)
-
-    @property
     def domain(self) -> str:
         return self.from_address.rsplit("@", 1)[1]
 
 
-class TwilioAdapter(BaseModel):
+class TwilioAdapter(_TimedAdapter):
     """Send each SMS action's rendered text through Twilio's Messages API (a form POST to
     ``/2010-04-01/Accounts/<sid>/Messages.json`` with HTTP basic auth)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     type: Literal["twilio"] = "twilio"
     account_sid_env: str = Field(description="Environment variable holding the Account SID.")
@@ -462,14 +453,7 @@ class TwilioAdapter(BaseModel):
     base_url: str = Field(
         "https://api.twilio.com", description="The API's address (a test double's, in tests)."
     )
-    timeout: str = Field("10s", description="Give up on one attempt after this long.")
     allow_http: bool = Field(False, description="Allow an http:// base_url (loopback tests).")
-
-    @field_validator("timeout")
-    @classmethod
-    def _duration(cls, value: str) -> str:
-        parse_duration(value)
-        return value
 
     @model_validator(mode="after")
     def _https(self) -> TwilioAdapter:
@@ -478,10 +462,6 @@ class TwilioAdapter(BaseModel):
         ):
             raise ValueError(f"base_url {self.base_url!r}: expected https://")
         return self
-
-    @property
-    def timeout_seconds(self) -> float:
-        return parse_duration(self.timeout)
 
 
 class InboxAdapter(BaseModel):

@@ -71,7 +71,9 @@ def _sms(text: str, address: str | None = "+8613800138000") -> bytes:
 
 
 def _run(
-    twilio: FakeTwilio, scenario: Callable[[Delivery, DeadLetters], Awaitable[Any]]
+    twilio: FakeTwilio,
+    scenario: Callable[[Delivery, DeadLetters], Awaitable[Any]],
+    rate_limits: dict[str, str] | None = None,
 ) -> tuple[DeadLetters, Any]:
     dead = DeadLetters()
 
@@ -94,6 +96,7 @@ def _run(
             channels={"sms": "twilio"},
             default_adapter="twilio",
             max_attempts=3,
+            rate_limits=rate_limits or {},
         )
         delivery = Delivery(settings, None, environ={"SID": SID, "TOKEN": TOKEN})
         delivery.backoff = (0.01, 0.05)
@@ -151,38 +154,14 @@ def test_an_sms_without_a_number_is_dead_lettered_and_never_posted() -> None:
 
 def test_an_adapters_rate_limit_spaces_its_tries_and_every_try_is_counted() -> None:
     twilio = FakeTwilio([(201, {})])
-    dead = DeadLetters()
 
-    async def main() -> tuple[float, dict[str, int]]:
-        app = web.Application()
-        app.router.add_post("/2010-04-01/Accounts/{sid}/Messages.json", twilio.messages)
-        runner = web.AppRunner(app)
-        await runner.setup()
-        port = free_port()
-        await web.TCPSite(runner, "127.0.0.1", port).start()
-        adapter = TwilioAdapter(
-            account_sid_env="SID",
-            auth_token_env="TOKEN",
-            sender="+441234567890",
-            base_url=f"http://127.0.0.1:{port}",
-            allow_http=True,
-        )
-        settings = DeliverySettings(
-            adapters={"twilio": adapter},
-            default_adapter="twilio",
-            rate_limits={"twilio": "5/s"},
-        )
-        delivery = Delivery(settings, None, environ={"SID": SID, "TOKEN": TOKEN})
-        try:
-            loop = asyncio.get_running_loop()
-            started = loop.time()
-            await asyncio.gather(*(delivery.handle(_sms(f"m{n}"), dead) for n in range(15)))
-            return loop.time() - started, dict(delivery.attempts)
-        finally:
-            await delivery.close()
-            await runner.cleanup()
+    async def fifteen(delivery: Delivery, dead: DeadLetters) -> tuple[float, dict[str, int]]:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await asyncio.gather(*(delivery.handle(_sms(f"m{n}"), dead) for n in range(15)))
+        return loop.time() - started, dict(delivery.attempts)
 
-    seconds, attempts = asyncio.run(main())
+    _, (seconds, attempts) = _run(twilio, fifteen, rate_limits={"twilio": "5/s"})
     assert len(twilio.forms) == 15
     assert attempts == {"twilio": 15}
     # a bucket of 5 per second: the first 5 at once, the other 10 over about 2 seconds
