@@ -85,16 +85,10 @@ def _wait_for(condition: object, what: str, worker: WorkerProcess, timeout: floa
     raise AssertionError(f"{what} did not happen ({state}):\n{worker.log()[-3000:]}")
 
 
-def test_reminder_mailed_clicked_coupon_mailed_then_the_order_ends_the_run(
-    broker: Server, redis: Server, tmp_path: Path
-) -> None:
-    mailbox = Mailbox()
-    lock = threading.Lock()
-    smtp_port = free_port()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=smtp_port)
-    controller.start()
-    prefix = f"t{uuid.uuid4().hex[:8]}."
-    create_topic(broker.address, f"{prefix}events", PARTITIONS)
+def _env(
+    broker: Server, redis: Server, prefix: str, rules: Path, smtp_port: int, **extra: str
+) -> dict[str, str]:
+    """A wall-clock worker whose email goes over SMTP to ``smtp_port`` on loopback."""
     adapters = {
         "log": {"type": "log", "path": "build/deliveries.jsonl"},
         "mail": {
@@ -105,20 +99,33 @@ def test_reminder_mailed_clicked_coupon_mailed_then_the_order_ends_the_run(
             "from_address": "news@shop.example",
         },
     }
-    env = worker_env(
+    return worker_env(
         broker.address,
         redis.address,
         prefix,
         PARTITIONS,
-        rules_dir=str(_rules(tmp_path)),
+        rules_dir=str(rules),
         engine__allowed_lateness="1s",
         worker__clock="wall",
-        worker__store="memory",
         profile__privacy__keep_contacts="true",
         delivery__adapters=json.dumps(adapters),
         delivery__channels=json.dumps({"email": "mail"}),
         delivery__backoff_initial="1s",
+        **extra,
     )
+
+
+def test_reminder_mailed_clicked_coupon_mailed_then_the_order_ends_the_run(
+    broker: Server, redis: Server, tmp_path: Path
+) -> None:
+    mailbox = Mailbox()
+    lock = threading.Lock()
+    smtp_port = free_port()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=smtp_port)
+    controller.start()
+    prefix = f"t{uuid.uuid4().hex[:8]}."
+    create_topic(broker.address, f"{prefix}events", PARTITIONS)
+    env = _env(broker, redis, prefix, _rules(tmp_path), smtp_port, worker__store="memory")
     worker = WorkerProcess(tmp_path, env)
 
     def mails() -> list[EmailMessage]:
@@ -239,26 +246,9 @@ def test_a_worker_killed_between_the_mail_and_its_acknowledgement_mails_it_once_
     controller.start()
     prefix = f"t{uuid.uuid4().hex[:8]}."
     create_topic(broker.address, f"{prefix}events", PARTITIONS)
-    mail = {
-        "type": "smtp",
-        "host": "127.0.0.1",
-        "port": smtp_port,
-        "security": "none",
-        "from_address": "news@shop.example",
+    env = _env(broker, redis, prefix, rules, smtp_port) | {
+        "RAPPORT_WORKER__DATA_DIR": str(tmp_path / "worker-data")
     }
-    env = worker_env(
-        broker.address,
-        redis.address,
-        prefix,
-        PARTITIONS,
-        rules_dir=str(rules),
-        engine__allowed_lateness="1s",
-        worker__clock="wall",
-        profile__privacy__keep_contacts="true",
-        delivery__adapters=json.dumps({"log": {"type": "log"}, "mail": mail}),
-        delivery__channels=json.dumps({"email": "mail"}),
-        delivery__backoff_initial="1s",
-    ) | {"RAPPORT_WORKER__DATA_DIR": str(tmp_path / "worker-data")}
     first = WorkerProcess(tmp_path, env, name="first")
     mailbox.worker = first
     second: WorkerProcess | None = None
