@@ -15,6 +15,7 @@ from pathlib import Path
 
 import msgspec
 import pytest
+import redis as redis_client
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
@@ -266,7 +267,12 @@ def test_a_worker_killed_between_the_mail_and_its_acknowledgement_mails_it_once_
         _wait_for(lambda: mailbox.killed and first.exited, "the kill at the first mail", first)
         second = WorkerProcess(tmp_path, env, name="second")
         _wait_for(lambda: len(mailbox.messages) >= 2, "the restarted worker's delivery", second)
-        time.sleep(5)  # settle: a third copy would arrive by now
+        # Once the delivery is confirmed in Redis no attempt of it is left to come.
+        action = str(mailbox.messages[0]["X-Rapport-Action"])
+        claims = redis_client.Redis.from_url(f"redis://{redis.address}/0")
+        claim = f"{prefix}delivery:{action}"
+        _wait_for(lambda: claims.get(claim) == b"delivered", "the confirmed delivery", second)
+        claims.close()
     finally:
         for worker in (first, second):
             if worker is not None:
