@@ -51,6 +51,7 @@ from tenacity import (
     wait_random,
 )
 
+from rules.actions import Action, Message
 from streams.redis_io import DELIVERED, DELIVERING, RedisIO
 from streams.settings import (
     MIN_SECRET_CHARS,
@@ -78,6 +79,32 @@ class DeliveryFailed(Exception):
         self.permanent = permanent
         #: Tries made when the stage gave up.
         self.attempts = 1
+
+
+_ACTION = msgspec.json.Decoder(Action)
+
+
+def decode_action(body: bytes) -> Action:
+    """A record of the actions topic as an action; ``DeliveryFailed`` (permanent) if not."""
+    try:
+        return _ACTION.decode(body)
+    except msgspec.DecodeError as error:
+        raise DeliveryFailed(f"not an action: {error}", permanent=True) from None
+
+
+def rendered_text(action: Action, address: str) -> tuple[Message, str, str]:
+    """A send's message, its text and its recipient; ``DeliveryFailed`` (permanent) without a
+    rendered text or without an address (``address`` names the kind, e.g. "email address")."""
+    message = action.message
+    if message is None or message.text is None:
+        raise DeliveryFailed(
+            "no rendered message: the rules have no templates/ for this send", permanent=True
+        )
+    if not action.address:
+        raise DeliveryFailed(
+            f"no {address} on the action: turn on profile.privacy.keep_contacts", permanent=True
+        )
+    return message, message.text, action.address
 
 
 class Sink(Protocol):

@@ -20,12 +20,9 @@ from typing import Any
 
 import msgspec
 
-from rules.actions import Action
-from streams.delivery import DeliveryFailed
+from streams.delivery import DeliveryFailed, decode_action
 from streams.redis_io import RedisIO
 from streams.settings import InboxAdapter
-
-_ACTION = msgspec.json.Decoder(Action)
 
 
 class InboxMessage(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -125,10 +122,7 @@ class InboxSink:
         self._last: tuple[str, str] | None = None
 
     async def deliver(self, action_id: str, body: bytes) -> None:
-        try:
-            action = _ACTION.decode(body)
-        except msgspec.DecodeError as error:
-            raise DeliveryFailed(f"not an action: {error}", permanent=True) from None
+        action = decode_action(body)
         message = action.message
         if message is None or (message.title is None and message.body is None):
             raise DeliveryFailed(

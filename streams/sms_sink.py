@@ -17,30 +17,18 @@ import os
 from collections.abc import Mapping
 
 import aiohttp
-import msgspec
 
 from rules.actions import Action
-from streams.delivery import RETRYABLE_STATUS, DeliveryFailed
+from streams.delivery import RETRYABLE_STATUS, DeliveryFailed, decode_action, rendered_text
 from streams.settings import TwilioAdapter
-
-_ACTION = msgspec.json.Decoder(Action)
 
 
 def twilio_form(action: Action, sender: str) -> dict[str, str]:
     """The form fields of one SMS action; ``DeliveryFailed`` (permanent) without a text
     or an address."""
-    message = action.message
-    if message is None or message.text is None:
-        raise DeliveryFailed(
-            "no rendered message: the rules have no templates/ for this send", permanent=True
-        )
-    if not action.address:
-        raise DeliveryFailed(
-            "no phone number on the action: turn on profile.privacy.keep_contacts",
-            permanent=True,
-        )
+    _, text, address = rendered_text(action, "phone number")
     field = "MessagingServiceSid" if sender.startswith("MG") else "From"
-    return {"To": action.address, field: sender, "Body": message.text}
+    return {"To": address, field: sender, "Body": text}
 
 
 class TwilioSink:
@@ -61,11 +49,7 @@ class TwilioSink:
         self._session: aiohttp.ClientSession | None = None
 
     async def deliver(self, action_id: str, body: bytes) -> None:
-        try:
-            action = _ACTION.decode(body)
-        except msgspec.DecodeError as error:
-            raise DeliveryFailed(f"not an action: {error}", permanent=True) from None
-        form = twilio_form(action, self.settings.sender)
+        form = twilio_form(decode_action(body), self.settings.sender)
         if self._session is None:
             timeout = aiohttp.ClientTimeout(total=self.settings.timeout_seconds)
             self._session = aiohttp.ClientSession(timeout=timeout)

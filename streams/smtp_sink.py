@@ -25,31 +25,19 @@ from email.message import EmailMessage
 from email.utils import formatdate
 
 import aiosmtplib
-import msgspec
 
 from rules.actions import Action
-from streams.delivery import DeliveryFailed
+from streams.delivery import DeliveryFailed, decode_action, rendered_text
 from streams.settings import SmtpAdapter
-
-_ACTION = msgspec.json.Decoder(Action)
 
 
 def email_of(action: Action, settings: SmtpAdapter, now: float) -> EmailMessage:
     """The MIME message of one email action; ``DeliveryFailed`` (permanent) when the
     action has no rendered message or no address."""
-    message = action.message
-    if message is None or message.text is None:
-        raise DeliveryFailed(
-            "no rendered message: the rules have no templates/ for this send", permanent=True
-        )
-    if not action.address:
-        raise DeliveryFailed(
-            "no email address on the action: turn on profile.privacy.keep_contacts",
-            permanent=True,
-        )
+    message, text, address = rendered_text(action, "email address")
     email = EmailMessage()
     email["From"] = Address(settings.from_name or "", addr_spec=settings.from_address)
-    email["To"] = action.address
+    email["To"] = address
     email["Subject"] = message.subject or ""
     email["Date"] = formatdate(now, usegmt=True)
     email["Message-ID"] = f"<{action.action_id}@{settings.domain}>"
@@ -58,7 +46,7 @@ def email_of(action: Action, settings: SmtpAdapter, now: float) -> EmailMessage:
         email["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     email["X-Rapport-Action"] = action.action_id
     email["X-Rapport-Journey"] = action.journey_id
-    email.set_content(message.text)
+    email.set_content(text)
     if message.html is not None:
         email.add_alternative(message.html, subtype="html")
     email["Content-Language"] = message.locale  # after the content: set_content drops Content-*
@@ -84,11 +72,7 @@ class SmtpSink:
             self._login = (user, password)
 
     async def deliver(self, action_id: str, body: bytes) -> None:
-        try:
-            action = _ACTION.decode(body)
-        except msgspec.DecodeError as error:
-            raise DeliveryFailed(f"not an action: {error}", permanent=True) from None
-        email = email_of(action, self.settings, time.time())
+        email = email_of(decode_action(body), self.settings, time.time())
         settings = self.settings
         try:
             await aiosmtplib.send(
