@@ -10,18 +10,18 @@ template does can stop the engine.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from io import StringIO
 from typing import Any
 
 from liquid import BoundTemplate
 from liquid.exceptions import LiquidError
-from liquid.output import LimitedStringIO
 
 from rules.actions import Coupon, Message
 from rules.journey_spec import MessagesSpec, OperatorRules
-from rules.message_context import UnsubscribeLinks, choose_locale, message_names
+from rules.liquid_codegen import CompiledPart
+from rules.message_context import MessageNames, UnsubscribeLinks, choose_locale
 from rules.sms_text import sms_segments, with_operator_rules
 from rules.template_compiler import MessageTemplates
+from rules.template_env import FILTERS
 from state.profile import Profile
 
 
@@ -44,11 +44,22 @@ class Renderer:
         templates: MessageTemplates,
         settings: MessagesSpec,
         operator_rules: Mapping[str, OperatorRules] | None = None,
+        *,
+        compile_parts: bool = True,
     ) -> None:
         self.templates = templates
         self.settings = settings
         #: channel -> the SMS operator rules its texts follow (``policies.yaml``).
         self.operator_rules = operator_rules or {}
+        #: Each part compiled to a Python function (``rules/liquid_codegen.py``), by identity;
+        #: ``compile_parts=False``: every part interpreted (the benchmark's baseline).
+        self.compile_parts = compile_parts
+        self.parts: dict[int, CompiledPart] = {
+            id(part): CompiledPart(part, FILTERS.values(), compile=compile_parts)
+            for compiled in templates.by_key.values()
+            for parts in compiled.locales.values()
+            for part in parts.values()
+        }
 
     def render(
         self,
@@ -72,7 +83,7 @@ class Renderer:
         parts = compiled.locales.get(locale)
         if parts is None:
             raise RenderFailure(f"template {template!r} has no {channel} message in {locale}")
-        names = message_names(
+        names = MessageNames(
             profile,
             entity_kind=entity_kind,
             entity=entity,
@@ -88,7 +99,7 @@ class Renderer:
         rendered: dict[str, str] = {}
         for name, part in parts.items():
             try:
-                rendered[name] = _render(part, names)
+                rendered[name] = self._part(part).render(names)
             except LiquidError as error:
                 reason = getattr(error, "message", None) or str(error).splitlines()[0]
                 index = getattr(getattr(error, "token", None), "start_index", 0)
@@ -111,17 +122,17 @@ class Renderer:
             segments = sms_segments(text)
         return Message(locale=locale, unsubscribe=unsubscribe, segments=segments, **rendered)
 
+    def _part(self, part: BoundTemplate) -> CompiledPart:
+        compiled = self.parts.get(id(part))
+        if compiled is None or compiled.part is not part:
+            compiled = CompiledPart(part, FILTERS.values(), compile=self.compile_parts)
+            self.parts[id(part)] = compiled
+        return compiled
 
-def _render(part: BoundTemplate, names: Mapping[str, object]) -> str:
-    """``part.render(**names)`` without copying the names into a dict first: each is
-    computed only if the part reads it (``MessageNames``)."""
-    # The names go in as the globals themselves: templates here have no globals or matter
-    # of their own to chain (a chain map would cost a lookup per level per name read).
-    context = part.context_class(part, globals=names)
-    limit = part.env.output_stream_limit
-    buffer = StringIO() if limit is None else LimitedStringIO(limit=limit)
-    part.render_with_context(context, buffer)
-    return buffer.getvalue()
+    @property
+    def fallbacks(self) -> int:
+        """Renders the compiled parts handed to the interpreter (a nil, a limit, ...)."""
+        return sum(part.fallbacks for part in self.parts.values())
 
 
 def _coupon(coupon: Coupon) -> dict[str, Any]:

@@ -18,7 +18,7 @@ every value unless the marketer marks it ``| safe``.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -137,10 +137,15 @@ def _datetime(seconds: float, fmt: str, zone: str, locale: str) -> str:
     return str(format_datetime(moment, fmt, tzinfo=moment.tzinfo, locale=babel_locale(locale)))
 
 
-@lru_cache(maxsize=4096)
 def _date(seconds: float, fmt: str, zone: str, locale: str) -> str:
-    moment = datetime.fromtimestamp(seconds, UTC).astimezone(_zone(zone))
-    return str(format_date(moment.date(), fmt, locale=babel_locale(locale)))
+    day = datetime.fromtimestamp(seconds, UTC).astimezone(_zone(zone)).date()
+    return _day(day, fmt, locale)
+
+
+@lru_cache(maxsize=4096)
+def _day(day: date, fmt: str, locale: str) -> str:
+    """Cached by the day, not the second: a coupon's last day repeats, its second does not."""
+    return str(format_date(day, fmt, locale=babel_locale(locale)))
 
 
 def _format(fmt: object) -> str:
