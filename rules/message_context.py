@@ -51,6 +51,9 @@ SCALARS: Final = ("unsubscribe_url", "channel", "journey_id", "locale", "time_zo
 NAMES: Final = frozenset((*PROFILE_GETTERS, *OBJECTS, *SCALARS, "payload", "event"))
 
 
+_KEPT_LINKS: Final = 4096
+
+
 class UnsubscribeLinks:
     """Signed one-click unsubscribe links: ``<shop>/unsubscribe?c=<customer>&ch=<channel>&s=<sig>``,
     the signature an HMAC-SHA256 of customer and channel under the deployment's key, so a
@@ -64,6 +67,8 @@ class UnsubscribeLinks:
 
     def __init__(self, key: bytes) -> None:
         self._key = key
+        #: A customer gets several messages, and a link costs an HMAC and two quotes.
+        self._links: dict[tuple[str, str, str], str] = {}
 
     def signature(self, customer: str, channel: str) -> str:
         mac = hmac.new(self._key, f"{customer}\x1f{channel}".encode(), hashlib.sha256)
@@ -73,6 +78,16 @@ class UnsubscribeLinks:
         return hmac.compare_digest(self.signature(customer, channel), signature)
 
     def link(self, shop_url: str, customer: str, channel: str) -> str:
+        """The link for ``customer`` and ``channel`` (up to 4,096 kept, then forgotten at once)."""
+        key = (shop_url, customer, channel)
+        url = self._links.get(key)
+        if url is None:
+            if len(self._links) >= _KEPT_LINKS:
+                self._links.clear()
+            url = self._links[key] = self._link(shop_url, customer, channel)
+        return url
+
+    def _link(self, shop_url: str, customer: str, channel: str) -> str:
         return (
             f"{shop_url.rstrip('/')}/unsubscribe?c={quote(customer, safe='')}"
             f"&ch={quote(channel, safe='')}&s={self.signature(customer, channel)}"
@@ -144,97 +159,107 @@ def _newest_ticket(profile: Profile) -> Ticket | None:
 
 class MessageNames(Mapping[str, Any]):
     """The names of one send, each computed when a template first reads it: most parts
-    read a handful of the forty-odd names."""
+    read a handful of the forty-odd names. ``entity_kind`` is the property that scopes the
+    run (``cart_id``, ``order_id``, ``ticket_id``) and ``entity`` its value."""
 
-    __slots__ = ("_factories", "_profile", "_values")
+    __slots__ = (
+        "_values",
+        "channel",
+        "coupon",
+        "entity",
+        "entity_kind",
+        "event",
+        "journey_id",
+        "links",
+        "locale",
+        "payload",
+        "profile",
+        "settings",
+    )
 
-    def __init__(self, profile: Profile, factories: Mapping[str, Callable[[], Any]]) -> None:
-        self._profile = profile
-        #: The names of this send (cart, coupon, payload, ...); the rest are profile names.
-        self._factories = factories
+    def __init__(
+        self,
+        profile: Profile,
+        *,
+        entity_kind: str | None,
+        entity: str | None,
+        channel: str,
+        journey_id: str,
+        payload: Mapping[str, Any],
+        event: Mapping[str, Any],
+        coupon: Mapping[str, Any] | None,
+        locale: str,
+        settings: MessagesSpec,
+        links: UnsubscribeLinks,
+    ) -> None:
+        self.profile, self.entity_kind, self.entity = profile, entity_kind, entity
+        self.channel, self.journey_id, self.locale = channel, journey_id, locale
+        self.payload, self.event, self.coupon = payload, event, coupon
+        self.settings, self.links = settings, links
         self._values: dict[str, Any] = {}
 
     def __getitem__(self, name: str) -> Any:
-        values = self._values
-        if name in values:
-            return values[name]
-        factory = self._factories.get(name)
-        value = factory() if factory is not None else PROFILE_GETTERS[name](self._profile)
-        values[name] = value
+        value = self._values.get(name, _UNSET)
+        if value is _UNSET:
+            own = _SEND_NAMES.get(name)
+            value = own(self) if own is not None else PROFILE_GETTERS[name](self.profile)
+            self._values[name] = value
         return value
 
     def __contains__(self, name: object) -> bool:
-        return name in self._factories or name in PROFILE_GETTERS
+        return name in _SEND_NAMES or name in PROFILE_GETTERS
 
     def __iter__(self) -> Iterator[str]:
-        yield from self._factories
-        yield from (name for name in PROFILE_GETTERS if name not in self._factories)
+        yield from _SEND_NAMES
+        yield from (name for name in PROFILE_GETTERS if name not in _SEND_NAMES)
 
     def __len__(self) -> int:
         return len(NAMES)
 
+    def _cart(self) -> dict[str, Any] | None:
+        profile = self.profile
+        if self.entity_kind == "cart_id":
+            return cart_value(profile.carts.get(self.entity or ""))
+        return cart_value(profile.open_cart)
 
-def message_names(
-    profile: Profile,
-    *,
-    entity_kind: str | None,
-    entity: str | None,
-    channel: str,
-    journey_id: str,
-    payload: Mapping[str, Any],
-    event: Mapping[str, Any],
-    coupon: Mapping[str, Any] | None,
-    locale: str,
-    settings: MessagesSpec,
-    links: UnsubscribeLinks,
-) -> MessageNames:
-    """Every name a template may read, for one send to ``profile``.
+    def _order(self) -> dict[str, Any] | None:
+        if self.entity_kind == "order_id":
+            return order_value(self.profile.orders.recent.get(self.entity or ""))
+        return order_value(_newest_order(self.profile))
 
-    ``entity_kind`` is the property that scopes the run (``cart_id``, ``order_id``,
-    ``ticket_id``) and ``entity`` its value.
-    """
-    factories: dict[str, Callable[[], Any]] = {}
+    def _ticket(self) -> dict[str, Any] | None:
+        if self.entity_kind == "ticket_id":
+            return ticket_value(self.profile.support.tickets.get(self.entity or ""))
+        return ticket_value(_newest_ticket(self.profile))
 
-    def cart() -> dict[str, Any] | None:
-        return cart_value(
-            profile.carts.get(entity or "") if entity_kind == "cart_id" else profile.open_cart
-        )
-
-    def order() -> dict[str, Any] | None:
-        if entity_kind == "order_id":
-            return order_value(profile.orders.recent.get(entity or ""))
-        return order_value(_newest_order(profile))
-
-    def ticket() -> dict[str, Any] | None:
-        if entity_kind == "ticket_id":
-            return ticket_value(profile.support.tickets.get(entity or ""))
-        return ticket_value(_newest_ticket(profile))
-
-    def time_zone() -> str:
-        zone = profile.trait("time_zone")
+    def _time_zone(self) -> str:
+        zone = self.profile.trait("time_zone")
         return zone if isinstance(zone, str) else "UTC"
 
-    def unsubscribe_url() -> str:
-        return links.link(settings.shop.url, profile.customer_id or profile.key, channel)
+    def _unsubscribe_url(self) -> str:
+        profile = self.profile
+        customer = profile.customer_id or profile.key
+        return self.links.link(self.settings.shop.url, customer, self.channel)
 
-    shop = {"name": settings.shop.name, "url": settings.shop.url}
-    factories.update(
-        tags=lambda: sorted(profile.tags),
-        cart=cart,
-        order=order,
-        ticket=ticket,
-        coupon=lambda: None if coupon is None else dict(coupon),
-        payload=lambda: dict(payload),
-        event=lambda: dict(event),
-        shop=lambda: shop,
-        unsubscribe_url=unsubscribe_url,
-        channel=lambda: channel,
-        journey_id=lambda: journey_id,
-        locale=lambda: locale,
-        time_zone=time_zone,
-        currency=lambda: settings.currency,
-    )
-    return MessageNames(profile, factories)
+
+_UNSET: Final = object()
+#: The names of a send (the rest are profile names), each computed from the send.
+_SEND_NAMES: Final[Mapping[str, Callable[[MessageNames], Any]]] = {
+    "tags": lambda names: sorted(names.profile.tags),
+    "cart": MessageNames._cart,
+    "order": MessageNames._order,
+    "ticket": MessageNames._ticket,
+    "coupon": lambda names: None if names.coupon is None else dict(names.coupon),
+    "payload": lambda names: dict(names.payload),
+    "event": lambda names: dict(names.event),
+    "shop": lambda names: {"name": names.settings.shop.name, "url": names.settings.shop.url},
+    "unsubscribe_url": MessageNames._unsubscribe_url,
+    "channel": lambda names: names.channel,
+    "journey_id": lambda names: names.journey_id,
+    "locale": lambda names: names.locale,
+    "time_zone": MessageNames._time_zone,
+    "currency": lambda names: names.settings.currency,
+}
 
 
 def choose_locale(available: Mapping[str, object], wanted: object, default: str) -> str:
@@ -245,6 +270,8 @@ def choose_locale(available: Mapping[str, object], wanted: object, default: str)
     ('zh-CN', 'en')
     """
     if isinstance(wanted, str) and wanted:
+        if wanted in available:
+            return wanted
         tag = wanted.replace("_", "-").lower()
         by_lower = {name.lower(): name for name in available}
         if tag in by_lower:
