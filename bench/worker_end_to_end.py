@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import tempfile
@@ -45,6 +46,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
+from rules.loader import DEFAULT_RULES_DIR
 from streams.generator import GeneratorConfig, generate_stream
 from streams.settings import load_settings
 from tests.integration.kafka_io import create_topic, read_topic, routing_key
@@ -404,6 +406,42 @@ def churn_cost() -> None:
     print(json.dumps(figures))
 
 
+def rendering_cost(pairs: int) -> None:
+    """The worker's rate with the shipped templates (each send rendered) and with the same
+    rules without them, alternating: on the worker's time per event, not the bare engine's."""
+    config = GeneratorConfig(customers=400, days=120, seed=5, anonymous_share=0.0)
+    lines = list(generate_stream(config))
+    rates: dict[str, list[float]] = {"on": [], "off": []}
+    with tempfile.TemporaryDirectory() as scratch:
+        workdir = Path(scratch)
+        plain = workdir / "rules-without-templates"
+        shutil.copytree(DEFAULT_RULES_DIR, plain)
+        shutil.rmtree(plain / "templates")
+        with kafka_broker(workdir / "broker") as broker, redis_server(workdir / "redis") as redis:
+            for pair in range(pairs):
+                # Swap which goes first each pair: the broker's log grows run after run.
+                order = [("off", plain), ("on", DEFAULT_RULES_DIR)]
+                for mode, directory in order[:: -1 if pair % 2 else 1]:
+                    rate, _ = worker_throughput(
+                        broker.address, redis.address, lines, workdir, rules_dir=str(directory)
+                    )
+                    rates[mode].append(rate)
+    on, off = max(rates["on"]), max(rates["off"])
+    pair_costs = sorted(round(1 - a / b, 3) for a, b in zip(rates["on"], rates["off"], strict=True))
+    figures = {
+        "events": len(lines),
+        "rendering_on_events_per_s": [round(r) for r in rates["on"]],
+        "rendering_off_events_per_s": [round(r) for r in rates["off"]],
+        "worker_rendering_cost": round(1 - on / off, 3),
+        "worker_rendering_cost_per_pair": pair_costs,
+    }
+    print(
+        f"worker with templates {on:,.0f} events/s, without {off:,.0f} (best of {pairs}): "
+        f"rendering costs {1 - on / off:.1%}; per pair {pair_costs}"
+    )
+    print(json.dumps(figures))
+
+
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -421,9 +459,20 @@ def main() -> None:
         help="only measure the worker with churn on and off, twice each, on a 120-day "
         "stream of 400 customers (labels come at the 90-day horizon)",
     )
+    parser.add_argument(
+        "--rendering-cost",
+        type=int,
+        metavar="PAIRS",
+        default=0,
+        help="only measure the worker with the shipped templates and without, PAIRS times "
+        "each, alternating, on the churn-cost stream",
+    )
     args = parser.parse_args()
     if args.churn_cost:
         churn_cost()
+        return
+    if args.rendering_cost:
+        rendering_cost(args.rendering_cost)
         return
     config = GeneratorConfig(customers=args.customers, days=args.days, seed=5, anonymous_share=0.0)
     lines = list(generate_stream(config))
