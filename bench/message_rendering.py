@@ -1,7 +1,7 @@
 """Rendering messages: how fast each shipped template renders, and what rendering costs
 the engine, in one run.
 
-Usage: python -m bench.message_rendering [--customers N] [--days D] [--renders R]
+Usage: python -m bench.message_rendering [--customers N] [--days D] [--renders R] [--pairs P]
 
 - ``templates``: messages/s of each shipped template, per channel and locale, rendered
   for the sample profile of ``rules/template_checks.py`` (every field set, a cart of
@@ -9,8 +9,10 @@ Usage: python -m bench.message_rendering [--customers N] [--days D] [--renders R
   python-liquid's interpreter;
 - ``engine_*``: the engine with every shipped rule and churn on the same pre-decoded
   demo events, with the shipped templates and without (the same rules, no
-  ``templates/``): events/s each, the sends rendered, and the ratio. Target: rendering
-  costs at most 10%.
+  ``templates/``): events/s each (CPU time, best of ``--pairs`` alternating runs), the
+  sends rendered, and the ratio. Target: rendering costs at most 10%. Then one more run
+  timing the renderer itself: its share of the engine's time, a direct measure that
+  the machine's noise moves less than the difference of two runs.
 
 The last line is one JSON object with the figures.
 """
@@ -25,6 +27,7 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -32,7 +35,7 @@ from churn.tracker import ChurnTracker
 from engine import Engine
 from engine.driver import Driver
 from engine.outputs import Dispatch
-from rules.actions import Action, Coupon
+from rules.actions import Action, Coupon, Message
 from rules.loader import DEFAULT_RULES_DIR, RuleSet, load_rules
 from rules.message_context import DEVELOPMENT_LINKS
 from rules.message_render import Renderer
@@ -81,6 +84,31 @@ def template_rates(
 def renderer_fallbacks(rules: RuleSet) -> int:
     renderer = rules.journeys.mover.renderer
     return 0 if renderer is None else renderer.fallbacks
+
+
+def render_share(events: list[Event], rules: RuleSet) -> float:
+    """The share of the engine's time spent inside ``Renderer.render``, in one run: a
+    direct measure, steadier than the difference of two runs on a noisy machine."""
+    renderer = rules.journeys.mover.renderer
+    assert renderer is not None
+    spent = 0.0
+    original = renderer.render
+
+    def timed(*args: Any, **kwargs: Any) -> Message:
+        nonlocal spent
+        started = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            spent += time.perf_counter() - started
+
+    renderer.render = timed  # type: ignore[method-assign]
+    try:
+        started = time.perf_counter()
+        engine_rate(events, rules)
+        return spent / (time.perf_counter() - started)
+    finally:
+        del renderer.render
 
 
 def engine_rate(events: list[Event], rules: RuleSet) -> tuple[float, int]:
@@ -160,6 +188,7 @@ def main() -> None:
             runs.append((engine_rate(events, without), on_run))
         else:
             runs.append((engine_rate(events, without), engine_rate(events, with_templates)))
+    share = render_share(events, with_templates)
     off = max(run[0][0] for run in runs)
     on, rendered = max(run[1][0] for run in runs), runs[0][1][1]
     # Each pair's cost too: their spread says how much of the figure is the machine.
@@ -177,6 +206,7 @@ def main() -> None:
         "rendered_sends": rendered,
         "rendering_cost": round(1 - on / off, 3),
         "rendering_cost_per_pair": pair_costs,
+        "render_share_of_engine_time": round(share, 3),
         "fallbacks_to_interpreter": renderer_fallbacks(with_templates),
         "slowest_template_messages_per_s": round(min(rates.values())),
         "templates_messages_per_s": {name: round(rate) for name, rate in rates.items()},

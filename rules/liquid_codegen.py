@@ -23,22 +23,24 @@ Two rules keep the output exactly the interpreter's:
   something other than a list, a loop or output limit reached) makes it give up, and
   the interpreter renders the part instead, with its own result or its own error.
 
+``rules/message_render.py: CompiledPart`` applies the two rules, and
 ``tests/rules/test_liquid_codegen.py`` holds the two side by side on every shipped
 template, on the language's corners and on generated templates.
 
 >>> from liquid import Environment
 >>> env = Environment(autoescape=True)
 >>> part = env.from_string("{% for i in items %}<b>{{ i.name | upcase }}</b>{% endfor %}")
->>> compiled = CompiledPart(part)
->>> compiled.compiled, compiled.render({"items": [{"name": "a&b"}]})
-(True, '<b>A&amp;B</b>')
+>>> source, render = generate(part)
+>>> out = []
+>>> render({"items": [{"name": "a&b"}]}, out)
+>>> "".join(out)
+'<b>A&amp;B</b>'
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
 from functools import partial
-from io import StringIO
 from typing import Any, Final
 
 from liquid import BoundTemplate, Markup, escape
@@ -81,7 +83,6 @@ from liquid.builtin.tags.for_tag import ForNode
 from liquid.builtin.tags.if_tag import IfNode
 from liquid.builtin.tags.unless_tag import UnlessNode
 from liquid.expression import Expression
-from liquid.output import LimitedStringIO
 from liquid.stringify import to_liquid_string
 
 #: A compiled part: (the send's names, where its text goes) -> None.
@@ -100,7 +101,30 @@ _COMPARISONS: Final = {
 }
 
 
-class _NotCompiled(Exception):
+#: How the reasons name what is left to the interpreter.
+_TAGS: Final = {
+    "AssignNode": "assign",
+    "CaptureNode": "capture",
+    "CaseNode": "case",
+    "CycleNode": "cycle",
+    "BreakNode": "break",
+    "ContinueNode": "continue",
+    "LiquidNode": "liquid",
+    "RawNode": "raw",
+    "TablerowNode": "tablerow",
+    "IncrementNode": "increment",
+    "DecrementNode": "decrement",
+    "IfChangedNode": "ifchanged",
+}
+_EXPRESSIONS: Final = {
+    "RangeLiteral": "a range (1..n)",
+    "TernaryFilteredExpression": "an inline if",
+    "Empty": "empty",
+    "Blank": "blank",
+}
+
+
+class NotCompiled(Exception):
     """The part uses something the compiled subset leaves to the interpreter."""
 
 
@@ -108,64 +132,14 @@ class GiveUp(Exception):
     """This render met something only the interpreter decides."""
 
 
-class CompiledPart:
-    """One template part: rendered by its generated function when it compiles, else
-    interpreted.
-
-    ``context_filters``: filters taking the render context that may be called with a
-    name resolver in its place (they read names with ``context.resolve`` only);
-    ``compile=False``: always interpret (the benchmark's baseline).
-    """
-
-    def __init__(
-        self,
-        part: BoundTemplate,
-        context_filters: Collection[object] = (),
-        *,
-        compile: bool = True,
-    ) -> None:
-        self.part = part
-        #: Renders that gave up on the compiled path and were interpreted.
-        self.fallbacks = 0
-        self._limit = part.env.output_stream_limit
-        self._render: Render | None = None
-        #: The generated source (None: interpreted), for the curious and the tests.
-        self.source: str | None = None
-        if compile:
-            try:
-                self.source, self._render = _Generator(part, context_filters).function()
-            except (_NotCompiled, SyntaxError, RecursionError, MemoryError):
-                # Python's own limits (nesting of a path hundreds of keys deep) leave such
-                # a part to the interpreter and its limits.
-                self.source = self._render = None
-
-    @property
-    def compiled(self) -> bool:
-        return self._render is not None
-
-    def render(self, names: Mapping[str, Any]) -> str:
-        """The part's text for ``names``; raises what the interpreter raises."""
-        if self._render is not None:
-            out: list[str] = []
-            try:
-                self._render(names, out)
-            except Exception:  # the interpreter decides what it means
-                self.fallbacks += 1
-            else:
-                text = "".join(out)
-                if self._limit is None or len(text) <= self._limit:
-                    return text
-                self.fallbacks += 1
-        return self.interpret(names)
-
-    def interpret(self, names: Mapping[str, Any]) -> str:
-        """``part.render(**names)`` without copying the names into a dict: the names go in
-        as the context's globals (templates here have none of their own to chain)."""
-        part = self.part
-        context = part.context_class(part, globals=names)
-        buffer = StringIO() if self._limit is None else LimitedStringIO(limit=self._limit)
-        part.render_with_context(context, buffer)
-        return buffer.getvalue()
+def generate(part: BoundTemplate, context_filters: Collection[object] = ()) -> tuple[str, Render]:
+    """The Python source of ``part`` and the function it defines, which writes the part's
+    text for the names it is given or raises (``GiveUp`` or whatever it met: the caller
+    then asks the interpreter). ``context_filters``: filters taking the render context
+    that may be called with a name resolver in its place (they read names with
+    ``context.resolve`` only). Raises ``NotCompiled`` for a part outside the subset, and
+    Python's own ``SyntaxError``/``RecursionError`` for one nested too deep for it."""
+    return _Generator(part, context_filters).function()
 
 
 class _Generator:
@@ -248,7 +222,7 @@ class _Generator:
         elif isinstance(node, BlockNode):
             self.block(node.nodes, blank=node.blank)
         else:
-            raise _NotCompiled(type(node).__name__)
+            raise NotCompiled(_TAGS.get(type(node).__name__, type(node).__name__))
 
     def output(self, expression: Expression) -> None:
         value = self.temporary()
@@ -277,7 +251,7 @@ class _Generator:
     def loop(self, node: ForNode) -> None:
         spec = node.expression
         if spec.limit or spec.offset or spec.cols or spec.reversed:
-            raise _NotCompiled("loop modifiers")
+            raise NotCompiled("limit, offset, cols or reversed on a for loop")
         depth = len(self.loops)
         items, length, written = f"i{depth}", f"n{depth}", f"w{depth}"
         self.emit(f"{items} = {self.value(spec.iterable)}")
@@ -331,12 +305,12 @@ class _Generator:
             left = self.value(expression.left)  # type: ignore[attr-defined]
             right = self.value(expression.right)  # type: ignore[attr-defined]
             return "(" + pattern.format(a=left, b=right) + ")"
-        raise _NotCompiled(type(expression).__name__)
+        raise NotCompiled(_EXPRESSIONS.get(type(expression).__name__, type(expression).__name__))
 
     def path(self, expression: Path) -> str:
         root, *keys = expression.path
         if not isinstance(root, str) or any(isinstance(key, Path) for key in keys):
-            raise _NotCompiled("computed path")
+            raise NotCompiled("a key computed from another name ([...])")
         code = self.name(root)
         for key in keys:
             constant = self.constant(key)
@@ -354,7 +328,7 @@ class _Generator:
     def name(self, name: str) -> str:
         """A top-level name: the innermost loop variable of that name, else the send's."""
         if name == "forloop" and self.loops:
-            raise _NotCompiled("forloop")
+            raise NotCompiled("forloop")
         for depth in range(len(self.loops) - 1, -1, -1):
             if self.loops[depth] == name:
                 return f"l{depth}"
@@ -363,7 +337,7 @@ class _Generator:
     def filter(self, left: str, item: Filter) -> str:
         func = self.env.filters.get(item.name)
         if func is None:
-            raise _NotCompiled(f"filter {item.name}")
+            raise NotCompiled(f"filter {item.name}")
         if getattr(func, "with_environment", False):
             func = partial(func, environment=self.env)
         arguments = [left]
@@ -375,7 +349,7 @@ class _Generator:
                 arguments.append(self.value(argument.value))
         if getattr(func, "with_context", False):
             if func not in self.context_filters:
-                raise _NotCompiled(f"filter {item.name} reads the context")
+                raise NotCompiled(f"filter {item.name} reads the context")
             in_scope = ", ".join(
                 f"{self.constant(loop)}: l{depth}" for depth, loop in enumerate(self.loops)
             )

@@ -9,15 +9,17 @@ template does can stop the engine.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
+from io import StringIO
 from typing import Any
 
 from liquid import BoundTemplate
 from liquid.exceptions import LiquidError
+from liquid.output import LimitedStringIO
 
 from rules.actions import Coupon, Message
 from rules.journey_spec import MessagesSpec, OperatorRules
-from rules.liquid_codegen import CompiledPart
+from rules.liquid_codegen import NotCompiled, Render, generate
 from rules.message_context import MessageNames, UnsubscribeLinks, choose_locale
 from rules.sms_text import sms_segments, with_operator_rules
 from rules.template_compiler import MessageTemplates
@@ -129,10 +131,87 @@ class Renderer:
             self.parts[id(part)] = compiled
         return compiled
 
+    def interpreted_parts(self) -> list[str]:
+        """The parts left to the interpreter, and why: they render about four times slower."""
+        found = []
+        for (template, channel), compiled in sorted(self.templates.by_key.items()):
+            for locale, parts in compiled.locales.items():
+                for name, part in parts.items():
+                    reason = self._part(part).interpreted_because
+                    if reason is not None and self.compile_parts:
+                        found.append(f"{template} {channel} {locale} {name} ({reason})")
+        return found
+
     @property
     def fallbacks(self) -> int:
         """Renders the compiled parts handed to the interpreter (a nil, a limit, ...)."""
         return sum(part.fallbacks for part in self.parts.values())
+
+
+class CompiledPart:
+    """One template part: rendered by its generated function (``rules/liquid_codegen.py``)
+    when it compiles, else interpreted. The function's text is kept only on the ordinary
+    path: when it gives up or raises, or its text is over the output limit, the
+    interpreter renders the part instead, with its own text or its own error.
+
+    ``context_filters``: filters taking the render context that may be called with a
+    name resolver in its place (they read names with ``context.resolve`` only);
+    ``compile=False``: always interpret (the benchmark's baseline).
+    """
+
+    def __init__(
+        self,
+        part: BoundTemplate,
+        context_filters: Collection[object] = (),
+        *,
+        compile: bool = True,
+    ) -> None:
+        self.part = part
+        #: Renders that gave up on the compiled path and were interpreted.
+        self.fallbacks = 0
+        self._limit = part.env.output_stream_limit
+        self._render: Render | None = None
+        #: The generated source (None: interpreted), for the curious and the tests.
+        self.source: str | None = None
+        #: Why the part is interpreted (``assign``, ``forloop``, ...); None: compiled.
+        self.interpreted_because: str | None = "not compiled"
+        if compile:
+            try:
+                self.source, self._render = generate(part, context_filters)
+                self.interpreted_because = None
+            except NotCompiled as error:
+                self.interpreted_because = str(error)
+            except (SyntaxError, RecursionError, MemoryError):
+                # Python's own limits (a path hundreds of keys deep): the interpreter's.
+                self.interpreted_because = "nested too deep for Python"
+
+    @property
+    def compiled(self) -> bool:
+        return self._render is not None
+
+    def render(self, names: Mapping[str, Any]) -> str:
+        """The part's text for ``names``; raises what the interpreter raises."""
+        if self._render is not None:
+            out: list[str] = []
+            try:
+                self._render(names, out)
+            except Exception:  # the interpreter decides what it means
+                self.fallbacks += 1
+            else:
+                text = "".join(out)
+                if self._limit is None or len(text) <= self._limit:
+                    return text
+                self.fallbacks += 1
+        return self.interpret(names)
+
+    def interpret(self, names: Mapping[str, Any]) -> str:
+        """``part.render(**names)`` without copying the names into a dict: the names go in
+        as the context's globals (templates here have none of their own to chain)."""
+        part = self.part
+        context = part.context_class(part, globals=names)
+        buffer = StringIO() if self._limit is None else LimitedStringIO(limit=self._limit)
+        part.render_with_context(context, buffer)
+        return buffer.getvalue()
 
 
 def _coupon(coupon: Coupon) -> dict[str, Any]:

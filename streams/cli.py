@@ -371,6 +371,13 @@ def rules_validate(directory: Path | None) -> None:
         f"{len(loaded.journeys.journeys)} journeys ({journeys}), {messages}, "
         f"version {loaded.version}"
     )
+    renderer = loaded.journeys.mover.renderer
+    slow = [] if renderer is None else renderer.interpreted_parts()
+    if slow:
+        click.echo(
+            f"note: {len(slow)} template part(s) use what Rapport leaves to Liquid's "
+            "interpreter and render about four times slower: " + "; ".join(slow)
+        )
 
 
 @rules.command("schema")

@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from liquid import Environment
 
-from rules.liquid_codegen import CompiledPart
 from rules.loader import DEFAULT_RULES_DIR, load_rules
 from rules.message_context import DEVELOPMENT_LINKS, MessageNames
+from rules.message_render import CompiledPart
 from rules.template_checks import sample_profile
 from rules.template_env import FILTERS, template_environment
 from state.profile import Profile, Stamped

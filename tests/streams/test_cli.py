@@ -1,8 +1,10 @@
+import shutil
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
+from rules.loader import DEFAULT_RULES_DIR
 from streams.cli import main
 
 
@@ -56,6 +58,21 @@ def test_invalid_rules_exit_1_with_located_problems(tmp_path: Path) -> None:
 def test_shipped_rules_validate() -> None:
     result = CliRunner().invoke(main, ["rules", "validate"])
     assert result.exit_code == 0, result.output
+    assert "interpreter" not in result.output  # every shipped part is compiled
+
+
+def test_validate_names_the_template_parts_left_to_the_interpreter(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    shutil.copytree(DEFAULT_RULES_DIR, rules)
+    reminder = rules / "templates" / "cart_reminder.yaml"
+    text = reminder.read_text(encoding="utf-8")
+    reminder.write_text(
+        text.replace("title: Your cart is waiting", "title: \"{% assign w = 'x' %}{{ w }}\""),
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(main, ["rules", "validate", str(rules)])
+    assert result.exit_code == 0, result.output
+    assert "cart_reminder push en title (assign)" in result.output
 
 
 def test_the_worker_refuses_to_start_when_a_webhook_secret_is_not_set(
