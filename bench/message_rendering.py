@@ -1,7 +1,7 @@
 """Rendering messages: how fast each shipped template renders, and what rendering costs
 the engine, in one run.
 
-Usage: python -m bench.message_rendering [--customers N] [--days D] [--renders R] [--pairs P]
+Usage: python -m bench.message_rendering [--customers N] [--days D] [--renders R] [--runs N] [--chunk C]
 
 - ``templates``: messages/s of each shipped template, per channel and locale, rendered
   for the sample profile of ``rules/template_checks.py`` (every field set, a cart of
@@ -9,10 +9,12 @@ Usage: python -m bench.message_rendering [--customers N] [--days D] [--renders R
   python-liquid's interpreter;
 - ``engine_*``: the engine with every shipped rule and churn on the same pre-decoded
   demo events, with the shipped templates and without (the same rules, no
-  ``templates/``): events/s each (CPU time, best of ``--pairs`` alternating runs), the
-  sends rendered, and the ratio. Target: rendering costs at most 10%. Then one more run
-  timing the renderer itself: its share of the engine's time, a direct measure that
-  the machine's noise moves less than the difference of two runs.
+  ``templates/``), fed the same events in alternating chunks of ``--chunk`` and each
+  timed on CPU time, so a slow moment of the machine falls on both (two whole runs one
+  after the other differed by up to 25% on this machine with nothing else running):
+  events/s each, the sends rendered, and the cost, the median of ``--runs``. Target:
+  rendering costs at most 10%. Then one more run timing the renderer itself: its share
+  of the engine's time.
 
 The last line is one JSON object with the figures.
 """
@@ -111,9 +113,8 @@ def render_share(events: list[Event], rules: RuleSet) -> float:
         del renderer.render
 
 
-def engine_rate(events: list[Event], rules: RuleSet) -> tuple[float, int]:
-    """Events/s of the engine with ``rules`` and churn, and the sends it rendered: events
-    over the process's CPU time, so another job on the machine slows it less."""
+def _driver(rules: RuleSet) -> tuple[Driver, list[int]]:
+    """A driver for the engine with ``rules`` and churn, and the count of sends it rendered."""
     settings = load_settings()
     learner = settings.churn.learner()
     engine = Engine(
@@ -123,19 +124,49 @@ def engine_rate(events: list[Event], rules: RuleSet) -> tuple[float, int]:
         settings.engine.engine_config(),
         churn=ChurnTracker(settings.churn.config(), learner.scorer),
     )
-    rendered = 0
+    rendered = [0]
 
     def count(action: Action) -> None:
-        nonlocal rendered
-        rendered += action.message is not None
+        rendered[0] += action.message is not None
 
-    driver = Driver(engine, [Dispatch({Action: count})])
+    return Driver(engine, [Dispatch({Action: count})]), rendered
+
+
+def engine_rate(events: list[Event], rules: RuleSet) -> tuple[float, int]:
+    """Events/s of the engine with ``rules`` and churn over the process's CPU time, and
+    the sends it rendered."""
+    driver, rendered = _driver(rules)
     gc.collect()
     started = time.process_time()
     for event in events:
         driver.apply(event)
     driver.end()
-    return len(events) / (time.process_time() - started), rendered
+    return len(events) / (time.process_time() - started), rendered[0]
+
+
+def interleaved(
+    events: list[Event], without: RuleSet, with_templates: RuleSet, chunk: int
+) -> tuple[float, float, int]:
+    """Events/s of the two engines fed the same events in alternating chunks (which goes
+    first swaps each chunk), each timed on CPU time: a slow moment of the machine falls
+    on both, where two whole runs one after the other would each meet a different one."""
+    off, _ = _driver(without)
+    on, rendered = _driver(with_templates)
+    spent = {"off": 0.0, "on": 0.0}
+    gc.collect()
+    for number, start in enumerate(range(0, len(events), chunk)):
+        part = events[start : start + chunk]
+        order = [("off", off), ("on", on)]
+        for mode, driver in order[:: -1 if number % 2 else 1]:
+            started = time.process_time()
+            for event in part:
+                driver.apply(event)
+            spent[mode] += time.process_time() - started
+    for mode, driver in (("off", off), ("on", on)):
+        started = time.process_time()
+        driver.end()
+        spent[mode] += time.process_time() - started
+    return len(events) / spent["off"], len(events) / spent["on"], rendered[0]
 
 
 def main() -> None:
@@ -143,7 +174,8 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=2000)
     parser.add_argument("--days", type=int, default=120)
     parser.add_argument("--renders", type=int, default=500)
-    parser.add_argument("--pairs", type=int, default=4, help="engine runs off/on, alternating")
+    parser.add_argument("--runs", type=int, default=3, help="interleaved runs of both engines")
+    parser.add_argument("--chunk", type=int, default=2000, help="events per turn of each engine")
     args = parser.parse_args()
     with_templates = load_rules(DEFAULT_RULES_DIR)
     folder = Path(tempfile.mkdtemp())
@@ -179,33 +211,28 @@ def main() -> None:
             item = item.event
         if not isinstance(item, DeadLetter):
             events.append(item)
-    runs = []
-    for pair in range(args.pairs):
-        # Alternate, and swap which goes first, so a busy moment of the machine or a
-        # heap that grew hits both the same.
-        if pair % 2:
-            on_run = engine_rate(events, with_templates)
-            runs.append((engine_rate(events, without), on_run))
-        else:
-            runs.append((engine_rate(events, without), engine_rate(events, with_templates)))
+    runs = [interleaved(events, without, with_templates, args.chunk) for _ in range(args.runs)]
+    costs = sorted(round(1 - on / off, 3) for off, on, _ in runs)
+    off, on, rendered = (
+        statistics.median(r[0] for r in runs),
+        statistics.median(r[1] for r in runs),
+        runs[0][2],
+    )
     share = render_share(events, with_templates)
-    off = max(run[0][0] for run in runs)
-    on, rendered = max(run[1][0] for run in runs), runs[0][1][1]
-    # Each pair's cost too: their spread says how much of the figure is the machine.
-    pair_costs = sorted(round(1 - run[1][0] / run[0][0], 3) for run in runs)
-    print(f"engine without templates: {off:10,.0f} events/s (best of {args.pairs})")
+    print(f"engine without templates: {off:10,.0f} events/s (median of {args.runs} runs)")
     print(f"engine with templates:    {on:10,.0f} events/s ({rendered:,} sends rendered)")
     print(
-        f"rendering costs {1 - on / off:.1%} of engine throughput (target <= 10%);"
-        f" per pair {', '.join(f'{cost:.1%}' for cost in pair_costs)}"
+        f"rendering costs {statistics.median(costs):.1%} of engine throughput (target <= 10%);"
+        f" each run: {', '.join(f'{cost:.1%}' for cost in costs)}"
     )
+    print(f"time inside the renderer, in one run: {share:.1%} of the engine's")
     figures = {
         "events": len(events),
         "engine_events_per_s_without_templates": round(off),
         "engine_events_per_s_with_templates": round(on),
         "rendered_sends": rendered,
-        "rendering_cost": round(1 - on / off, 3),
-        "rendering_cost_per_pair": pair_costs,
+        "rendering_cost": statistics.median(costs),
+        "rendering_cost_per_run": costs,
         "render_share_of_engine_time": round(share, 3),
         "fallbacks_to_interpreter": renderer_fallbacks(with_templates),
         "slowest_template_messages_per_s": round(min(rates.values())),

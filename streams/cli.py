@@ -376,7 +376,7 @@ def rules_validate(directory: Path | None) -> None:
     if slow:
         click.echo(
             f"note: {len(slow)} template part(s) use what Rapport leaves to Liquid's "
-            "interpreter and render about four times slower: " + "; ".join(slow)
+            "interpreter and render three to seven times slower: " + "; ".join(slow)
         )
 
 
