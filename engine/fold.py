@@ -24,6 +24,7 @@ from state.derived import refresh_derived
 from state.handoff import Forward
 from state.profile import DAY, MAX_RECENT_EVENT_IDS, Profile
 from state.reducers import ADDRESS_TRAITS, apply_event, keep_contact_digests, keep_contacts
+from state.reducers.points import POINTS_KINDS, apply_points
 
 if TYPE_CHECKING:
     from engine.core import Engine
@@ -108,6 +109,9 @@ class Fold:
         if tally is not None:
             kpis.after(profile, event, tally)
         rules = engine.rules
+        program = rules.loyalty
+        if program is not None and cls in POINTS_KINDS:
+            changes.extend(apply_points(profile, event, ts, program))
         tags = rules.tags
         merged = event.anonymous_id is not None and event.customer_id is not None
         if merged or (profile.as_of != before and profile.as_of // DAY != before // DAY):

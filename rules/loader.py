@@ -1,7 +1,8 @@
 """Loading a rules directory into a compiled, versioned rule set.
 
 A directory holds ``tags.yaml``, ``policies.yaml``, one file per journey in
-``journeys/`` and one file per message template in ``templates/``. Every problem found is reported with ``file:line:col``; nothing
+``journeys/``, one file per message template in ``templates/`` and the points program in
+``loyalty.yaml``. Every problem found is reported with ``file:line:col``; nothing
 half-loaded is ever returned.
 
 >>> from pathlib import Path
@@ -23,12 +24,14 @@ from rules.journey_compiler import compile_journey
 from rules.journey_runtime import JourneyRuntime
 from rules.journey_spec import STEP_KINDS, TRIGGER_KINDS, JourneySpec, PoliciesSpec
 from rules.journey_steps import Journey, JourneyError
+from rules.loyalty_spec import LOYALTY_FILE, LoyaltySpec, compile_loyalty
 from rules.message_render import Renderer
 from rules.policy_compiler import Policies, compile_policies
 from rules.tags import TagFile, TagSet, TagSpecError
 from rules.template_checks import check_sends, check_templates
 from rules.template_compiler import TEMPLATES_DIR, MessageTemplates, load_templates
 from rules.yaml_source import RuleFileError, YamlDocument, load_yaml_file, located_errors
+from state.loyalty import LoyaltyProgram
 
 DEFAULT_RULES_DIR = Path(__file__).parent
 TAGS_FILE = "tags.yaml"
@@ -56,6 +59,8 @@ class RuleSet:
     #: The message templates; None: the directory has no ``templates/`` (sends name a
     #: template and carry no message).
     templates: MessageTemplates | None = None
+    #: The points program; None: the directory has no ``loyalty.yaml`` (no ledger).
+    loyalty: LoyaltyProgram | None = None
 
     @classmethod
     def empty(cls) -> RuleSet:
@@ -137,6 +142,14 @@ def load_rules(directory: Path) -> RuleSet:
         journeys, found = check_sends(journeys, docs, templates, policies)
         problems.extend(found)
         renderer = Renderer(templates, policies.messages, policies.operator_rules)
+    loyalty = None
+    loyalty_path = directory / LOYALTY_FILE
+    if loyalty_path.exists():
+        digest.update(loyalty_path.read_bytes())
+        try:
+            loyalty = _load_loyalty(loyalty_path)
+        except RuleFileError as error:
+            problems.extend(error.problems)
     if problems:
         raise RuleFileError(problems)
     return RuleSet(
@@ -145,7 +158,17 @@ def load_rules(directory: Path) -> RuleSet:
         source=str(directory),
         journeys=JourneyRuntime(tuple(journeys), policies, renderer),
         templates=templates,
+        loyalty=loyalty,
     )
+
+
+def _load_loyalty(path: Path) -> LoyaltyProgram:
+    doc = load_yaml_file(path)
+    try:
+        spec = LoyaltySpec.model_validate(doc.data or {})
+    except ValidationError as error:
+        raise RuleFileError(located_errors(doc, error)) from error
+    return compile_loyalty(spec)
 
 
 def _load_tags(path: Path) -> TagSet:

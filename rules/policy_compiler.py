@@ -20,7 +20,7 @@ from rules.journey_spec import (
     PoliciesSpec,
 )
 from rules.journey_steps import JourneyError, checked_duration, unknown_name
-from schemas.events import known_time_zone
+from schemas.limits import known_time_zone
 
 
 @dataclass(frozen=True)

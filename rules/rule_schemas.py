@@ -5,7 +5,7 @@ A file opts in with a first-line comment, e.g.
 ``# yaml-language-server: $schema=../schema/journey.schema.json``.
 
 >>> sorted(render_rule_schemas())
-['cases.schema.json', 'journey.schema.json', 'policies.schema.json', 'tags.schema.json', 'template.schema.json']
+['cases.schema.json', 'journey.schema.json', 'loyalty.schema.json', 'policies.schema.json', 'tags.schema.json', 'template.schema.json']
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import orjson
 from pydantic import BaseModel
 
 from rules.journey_spec import JourneySpec, PoliciesSpec
+from rules.loyalty_spec import LoyaltySpec
 from rules.rule_cases import CaseFile
 from rules.tags import TagFile
 from rules.template_compiler import TemplateSpec
@@ -27,6 +28,7 @@ _MODELS: dict[str, type[BaseModel]] = {
     "policies.schema.json": PoliciesSpec,
     "cases.schema.json": CaseFile,
     "template.schema.json": TemplateSpec,
+    "loyalty.schema.json": LoyaltySpec,
 }
 
 

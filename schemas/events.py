@@ -19,14 +19,12 @@ record is already the right class with validated, typed properties:
 from __future__ import annotations
 
 from datetime import date, datetime
-from functools import lru_cache
 from typing import Annotated, ClassVar, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 from msgspec import Meta
 
-from schemas.limits import MAX_AMOUNT, MAX_COUNT, MAX_QUANTITY
+from schemas.limits import MAX_AMOUNT, MAX_COUNT, MAX_QUANTITY, known_time_zone
 
 SCHEMA_VERSION = 1
 
@@ -44,15 +42,6 @@ Channel = Literal["email", "sms", "push", "whatsapp", "in_app"]
 EventTime = Annotated[datetime, Meta(tz=True, description="When it happened, with a time zone.")]
 
 ANONYMOUS_PREFIX = "anon:"
-
-
-@lru_cache(maxsize=1024)
-def known_time_zone(name: str) -> bool:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return False
-    return True
 
 
 class Properties(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=False, gc=False):
@@ -267,6 +256,18 @@ class ReviewSubmitted(Envelope, tag="review.submitted", frozen=True):
     properties: ReviewSubmittedProperties
 
 
+class PointsRedeemedProperties(Properties, frozen=True):
+    #: The shop's id of the redemption: the same id is never spent twice.
+    redemption_id: Id
+    points: Annotated[int, Meta(ge=1, le=100_000_000)]
+    order_id: Id | None = None
+    reward: Annotated[str, Meta(max_length=128)] | None = None
+
+
+class PointsRedeemed(Envelope, tag="points.redeemed", frozen=True):
+    properties: PointsRedeemedProperties
+
+
 # --- account ----------------------------------------------------------------------------------
 
 
@@ -395,6 +396,7 @@ Event = (
     | TicketResolved
     | SatisfactionRated
     | ReviewSubmitted
+    | PointsRedeemed
     | CustomerRegistered
     | CustomerIdentified
     | CustomerUpdated

@@ -12,8 +12,10 @@ and each has a dead-letter reason that names it (docs/data.md, "Limits").
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from itertools import accumulate
 from typing import Final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 #: The largest amount of money one field may hold, in currency units (a billion): an
 #: order total, a line price, a refund. Sums in a profile are integer cents, so lifetime
@@ -56,3 +58,13 @@ def may_nest_too_deep(raw: bytes) -> bool:
     """A cheap first look: a record with at most ``MAX_NESTING`` opening brackets cannot
     nest deeper, whatever their order (two byte counts; almost every record stops here)."""
     return raw.count(b"{") + raw.count(b"[") > MAX_NESTING
+
+
+@lru_cache(maxsize=1024)
+def known_time_zone(name: str) -> bool:
+    """Whether ``name`` is an IANA time zone this machine knows (``Asia/Shanghai``)."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True

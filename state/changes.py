@@ -22,6 +22,7 @@ ChangeKind = Literal[
     "tag_removed",
     "profile_erased",
     "churn_risk_changed",
+    "points_redemption_refused",
 ]
 
 

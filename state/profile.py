@@ -17,6 +17,7 @@ import msgspec
 
 from state.churn_state import ChurnState
 from state.journey_runs import JourneyState
+from state.loyalty import Ledger
 
 # Bounds on every collection in a profile; the size test in tests/state pins them down.
 MAX_ANONYMOUS_IDS: Final = 10
@@ -269,6 +270,8 @@ class Profile(msgspec.Struct):
     reach: dict[str, Reach] = {}
     #: Churn snapshots waiting for their label, and the current risk (``churn/``).
     churn: ChurnState = msgspec.field(default_factory=ChurnState)
+    #: The points ledger, when the rules have a loyalty program (``state/loyalty.py``).
+    points: Ledger | None = None
     #: Digests of the newest events applied to this profile (``state/dedup.py``), packed,
     #: oldest first. Stored with the profile, so an event redelivered after a worker
     #: restart is recognised and skipped.

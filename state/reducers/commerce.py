@@ -206,4 +206,6 @@ REDUCERS: Final[dict[type[Any], Callable[[Profile, Any, float], None]]] = {
     ev.OrderPlaced: _order_placed,
     ev.OrderCancelled: _order_cancelled,
     ev.OrderRefunded: _order_refunded,
+    # The ledger needs the rules' program: ``state/reducers/points.py`` (from the fold).
+    ev.PointsRedeemed: lambda profile, event, ts: None,
 }
