@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Final
 
+from state.loyalty import expiring_within, points_at
 from state.profile import DAY, Cart, Profile
 
 #: name -> (meaning, a sample value used to type-check conditions at load time)
@@ -60,9 +61,20 @@ PROFILE_FIELDS: Final[dict[str, tuple[str, Any]]] = {
         "days since a message was last opened or clicked, None if never",
         3.5,
     ),
+    "points_balance": ("loyalty points that can be spent now (0 without a program)", 1250),
+    "points_pending": ("points of orders still inside their return window", 300),
+    "points_expiring_30d": ("spendable points that expire within 30 days", 200),
+    "days_to_points_expiry": ("days until spendable points next expire, None if none", 21.5),
 }
 
 SAMPLE_VIEW: Final[dict[str, Any]] = {name: sample for name, (_, sample) in PROFILE_FIELDS.items()}
+
+
+def _days_to_expiry(profile: Profile) -> float | None:
+    if profile.points is None:
+        return None
+    soonest = points_at(profile.points, profile.as_of).next_expiry_at
+    return None if soonest is None else round((soonest - profile.as_of) / DAY, 3)
 
 
 def _days(as_of: float, at: float | None) -> float | None:
@@ -134,6 +146,12 @@ PROFILE_GETTERS: Final[dict[str, Callable[[Profile], Any]]] = {
         p.as_of,
         max((r.last_engaged_at for r in p.reach.values() if r.last_engaged_at), default=None),
     ),
+    "points_balance": lambda p: 0 if p.points is None else points_at(p.points, p.as_of).balance,
+    "points_pending": lambda p: 0 if p.points is None else points_at(p.points, p.as_of).pending,
+    "points_expiring_30d": lambda p: (
+        0 if p.points is None else expiring_within(p.points, p.as_of, 30 * DAY)
+    ),
+    "days_to_points_expiry": lambda p: _days_to_expiry(p),
 }
 assert set(PROFILE_GETTERS) == set(PROFILE_FIELDS), "every documented field needs a getter"
 

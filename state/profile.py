@@ -17,7 +17,7 @@ import msgspec
 
 from state.churn_state import ChurnState
 from state.journey_runs import JourneyState
-from state.loyalty import Ledger
+from state.loyalty import MAX_LOTS, MAX_REDEMPTION_IDS, Ledger  # noqa: F401 - LIMITS lists them
 
 # Bounds on every collection in a profile; the size test in tests/state pins them down.
 MAX_ANONYMOUS_IDS: Final = 10
