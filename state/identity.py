@@ -20,6 +20,7 @@ from state.journey_runs import (
     JourneyHistory,
     JourneyState,
 )
+from state.loyalty import merge_ledgers
 from state.profile import (
     DAY,
     MAX_CART_LINES,
@@ -84,6 +85,7 @@ def merge_profiles(target: Profile, source: Profile) -> Profile:
         add_buckets(target.tag_activity.setdefault(tag, {}), days)
     _merge_journeys(target.journeys, source.journeys)
     _merge_reach(target, source)
+    target.points = merge_ledgers(target.points, source.points)
     target.recent_events = merge_recent(
         target.recent_events, source.recent_events, MAX_RECENT_EVENT_IDS
     )

@@ -230,16 +230,21 @@ def _earn(ledger: Ledger, program: LoyaltyProgram, lot: Lot, day: int) -> int:
     ledger.lots.append(lot)
     ledger.lots.sort(key=lambda kept: (kept.expires_at, kept.lot_id))
     if len(ledger.lots) > MAX_LOTS:
-        first, second = ledger.lots[0], ledger.lots.pop(1)
-        ledger.lots[0] = Lot(
-            lot_id=f"merged:{first.lot_id.split(':', 1)[-1]}",
-            available_at=max(first.available_at, second.available_at),
-            expires_at=first.expires_at,
-            awarded=first.awarded + second.awarded,
-            remaining=first.remaining + second.remaining,
-        )
-        ledger.merged += 1
+        _merge_first_two(ledger)
     return points
+
+
+def _merge_first_two(ledger: Ledger) -> None:
+    """The two lots that expire first as one, expiring at the sooner time."""
+    first, second = ledger.lots[0], ledger.lots.pop(1)
+    ledger.lots[0] = Lot(
+        lot_id=f"merged:{first.lot_id.split(':', 1)[-1]}",
+        available_at=max(first.available_at, second.available_at),
+        expires_at=first.expires_at,
+        awarded=first.awarded + second.awarded,
+        remaining=first.remaining + second.remaining,
+    )
+    ledger.merged += 1
 
 
 def earn_order(
@@ -354,3 +359,31 @@ def redeem(ledger: Ledger, redemption_id: str, points: int, at: float) -> str | 
     ledger.refused += 1
     ledger.last_refusal = reason
     return reason
+
+
+def merge_ledgers(mine: Ledger | None, theirs: Ledger | None) -> Ledger | None:
+    """A visitor's ledger into the customer's (``state/identity.py``): lots side by side
+    (the customer's kept where both have one, as for the registration), counters added."""
+    if theirs is None:
+        return mine
+    if mine is None:
+        return theirs
+    known = {lot.lot_id for lot in mine.lots}
+    mine.lots = sorted(
+        [*mine.lots, *(lot for lot in theirs.lots if lot.lot_id not in known)],
+        key=lambda lot: (lot.expires_at, lot.lot_id),
+    )
+    while len(mine.lots) > MAX_LOTS:
+        _merge_first_two(mine)
+    for name in ("earned", "redeemed", "expired", "clawed_back", "shortfall", "refused", "merged"):
+        setattr(mine, name, getattr(mine, name) + getattr(theirs, name))
+    mine.last_refusal = mine.last_refusal or theirs.last_refusal
+    mine.registration_awarded = mine.registration_awarded or theirs.registration_awarded
+    if theirs.cap_day is not None and (mine.cap_day is None or theirs.cap_day > mine.cap_day):
+        mine.cap_day, mine.earned_today = theirs.cap_day, theirs.earned_today
+    elif theirs.cap_day == mine.cap_day:
+        mine.earned_today += theirs.earned_today
+    mine.redemptions = {**theirs.redemptions, **mine.redemptions}
+    while len(mine.redemptions) > MAX_REDEMPTION_IDS:
+        del mine.redemptions[next(iter(mine.redemptions))]
+    return mine

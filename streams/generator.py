@@ -72,6 +72,8 @@ class GeneratorConfig:
     anonymous_share: float = 0.3
     #: Days between newsletters (with their delivery feedback); 0: none.
     newsletter_days: float = 14.0
+    #: Share of a known customer's orders after which they later redeem loyalty points.
+    redemption_share: float = 0.3
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,9 @@ class _CustomerSim:
         self.mail_rng = random.Random(f"{cfg.seed}-newsletter-{index}")
         self.next_newsletter = math.inf
         self.mailed = 0
+        #: Points redemptions: their own RNG too, and what the customer believes they spent.
+        self.points_rng = random.Random(f"{cfg.seed}-points-{index}")
+        self.redeemed = 0
         self.carts = 0
         self.orders: list[tuple[str, float, float]] = []
         #: Events emitted and not yet released: (time, sequence, record), a heap.
@@ -321,6 +326,7 @@ class _CustomerSim:
             },
         )
         self.orders.append((order_id, t, total))
+        self.redemption(t)
         roll = rng.random()
         if roll < 0.02:
             self.emit(
@@ -351,6 +357,22 @@ class _CustomerSim:
             )
         if rng.random() < 0.06:
             self.ticket(t + rng.uniform(HOUR, 5 * DAY), order_id)
+
+    def redemption(self, t: float) -> None:
+        """Now and then a known customer spends points some weeks after an order: about
+        what they believe they hold (a point per pound of orders past the return window),
+        sometimes more than the shop's ledger says, so some redemptions are refused."""
+        rng = self.points_rng
+        if not self.identified or rng.random() >= self.cfg.redemption_share:
+            return
+        at = t + rng.uniform(16 * DAY, 90 * DAY)
+        believed = sum(int(total) for _, placed, total in self.orders if placed <= at - 15 * DAY)
+        points = int((believed - self.redeemed) * rng.uniform(0.2, 1.3))
+        if points < 1:
+            return
+        self.redeemed += points
+        redemption_id = f"{self.customer_id}-r{self.redeemed}"
+        self.emit(at, "points.redeemed", {"redemption_id": redemption_id, "points": points})
 
     def ticket(self, t: float, order_id: str | None = None) -> None:
         rng = self.rng
