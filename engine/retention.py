@@ -110,6 +110,7 @@ class Retention:
                 engine.stats.erasures += 1
             for erased in [key, *sorted(keys - {key})]:
                 outputs.append(ProfileChange.make("profile_erased", erased, None, None, at, cause))
+        ledger = None if profile is None else profile.points
         outputs.append(
             ErasureAudit.make(
                 reason,
@@ -121,6 +122,8 @@ class Retention:
                 churn_snapshots=0 if profile is None else len(profile.churn.pending),
                 timers=timers,
                 held_events=held,
+                points_lots=0 if ledger is None else len(ledger.lots),
+                points=0 if ledger is None else sum(max(lot.remaining, 0) for lot in ledger.lots),
             )
         )
         return outputs

@@ -42,6 +42,9 @@ class ErasureAudit(msgspec.Struct, frozen=True, kw_only=True, tag="erasure", tag
     timers: int = 0
     #: Events held for the profile (waiting for a visitor's profile) dropped with it.
     held_events: int = 0
+    #: Lots of loyalty points in its ledger, and the points they still held.
+    points_lots: int = 0
+    points: int = 0
 
     @classmethod
     def make(
@@ -55,6 +58,8 @@ class ErasureAudit(msgspec.Struct, frozen=True, kw_only=True, tag="erasure", tag
         churn_snapshots: int = 0,
         timers: int = 0,
         held_events: int = 0,
+        points_lots: int = 0,
+        points: int = 0,
     ) -> ErasureAudit:
         """``cause``: the request's event id (kept as its digest), or ``retention@<epoch>``."""
         kept = request_digest(cause) if reason == "request" else cause
@@ -70,6 +75,8 @@ class ErasureAudit(msgspec.Struct, frozen=True, kw_only=True, tag="erasure", tag
             churn_snapshots=churn_snapshots,
             timers=timers,
             held_events=held_events,
+            points_lots=points_lots,
+            points=points,
         )
 
 

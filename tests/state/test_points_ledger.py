@@ -12,6 +12,7 @@ from engine import Engine, EngineConfig
 from rules.loader import load_rules
 from rules.yaml_source import RuleFileError
 from schemas.events import Event
+from state.audit import ErasureAudit
 from state.changes import ProfileChange
 from state.loyalty import DAY, points_at
 from state.profile import Profile
@@ -225,3 +226,13 @@ def test_a_bad_program_is_refused_with_its_place(tmp_path: Path) -> None:
     assert "expiry_days" in problems
     assert "loyalty.yaml:3:" in problems
     assert "Mars/Base" in problems
+
+
+def test_erasure_removes_the_ledger_and_the_audit_counts_it(tmp_path: Path) -> None:
+    engine = _engine(tmp_path)
+    review = event("review.submitted", when=at(days=1), product_id="p1", rating=5)
+    erase = event("customer.erasure_requested", when=at(days=2))
+    outputs = _run(engine, ordered("o1", 100.0, when=at()), review, erase)
+    assert engine.store.get("c1") is None
+    (audit,) = [o for o in outputs if isinstance(o, ErasureAudit)]
+    assert (audit.points_lots, audit.points) == (2, 120)

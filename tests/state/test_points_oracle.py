@@ -5,6 +5,7 @@ of ``state/loyalty.py``'s code."""
 from __future__ import annotations
 
 import json
+import random
 from dataclasses import astuple, dataclass, field
 from datetime import datetime
 from fractions import Fraction
@@ -177,36 +178,43 @@ class _Oracle:
         )
 
 
-def test_every_ledger_equals_an_independent_computation_over_the_generated_stream(
-    tmp_path: Path,
-) -> None:
-    (tmp_path / "loyalty.yaml").write_text(PROGRAM, encoding="utf-8")
-    config = GeneratorConfig(customers=250, days=150, seed=11, anonymous_share=0.0)
-    lines = list(generate_stream(config))
-    engine = Engine(
-        MemoryProfileStore(),
-        load_rules(tmp_path),
-        config=EngineConfig(allowed_lateness_seconds=900),
-    )
+CONFIG = GeneratorConfig(customers=250, days=150, seed=11, anonymous_share=0.0)
+#: More than the generator's own delays (600 s) plus the shuffle below (250 s).
+LATENESS = EngineConfig(allowed_lateness_seconds=900)
+
+
+def _replay(lines: list[bytes], rules: Path) -> Engine:
+    engine = Engine(MemoryProfileStore(), load_rules(rules), config=LATENESS)
     driver = Driver(engine, [])
-    records: dict[str, dict[str, Any]] = {}
     for number, line in enumerate(lines, start=1):
         item = decode_event(line, source="oracle", position=number)
         if isinstance(item, PartialEvent):
             item = item.event
         assert not isinstance(item, DeadLetter), item
         driver.apply(item)
+    driver.end()
+    return engine
+
+
+def _time(record: dict[str, Any]) -> float:
+    return datetime.fromisoformat(record["occurred_at"]).timestamp()
+
+
+def test_every_ledger_equals_an_independent_computation_over_the_generated_stream(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "loyalty.yaml").write_text(PROGRAM, encoding="utf-8")
+    lines = list(generate_stream(CONFIG))
+    engine = _replay(lines, tmp_path)
+    records: dict[str, dict[str, Any]] = {}
+    for line in lines:
         record = json.loads(line)
         records.setdefault(record["event_id"], record)  # a redelivery is the same event
-    driver.end()
     oracle = _Oracle(YAML(typ="safe").load(PROGRAM))
-    ordered = sorted(
-        records.values(),
-        key=lambda r: (datetime.fromisoformat(r["occurred_at"]).timestamp(), r["event_id"]),
-    )
+    ordered = sorted(records.values(), key=lambda r: (_time(r), r["event_id"]))
     for record in ordered:
         oracle.apply(record)
-    end = max(datetime.fromisoformat(r["occurred_at"]).timestamp() for r in ordered)
+    end = max(_time(r) for r in ordered)
     compared = refused = clawed = pending = 0
     for customer in oracle.customers:
         profile = engine.store.get(customer)
@@ -216,13 +224,14 @@ def test_every_ledger_equals_an_independent_computation_over_the_generated_strea
         assert mine == oracle.view(customer, end), customer
         if ledger is not None:
             who = oracle.customers[customer]
-            assert (
-                ledger.earned,
-                ledger.redeemed,
-                ledger.clawed_back,
-                ledger.shortfall,
-                ledger.refused,
-            ) == (who.earned, who.redeemed, who.clawed, who.shortfall, who.refused), customer
+            counts = (ledger.earned, ledger.redeemed, ledger.clawed_back, ledger.shortfall)
+            assert (*counts, ledger.refused) == (
+                who.earned,
+                who.redeemed,
+                who.clawed,
+                who.shortfall,
+                who.refused,
+            ), customer
             compared += 1
             refused += ledger.refused
             clawed += ledger.clawed_back
@@ -232,3 +241,22 @@ def test_every_ledger_equals_an_independent_computation_over_the_generated_strea
     assert refused > 0
     assert clawed > 0
     assert pending > 0
+
+
+def test_the_stream_shuffled_within_the_allowed_lateness_gives_the_same_ledgers(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "loyalty.yaml").write_text(PROGRAM, encoding="utf-8")
+    lines = list(generate_stream(CONFIG))
+    rng = random.Random(3)
+    shuffled = sorted(lines, key=lambda line: _time(json.loads(line)) + rng.uniform(0, 250))
+    assert shuffled != lines
+    first, second = _replay(lines, tmp_path), _replay(shuffled, tmp_path)
+    customers = {json.loads(line)["customer_id"] for line in lines}
+    differ = [c for c in customers if _points_of(first, c) != _points_of(second, c)]
+    assert differ == []
+
+
+def _points_of(engine: Engine, customer: str) -> object:
+    profile = engine.store.get(customer)
+    return None if profile is None else profile.points
