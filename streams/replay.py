@@ -32,6 +32,7 @@ from rules.reloader import Reloads
 from schemas.decode import DeadLetter, Ignored
 from schemas.events import EVENT_TYPES
 from state.kpis import KpiCounts, Population, population
+from state.points_report import points_report
 from state.profile import Profile
 from state.stores import MemoryProfileStore
 from streams.dead_letters import failed_letters
@@ -108,6 +109,8 @@ class ReplaySummary:
     churn: dict[str, object] = field(default_factory=dict)
     #: Business KPIs (``state/kpis.py``): funnel, repeat purchase, support and ratings.
     kpis: dict[str, Any] = field(default_factory=dict)
+    #: The points ledgers at the end (``state/points_report.py``); empty without a program.
+    loyalty: dict[str, Any] = field(default_factory=dict)
 
     @property
     def events(self) -> int:
@@ -148,6 +151,7 @@ class ReplaySummary:
         lines += block("Customers by tier", self.tiers)
         lines += block("Customers by tag", self.tags)
         lines += _render_kpis(self.kpis)
+        lines += _render_loyalty(self.loyalty)
         lines += _render_journeys(self.journeys)
         for pool, (left, size) in self.coupon_pools.items():
             lines.append(f"Coupon pool {pool}: {left:,} of {size:,} codes left")
@@ -172,6 +176,19 @@ class ReplaySummary:
                 f"Rule reloads: {self.rules_reloaded:,} applied, {self.rules_rejected:,} rejected"
             )
         return "\n".join(lines)
+
+
+def _render_loyalty(points: dict[str, Any]) -> list[str]:
+    if not points:
+        return []
+    return [
+        f"Loyalty points: {points['members']:,} members hold {points['outstanding']:,} points "
+        f"(liability {points['liability']:,.2f}) and {points['pending']:,} pending; "
+        f"earned {points['earned']:,}, redeemed {points['redeemed']:,} "
+        f"({points['redemption_rate']:.1%}), expired {points['expired']:,} "
+        f"({points['expiry_rate']:.1%}), taken back {points['clawed_back']:,} "
+        f"(short {points['shortfall']:,}); redemptions refused {points['refused']:,}"
+    ]
 
 
 def _render_kpis(kpis: dict[str, Any]) -> list[str]:
@@ -468,6 +485,14 @@ def _fill_summary(summary: ReplaySummary, engine: Engine, edge: EdgeCounts, firs
         if profile.customer_id is not None:
             tags.update(profile.tags)
     summary.customers, summary.anonymous_profiles = base.customers, base.visitors
+    program = engine.rules.loyalty
+    if program is not None:
+        ledgers = []
+        for key in store.sorted_keys():
+            profile = store.get(key)
+            if profile is not None and profile.points is not None:
+                ledgers.append((profile.points, profile.as_of))
+        summary.loyalty = points_report(ledgers, program.point_value)
     summary.lifecycle, summary.tiers, summary.tags = dict(base.stages), dict(base.tiers), dict(tags)
     summary.kpis = {
         **engine.kpis.counts.summary(),

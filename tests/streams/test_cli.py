@@ -38,6 +38,7 @@ def test_generate_then_replay_prints_a_summary(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert "Events by type" in result.output
+    assert "Loyalty points:" in result.output  # the shipped rules have a program
 
 
 def test_missing_input_exits_3_with_the_file_name(tmp_path: Path) -> None:
