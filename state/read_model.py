@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import msgspec
 
+from state.loyalty import points_at
 from state.profile import Profile
 
 #: Every field the read model carries, in a fixed order (docs and tests list them).
@@ -38,6 +39,10 @@ READ_MODEL_FIELDS: tuple[str, ...] = (
     "orders_count",
     "revenue",
     "last_order_at",
+    "points_balance",
+    "points_pending",
+    "points_next_expiry_at",
+    "points_next_expiry",
     "as_of",
 )
 
@@ -54,8 +59,11 @@ def read_model_fields(profile: Profile) -> dict[str, str]:
     ``churn_risk`` (a probability, 4 decimals) and ``churn_band`` (``low``/``high``) are
     empty until the churn model scores the profile; ``churn_risk_at`` is the moment the
     risk is as of (a snapshot, a check-in, or a refresh every ``churn.refresh``).
+    The ``points_*`` fields are empty without a ledger and, like the rest, as of
+    ``as_of``: pending points become spendable, and lots expire, with time alone.
     """
     cart = profile.open_cart
+    points = None if profile.points is None else points_at(profile.points, profile.as_of)
     consent = {channel: bool(s.value) for channel, s in sorted(profile.consent.items())}
     return {
         "customer_id": profile.customer_id or "",
@@ -75,5 +83,9 @@ def read_model_fields(profile: Profile) -> dict[str, str]:
         "orders_count": str(profile.orders.count),
         "revenue": f"{profile.orders.revenue_cents / 100:.2f}",
         "last_order_at": _time(profile.orders.last_order_at),
+        "points_balance": "" if points is None else str(points.balance),
+        "points_pending": "" if points is None else str(points.pending),
+        "points_next_expiry_at": "" if points is None else _time(points.next_expiry_at),
+        "points_next_expiry": "" if points is None else str(points.next_expiry_points),
         "as_of": _time(profile.as_of),
     }
