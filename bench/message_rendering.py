@@ -61,6 +61,7 @@ def template_rates(
     payload = {"cart_id": "k1", "cart_value": 71.5, "category": "sneakers", "order_id": "o1"}
     payload |= {"ticket_id": "t1", "priority": "high", "topic": "delivery", "tier": "gold"}
     payload |= {"net_revenue": 1200.0, "days_since_last_order": 47}
+    payload |= {"next_tier": "gold", "spend_to_next_tier": 120.0}
     rates: dict[str, float] = {}
     for (template, channel), compiled in sorted(templates.by_key.items()):
         for locale in sorted(compiled.locales):

@@ -61,6 +61,8 @@ PROFILE_FIELDS: Final[dict[str, tuple[str, Any]]] = {
         "days since a message was last opened or clicked, None if never",
         3.5,
     ),
+    "next_tier": ("the next tier up, None at the top tier", "gold"),
+    "spend_to_next_tier": ("net spend still needed for the next tier, None at the top", 120.0),
     "points_balance": ("loyalty points that can be spent now (0 without a program)", 1250),
     "points_pending": ("points of orders still inside their return window", 300),
     "points_expiring_30d": ("spendable points that expire within 30 days", 200),
@@ -145,6 +147,10 @@ PROFILE_GETTERS: Final[dict[str, Callable[[Profile], Any]]] = {
     "days_since_last_engaged": lambda p: _days(
         p.as_of,
         max((r.last_engaged_at for r in p.reach.values() if r.last_engaged_at), default=None),
+    ),
+    "next_tier": lambda p: p.next_tier,
+    "spend_to_next_tier": lambda p: (
+        None if p.to_next_tier_cents is None else p.to_next_tier_cents / 100
     ),
     "points_balance": lambda p: 0 if p.points is None else points_at(p.points, p.as_of).balance,
     "points_pending": lambda p: 0 if p.points is None else points_at(p.points, p.as_of).pending,

@@ -15,7 +15,7 @@ from state.lifecycle import stage_at
 from state.policy import ProfilePolicy
 from state.profile import Profile
 from state.rfm import score_rfm
-from state.tiers import tier_at
+from state.tiers import next_tier_gap, tier_at
 
 
 def refresh_derived(profile: Profile, policy: ProfilePolicy, cause: str) -> list[ProfileChange]:
@@ -37,6 +37,9 @@ def refresh_derived(profile: Profile, policy: ProfilePolicy, cause: str) -> list
             ProfileChange.make("tier_changed", profile.key, profile.tier, tier, as_of, cause)
         )
         profile.tier = tier
+    profile.next_tier, profile.to_next_tier_cents = next_tier_gap(
+        profile.orders.spend_by_month, as_of, policy.tiers
+    )
     times = [t for t in (stage_next, tier_next) if t is not None]
     profile.next_review_at = min(times) if times else None
     return changes

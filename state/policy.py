@@ -87,6 +87,10 @@ class TierPolicy(_Policy):
                 name = level.name
         return name
 
+    def next_above(self, spend: float) -> TierLevel | None:
+        """The first level ``spend`` has not reached; None at the top."""
+        return next((level for level in self.levels if spend < level.min_spend), None)
+
     def rank(self, name: str) -> int:
         for index, level in enumerate(self.levels):
             if level.name == name:

@@ -258,6 +258,10 @@ class Profile(msgspec.Struct):
     rfm: Rfm = msgspec.field(default_factory=Rfm)
     lifecycle: str = "prospect"
     tier: str = "member"
+    #: The next tier up and the net spend it still takes in the qualifying window, in
+    #: cents (None at the top tier); kept with the tier (``state/derived.py``).
+    next_tier: str | None = None
+    to_next_tier_cents: int | None = None
     #: Marketer-defined tags, sorted; when each was added is on its ``tag_added`` change.
     tags: list[str] = []
     #: Per windowed tag: matching events per day number.

@@ -54,6 +54,22 @@ def tier_at(
     return tier, month_start(min(inside) + policy.qualifying_months)
 
 
+def next_tier_gap(
+    spend_by_month: dict[int, int], as_of: float, policy: TierPolicy
+) -> tuple[str | None, int | None]:
+    """The next tier up at ``as_of`` and the net spend in cents it still takes.
+
+    >>> from state.policy import TierPolicy
+    >>> next_tier_gap({month_index(0.0): 180_000}, 86400.0, TierPolicy())
+    ('gold', 20000)
+    """
+    spend = qualifying_spend_cents(spend_by_month, month_index(as_of), policy.qualifying_months)
+    above = policy.next_above(spend / 100)
+    if above is None:
+        return None, None
+    return above.name, max(1, round(above.min_spend * 100) - spend)
+
+
 def prune_months(spend_by_month: dict[int, int], current_month: int, keep: int) -> None:
     """Forget months that can no longer count (bounded state)."""
     for month in [m for m in spend_by_month if m <= current_month - keep]:

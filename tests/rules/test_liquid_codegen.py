@@ -154,6 +154,7 @@ def test_output_over_the_limit_is_stopped_during_the_loop_not_after() -> None:
 PAYLOAD = {"cart_id": "k1", "cart_value": 71.5, "category": "shoes & socks", "order_id": "o1"}
 PAYLOAD |= {"ticket_id": "t1", "priority": "high", "topic": "delivery", "tier": "gold"}
 PAYLOAD |= {"net_revenue": 1200.0, "days_since_last_order": 47}
+PAYLOAD |= {"next_tier": "gold", "spend_to_next_tier": 120.0}
 
 
 def _shipped_names(profile: Profile, locale: str, channel: str) -> Mapping[str, Any]:
