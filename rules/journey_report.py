@@ -1,4 +1,5 @@
-"""The per-journey report: entered, exited, sent, suppressed by reason, converted, lift.
+"""The per-journey report: entered, exited, sent, suppressed by reason, converted, lift
+and its 95% interval (``rules/lift.py``).
 
 Built from the engine's outputs alone, so replay, backtests and the worker count alike.
 
@@ -15,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from rules.actions import Action, JourneyMilestone
+from rules.lift import lift_estimate
 
 
 @dataclass
@@ -102,6 +104,28 @@ class JourneyReport:
                     "holdout_entered": c.entered_holdout,
                     "holdout_converted": c.converted_holdout,
                     "lift": None if c.lift is None else round(c.lift, 4),
+                    "lift_interval": _interval(c),
                 }
             )
         return rows
+
+
+def _interval(c: JourneyCounts) -> dict[str, object] | None:
+    """The conversion difference, treated less holdout, with its 95% interval
+    (``rules/lift.py``); None until both arms have runs."""
+    estimate = lift_estimate(
+        treated_converted=c.converted - c.converted_holdout,
+        treated=c.entered - c.entered_holdout,
+        holdout_converted=c.converted_holdout,
+        holdout=c.entered_holdout,
+    )
+    if estimate is None:
+        return None
+    return {
+        "difference": round(estimate.difference, 4),
+        "low": round(estimate.low, 4),
+        "high": round(estimate.high, 4),
+        "significant": estimate.significant,
+        "customers_needed": estimate.needed,
+        "more_customers_needed": estimate.more_needed,
+    }

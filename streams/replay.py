@@ -248,6 +248,19 @@ def _render_journeys(rows: list[dict[str, object]]) -> list[str]:
         why = ", ".join(f"{k} {v:,}" for k, v in suppressed.items()) or "none"
         lift = row["lift"]
         lift_text = "n/a" if not isinstance(lift, float) else f"{lift:+.1%}"
+        interval = row.get("lift_interval")
+        if isinstance(interval, dict):
+            lift_text += (
+                f" (conversion {_pp(interval['difference'])}, 95% CI {_pp(interval['low'])}"
+                f" to {_pp(interval['high'])}, "
+            )
+            more = interval["more_customers_needed"]
+            if interval["significant"]:
+                lift_text += "significant)"
+            elif more is None:
+                lift_text += "no difference seen)"
+            else:
+                lift_text += f"not significant yet: about {more:,} more customers at these rates)"
         lines.append(
             f"  {row['journey']}: entered {row['entered']:,}, exited {row['exited']:,}, "
             f"completed {row['completed']:,}, sent {row['sent']:,}, deferred {row['deferred']:,}, "
@@ -255,6 +268,11 @@ def _render_journeys(rows: list[dict[str, object]]) -> list[str]:
             f"(holdout {row['holdout_converted']:,} of {row['holdout_entered']:,}), lift {lift_text}"
         )
     return lines
+
+
+def _pp(share: object) -> str:
+    """A difference of two rates in percentage points: +0.8 pp."""
+    return f"{float(share) * 100:+.1f} pp" if isinstance(share, int | float) else "?"
 
 
 def _iso(ts: float) -> str | None:
