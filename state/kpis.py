@@ -48,7 +48,7 @@ from __future__ import annotations
 import itertools
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -380,41 +380,3 @@ _BEFORE: dict[type, _Before] = {
     ev.MessageClicked: _message("clicked"),
     ev.MessageUnsubscribed: _message("unsubscribed"),
 }
-
-
-@dataclass
-class Population:
-    """The customer base held: customers (profiles with a customer id) by lifecycle stage
-    and tier, buyers (1+ orders) and repeat buyers (2+ orders); visitors apart."""
-
-    customers: int = 0
-    visitors: int = 0
-    stages: Counter[str] = field(default_factory=Counter)
-    tiers: Counter[str] = field(default_factory=Counter)
-    buyers: int = 0
-    repeat_buyers: int = 0
-
-    @property
-    def repeat_rate(self) -> float | None:
-        return _ratio(self.repeat_buyers, self.buyers)
-
-    def add(self, profile: Profile) -> None:
-        if profile.customer_id is None:
-            self.visitors += 1
-            return
-        self.customers += 1
-        self.stages[profile.lifecycle] += 1
-        self.tiers[profile.tier] += 1
-        count = profile.orders.count
-        if count:
-            self.buyers += 1
-            if count > 1:
-                self.repeat_buyers += 1
-
-
-def population(profiles: Iterable[Profile | None]) -> Population:
-    counted = Population()
-    for profile in profiles:
-        if profile is not None:
-            counted.add(profile)
-    return counted

@@ -38,9 +38,9 @@ from state.kpis import (
     NPS_GROUPS,
     PRIORITIES,
     KpiCounts,
-    Population,
 )
 from state.lifecycle import STAGES
+from state.population import POINT_MOVEMENTS, Population
 from streams.edge_counts import LATENCY_BUCKETS, EdgeCounts
 
 
@@ -55,6 +55,16 @@ class Tallies(Protocol):
     def profiles(self) -> int: ...
     def kpis(self) -> KpiCounts: ...
     def population(self) -> Population: ...
+
+
+def loyalty_metrics(rules: RuleSet) -> Iterator[Any]:
+    """What a point is worth under the rules' program (none without one)."""
+    if rules.loyalty is not None:
+        yield GaugeMetricFamily(
+            "rapport_point_value",
+            "What one loyalty point is worth in the shop's currency (loyalty.yaml).",
+            value=float(rules.loyalty.point_value),
+        )
 
 
 def condition_metrics(rules: RuleSet) -> Iterator[Any]:
@@ -257,6 +267,29 @@ def kpi_metrics(engines: Tallies) -> Iterator[Any]:
     )
     yield GaugeMetricFamily(
         "rapport_repeat_buyers", "Customers held with two orders or more.", value=base.repeat_buyers
+    )
+    yield GaugeMetricFamily(
+        "rapport_points_members",
+        "Customers held with a loyalty points ledger.",
+        value=base.points_members,
+    )
+    yield GaugeMetricFamily(
+        "rapport_points_outstanding",
+        "Loyalty points the customers held can spend now: times rapport_point_value, the "
+        "liability.",
+        value=base.points_outstanding,
+    )
+    yield GaugeMetricFamily(
+        "rapport_points_pending",
+        "Loyalty points of orders still inside their return window.",
+        value=base.points_pending,
+    )
+    yield gauges(
+        "rapport_points_moved",
+        "Lifetime points of the customers held, by movement (earned, redeemed, expired, "
+        "clawed_back, shortfall) and redemptions refused (refused).",
+        ["movement"],
+        _every(POINT_MOVEMENTS, base.points_moved),
     )
 
 

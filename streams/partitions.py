@@ -53,8 +53,9 @@ from schemas.events import Event
 from schemas.limits import DEFAULT_MAX_RECORD_BYTES
 from schemas.segment import SegmentDecoding, decode_segment
 from state.handoff import Internal, decode_internal, routing_key
-from state.kpis import KpiCounts, Population
+from state.kpis import KpiCounts
 from state.policy import ProfilePolicy
+from state.population import Population
 from state.profile import Profile
 from state.stores import MemoryProfileStore, PartitionMeta, ProfileStore
 from streams.dead_letters import failed_letters

@@ -31,8 +31,9 @@ from rules.loader import RuleSet
 from rules.reloader import Reloads
 from schemas.decode import DeadLetter, Ignored
 from schemas.events import EVENT_TYPES
-from state.kpis import KpiCounts, Population, population
+from state.kpis import KpiCounts
 from state.points_report import points_report
+from state.population import Population, population
 from state.profile import Profile
 from state.stores import MemoryProfileStore
 from streams.dead_letters import failed_letters
@@ -44,6 +45,7 @@ from streams.metrics import (
     condition_metrics,
     engine_metrics,
     kpi_metrics,
+    loyalty_metrics,
 )
 from streams.settings import Settings
 from streams.sources.base import Decoded
@@ -568,6 +570,7 @@ def _serve_metrics(
         yield from engine_metrics(tallies)
         yield from kpi_metrics(tallies)
         yield from condition_metrics(engine.rules)
+        yield from loyalty_metrics(engine.rules)
         if learner is not None:
             yield from churn_metrics(learner.scorer(), learner)
 

@@ -64,6 +64,7 @@ from streams.metrics import (
     gauges,
     kpi_metrics,
     labelled,
+    loyalty_metrics,
 )
 from streams.settings import InboxAdapter
 
@@ -330,6 +331,7 @@ class WorkerCollector(Collector):
         yield from engine_metrics(worker.engines)
         yield from kpi_metrics(worker.engines)
         yield from condition_metrics(worker.engines.rules)
+        yield from loyalty_metrics(worker.engines.rules)
         info = InfoMetricFamily("rapport_rules", "The active rules version.")
         info.add_metric([], {"version": worker.engines.rules.version})
         yield info

@@ -5,8 +5,9 @@ from __future__ import annotations
 from engine import Engine
 from rules.loader import RuleSet
 from schemas.events import Event
-from state.kpis import KpiCounts, population
+from state.kpis import KpiCounts
 from state.policy import ProfilePolicy, SupportPolicy
+from state.population import population
 from state.stores import MemoryProfileStore
 from tests.builders import IMMEDIATE, added, at, event, ordered, viewed
 

@@ -15,6 +15,7 @@ from schemas.events import Event
 from state.audit import ErasureAudit
 from state.changes import ProfileChange
 from state.loyalty import DAY, points_at
+from state.population import population
 from state.profile import Profile
 from state.stores import MemoryProfileStore
 from tests.builders import IMMEDIATE, at, event, ordered
@@ -236,3 +237,18 @@ def test_erasure_removes_the_ledger_and_the_audit_counts_it(tmp_path: Path) -> N
     assert engine.store.get("c1") is None
     (audit,) = [o for o in outputs if isinstance(o, ErasureAudit)]
     assert (audit.points_lots, audit.points) == (2, 120)
+
+
+def test_the_population_counts_members_outstanding_and_pending_points(tmp_path: Path) -> None:
+    engine = _engine(tmp_path)
+    _run(
+        engine,
+        ordered("o1", 100.0, when=at()),
+        ordered("o2", 50.0, when=at(days=20)),
+        event("points.redeemed", when=at(days=21), redemption_id="r1", points=30),
+        ordered("o3", 10.0, customer="c2", when=at(days=21)),
+    )
+    base = population(engine.store.profiles())
+    assert (base.points_members, base.points_outstanding, base.points_pending) == (2, 70, 60)
+    assert base.points_moved["redeemed"] == 30
+    assert base.points_moved["earned"] == 160
