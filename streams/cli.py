@@ -366,9 +366,16 @@ def rules_validate(directory: Path | None) -> None:
         else f"{len({t for t, _ in templates.by_key})} message templates "
         f"({len(templates)} channel messages, each rendered for a sample send)"
     )
+    program = loaded.loyalty
+    points = (
+        "no loyalty.yaml (no points)"
+        if program is None
+        else f"a points program ({program.per_unit} per currency unit, "
+        f"{program.pending_days}-day return window, expiry after {program.expiry_days} days)"
+    )
     click.echo(
         f"{directory}: OK, {len(loaded.tags.ids)} tags, "
-        f"{len(loaded.journeys.journeys)} journeys ({journeys}), {messages}, "
+        f"{len(loaded.journeys.journeys)} journeys ({journeys}), {messages}, {points}, "
         f"version {loaded.version}"
     )
     renderer = loaded.journeys.mover.renderer
