@@ -16,7 +16,6 @@ from __future__ import annotations
 from typing import Any
 
 from rules.actions import JourneyMilestone, JourneyOutput, run_id
-from rules.anniversaries import next_anniversary
 from rules.coupon_pools import CouponLedger
 from rules.expressions import Condition
 from rules.journey_moves import (
@@ -34,6 +33,7 @@ from rules.message_context import DEVELOPMENT_LINKS, UnsubscribeLinks
 from rules.message_render import Renderer
 from rules.policy_compiler import Policies
 from rules.send_gate import SendGate
+from rules.time_triggers import TimeTriggers
 from schemas.events import (
     CustomerRegistered,
     CustomerUpdated,
@@ -95,10 +95,8 @@ class JourneyRuntime:
         self._by_exit: dict[type[Envelope], list[tuple[Journey, Condition | None]]] = {}
         self._by_goal: dict[type[Envelope], list[Journey]] = {}
         self._by_change: dict[str, list[Journey]] = {}
-        self._inactivity = tuple(j for j in journeys if j.inactivity_seconds is not None)
-        self._yearly = tuple(j for j in journeys if j.anniversary is not None)
-        self._inactivity_ids = frozenset(j.id for j in self._inactivity)
-        self._time_triggered = frozenset(j.id for j in (*self._inactivity, *self._yearly))
+        #: Journeys that start with time alone (``rules/time_triggers.py``).
+        self.time_triggers = TimeTriggers(journeys, policies.default_time_zone)
         for journey in journeys:
             if journey.trigger_event is not None:
                 self._by_trigger.setdefault(journey.trigger_event, []).append(journey)
@@ -136,8 +134,7 @@ class JourneyRuntime:
         if cls in _ENGAGEMENT:
             note_engagement(state, self.by_id, profile.key, event)
         if cls in _TRAIT_EVENTS:
-            for journey in self._yearly:  # the birthday may have changed
-                state.time_checks.pop(journey.id, None)
+            self.time_triggers.traits_changed(state)  # the birthday may have changed
         if not late:  # a late event never starts a run
             for journey in self._by_trigger.get(cls, ()):
                 self._trigger_by_event(profile, journey, event, ts)
@@ -147,7 +144,7 @@ class JourneyRuntime:
             len(state.runs) != runs_before
             or cls in self._by_exit
             or cls in _TRAIT_EVENTS
-            or not state.time_checks.keys() >= self._inactivity_ids
+            or self.time_triggers.unarmed(state)
         ):
             self._refresh_due(profile)
         return out
@@ -257,17 +254,6 @@ class JourneyRuntime:
             and at < last + journey.cooldown_seconds
         )
 
-    def _fire_inactivity(
-        self, profile: Profile, journey: Journey, last_seen: float, due: float
-    ) -> None:
-        state = profile.journeys
-        if state.time_triggers_fired.get(journey.id) == last_seen:
-            return
-        state.time_triggers_fired[journey.id] = last_seen
-        if journey.when is not None and not journey.when(JourneyNames(profile, None)):
-            return
-        self._enter(profile, journey, None, due, f"inactive@{due:.0f}", {}, None)
-
     def _enter(
         self,
         profile: Profile,
@@ -334,7 +320,7 @@ class JourneyRuntime:
         unsubscribe links with ``links``."""
         out: list[Output] = []
         state = profile.journeys
-        self._fire_time_triggers(profile, now)
+        self.time_triggers.fire(profile, now, self._enter_at)
         by_id = self.by_id
         while True:
             best: tuple[float, int, str] | None = None
@@ -354,31 +340,8 @@ class JourneyRuntime:
         self._refresh_due(profile)
         return out
 
-    def _fire_time_triggers(self, profile: Profile, now: float) -> None:
-        checks = profile.journeys.time_checks
-        for journey in self._inactivity:
-            assert journey.inactivity_seconds is not None
-            check = checks.get(journey.id)
-            last = profile.last_seen_at
-            if check is None or check > now or last is None:
-                continue
-            due = last + journey.inactivity_seconds
-            if due <= now:
-                self._fire_inactivity(profile, journey, last, due)
-                del checks[journey.id]  # the next event arms it again
-            else:
-                checks[journey.id] = due  # the customer came back: look again later
-        for journey in self._yearly:
-            check = checks.get(journey.id)
-            if check is None or check > now:
-                continue
-            profile.journeys.time_triggers_fired[journey.id] = check
-            del checks[journey.id]
-            if journey.when is None or journey.when(JourneyNames(profile, None)):
-                assert journey.anniversary is not None
-                self._enter(
-                    profile, journey, None, check, f"{journey.anniversary[0]}@{check:.0f}", {}, None
-                )
+    def _enter_at(self, profile: Profile, journey: Journey, at: float, trigger: str) -> None:
+        self._enter(profile, journey, None, at, trigger, {}, None)
 
     def _drop_orphans(self, state: JourneyState) -> None:
         """Runs of journeys removed from the rules stop (a reload dropped them)."""
@@ -395,22 +358,7 @@ class JourneyRuntime:
 
     def _refresh_due(self, profile: Profile) -> None:
         state = profile.journeys
-        checks = state.time_checks
-        if not checks.keys() <= self._time_triggered:
-            for journey_id in [j for j in checks if j not in self._time_triggered]:
-                del checks[journey_id]  # that journey left the rules (a reload)
-        last = profile.last_seen_at
-        for journey in self._inactivity:
-            if journey.id not in checks and last is not None:
-                assert journey.inactivity_seconds is not None
-                if state.time_triggers_fired.get(journey.id) != last:
-                    checks[journey.id] = last + journey.inactivity_seconds
-        for journey in self._yearly:
-            if journey.id not in checks:
-                moment = next_anniversary(profile, journey, self.policies.default_time_zone)
-                if moment is not None:
-                    checks[journey.id] = moment
-        due = min(checks.values()) if checks else None
+        due = self.time_triggers.arm(profile)
         for run in state.runs.values():
             moment = next_moment(run)
             if due is None or moment < due:
