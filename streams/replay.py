@@ -261,6 +261,8 @@ def _render_journeys(rows: list[dict[str, object]]) -> list[str]:
                 lift_text += "significant)"
             elif more is None:
                 lift_text += "no difference seen)"
+            elif isinstance(more, int) and more > 10_000_000:
+                lift_text += "not significant: more than ten million customers at these rates)"
             else:
                 lift_text += f"not significant yet: about {more:,} more customers at these rates)"
         lines.append(

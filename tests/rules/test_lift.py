@@ -54,3 +54,31 @@ def test_no_estimate_until_both_arms_have_runs_and_none_needed_for_equal_rates()
     equal = lift_estimate(treated_converted=5, treated=10, holdout_converted=5, holdout=10)
     assert equal is not None
     assert equal.needed is None
+
+
+def test_the_journey_report_carries_each_journeys_interval() -> None:
+    from rules.actions import JourneyMilestone
+    from rules.journey_report import JourneyReport
+
+    report = JourneyReport()
+    outputs = []
+    for number in range(40):
+        arm = "holdout" if number % 4 == 0 else "main"
+        entered = JourneyMilestone.make(
+            "entered", "j", f"r{number}", arm, f"c{number}", None, 0.0, "e"
+        )
+        outputs.append(entered)
+        if number % 2 == 0:
+            outputs.append(
+                JourneyMilestone.make(
+                    "converted", "j", f"r{number}", arm, f"c{number}", None, 1.0, "o"
+                )
+            )
+    report.count_all(outputs)
+    (row,) = report.rows()
+    interval = row["lift_interval"]
+    assert isinstance(interval, dict)
+    # treated: 30 runs, 10 converted (numbers 2, 6, ...); holdout: 10 runs, all converted
+    _, low, high = newcombe_interval(10, 30, 10, 10)
+    assert (interval["low"], interval["high"]) == (round(low, 4), round(high, 4))
+    assert interval["significant"] is True
