@@ -13,18 +13,29 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
 
 from state.loyalty import points_at
 from state.profile import Profile
 
 #: The ledger totals the metrics report (``state/loyalty.py: Ledger``).
-POINT_MOVEMENTS = ("earned", "redeemed", "expired", "clawed_back", "shortfall", "refused")
+POINT_MOVEMENTS = (
+    "earned",
+    "redeemed",
+    "expired",
+    "clawed_back",
+    "shortfall",
+    "refused",
+    "merged",
+)
 
 
 @dataclass
 class Population:
     """The customer base held: customers (profiles with a customer id) by lifecycle stage
-    and tier, buyers (1+ orders) and repeat buyers (2+ orders); visitors apart."""
+    and tier, buyers (1+ orders) and repeat buyers (2+ orders); visitors apart. The
+    points count every ledger, a guest's too: the shop owes them all."""
 
     customers: int = 0
     visitors: int = 0
@@ -32,7 +43,7 @@ class Population:
     tiers: Counter[str] = field(default_factory=Counter)
     buyers: int = 0
     repeat_buyers: int = 0
-    #: Loyalty: customers with a points ledger, the points they can spend and those still
+    #: Loyalty: profiles with a points ledger, the points they can spend and those still
     #: pending (each at its profile's moment), and the ledgers' lifetime movements.
     points_members: int = 0
     points_outstanding: int = 0
@@ -44,6 +55,14 @@ class Population:
         return self.repeat_buyers / self.buyers if self.buyers else None
 
     def add(self, profile: Profile) -> None:
+        ledger = profile.points
+        if ledger is not None:
+            view = points_at(ledger, profile.as_of)
+            self.points_members += 1
+            self.points_outstanding += view.balance
+            self.points_pending += view.pending
+            for movement in POINT_MOVEMENTS:
+                self.points_moved[movement] += getattr(ledger, movement)
         if profile.customer_id is None:
             self.visitors += 1
             return
@@ -55,14 +74,22 @@ class Population:
             self.buyers += 1
             if count > 1:
                 self.repeat_buyers += 1
-        ledger = profile.points
-        if ledger is not None:
-            view = points_at(ledger, profile.as_of)
-            self.points_members += 1
-            self.points_outstanding += view.balance
-            self.points_pending += view.pending
-            for movement in POINT_MOVEMENTS:
-                self.points_moved[movement] += getattr(ledger, movement)
+
+    def points_summary(self, point_value: Decimal) -> dict[str, Any]:
+        """The loyalty block of the replay summary: members, outstanding and pending
+        points, the liability (outstanding x point value), lifetime movements, and the
+        redemption and expiry rates (per point earned)."""
+        moved = {movement: self.points_moved[movement] for movement in POINT_MOVEMENTS}
+        earned = moved["earned"]
+        return {
+            "members": self.points_members,
+            "outstanding": self.points_outstanding,
+            "pending": self.points_pending,
+            "liability": float(self.points_outstanding * point_value),
+            **moved,
+            "redemption_rate": round(moved["redeemed"] / earned, 4) if earned else 0.0,
+            "expiry_rate": round(moved["expired"] / earned, 4) if earned else 0.0,
+        }
 
 
 def population(profiles: Iterable[Profile | None]) -> Population:

@@ -286,8 +286,8 @@ def kpi_metrics(engines: Tallies) -> Iterator[Any]:
     )
     yield gauges(
         "rapport_points_moved",
-        "Lifetime points of the customers held, by movement (earned, redeemed, expired, "
-        "clawed_back, shortfall) and redemptions refused (refused).",
+        "Lifetime points of the profiles held, by movement (earned, redeemed, expired, "
+        "clawed_back, shortfall), redemptions refused (refused) and lots merged (merged).",
         ["movement"],
         _every(POINT_MOVEMENTS, base.points_moved),
     )

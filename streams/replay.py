@@ -32,7 +32,6 @@ from rules.reloader import Reloads
 from schemas.decode import DeadLetter, Ignored
 from schemas.events import EVENT_TYPES
 from state.kpis import KpiCounts
-from state.points_report import points_report
 from state.population import Population, population
 from state.profile import Profile
 from state.stores import MemoryProfileStore
@@ -111,7 +110,7 @@ class ReplaySummary:
     churn: dict[str, object] = field(default_factory=dict)
     #: Business KPIs (``state/kpis.py``): funnel, repeat purchase, support and ratings.
     kpis: dict[str, Any] = field(default_factory=dict)
-    #: The points ledgers at the end (``state/points_report.py``); empty without a program.
+    #: The points ledgers at the end (``state/population.py``); empty without a program.
     loyalty: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -509,12 +508,7 @@ def _fill_summary(summary: ReplaySummary, engine: Engine, edge: EdgeCounts, firs
     summary.customers, summary.anonymous_profiles = base.customers, base.visitors
     program = engine.rules.loyalty
     if program is not None:
-        ledgers = []
-        for key in store.sorted_keys():
-            profile = store.get(key)
-            if profile is not None and profile.points is not None:
-                ledgers.append((profile.points, profile.as_of))
-        summary.loyalty = points_report(ledgers, program.point_value)
+        summary.loyalty = base.points_summary(program.point_value)
     summary.lifecycle, summary.tiers, summary.tags = dict(base.stages), dict(base.tiers), dict(tags)
     summary.kpis = {
         **engine.kpis.counts.summary(),
