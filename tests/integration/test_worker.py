@@ -518,17 +518,35 @@ def _takeover(broker: Server, redis: Server, tmp_path: Path) -> str:
         _await_actions(broker, prefix, 200, staying, leaving)  # both have been at work
         leaving.stop()  # a clean stop: its partitions move to the other worker
         produce(broker.address, f"{prefix}events", lines[half:])
+        started = time.monotonic()
         want, actions = _run_to_the_end(broker, prefix, len(lines), staying, partitions)
+        waited, died = time.monotonic() - started, staying.exited
     finally:
         leaving.stop()
         staying.stop()
     assert "assigned" in leaving.log().lower()
     missing = _action_differences({r.value for r in actions}, set(want.actions))
     if missing:
-        return "\n".join([f"{len(missing)} differences, the first:", *missing[:5]])
+        kinds = Counter(line.split(" ", 1)[0] for line in missing)
+        return "\n".join(
+            [
+                f"{len(missing)} differences ({dict(kinds)}) among {len(want.actions)} records;"
+                f" waited {waited:.0f}s; the worker had exited: {died}; the first:",
+                *(line[:600] for line in missing[:5]),
+                *(_worker_story(w) for w in (leaving, staying)),
+            ]
+        )
     stored = _stored_profiles(broker.address, prefix.rstrip("."))
     differences = _differences(stored, want.profiles)
     return "\n".join(line[:400] for line in differences)
+
+
+def _worker_story(worker: WorkerProcess) -> str:
+    """The lines of a worker's log that tell what it did with partitions and what went
+    wrong: enough to see, from a failed run in CI, where a takeover went astray."""
+    words = ("partitions", "rebuil", "warning", "error", "stopped", "lost", "Traceback")
+    lines = [line for line in worker.log().splitlines() if any(w in line for w in words)]
+    return f"--- {worker.log_path.name}:\n" + "\n".join(line[:300] for line in lines[-40:])
 
 
 WAIT_TWO_SECONDS = """
