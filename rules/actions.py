@@ -29,7 +29,7 @@ SuppressionReason = Literal[
     "send_window",
     "unreachable",
 ]
-MilestoneKind = Literal["entered", "exited", "completed", "converted"]
+MilestoneKind = Literal["entered", "exited", "completed", "converted", "coupon_redeemed"]
 
 
 def _digest(*parts: object) -> str:
@@ -42,6 +42,11 @@ def action_id(
 ) -> str:
     """(journey, step, customer, entity, trigger event): the same inputs, the same id."""
     return _digest("action", journey_id, step, profile_key, entity, trigger)
+
+
+def milestone_id(kind: str, run: str, cause: str) -> str:
+    """(kind, run, cause): the same milestone, the same id."""
+    return _digest(kind, run, cause)
 
 
 def run_id(journey_id: str, profile_key: str, entity: str | None, trigger: str) -> str:
@@ -111,9 +116,15 @@ class Action(msgspec.Struct, kw_only=True, frozen=True, tag="action", tag_field=
 
 
 class JourneyMilestone(
-    msgspec.Struct, kw_only=True, frozen=True, tag="milestone", tag_field="record"
+    msgspec.Struct,
+    kw_only=True,
+    frozen=True,
+    tag="milestone",
+    tag_field="record",
+    omit_defaults=True,
 ):
-    """A run entered, exited (``cause``: the exit event), completed or converted (goal met)."""
+    """A run entered, exited (``cause``: the exit event), completed or converted (goal met),
+    or a coupon it issued redeemed by an order (``cause``: the order event)."""
 
     milestone_id: str
     kind: MilestoneKind
@@ -124,6 +135,12 @@ class JourneyMilestone(
     entity: str | None
     at: float
     cause: str
+    #: ``converted`` by an order and ``coupon_redeemed``: the order's total.
+    value: float | None = None
+    #: ``coupon_redeemed``: the code, the discount it gave, and the send that issued it.
+    coupon: str | None = None
+    discount: float | None = None
+    action_id: str | None = None
 
     @classmethod
     def make(
@@ -136,9 +153,10 @@ class JourneyMilestone(
         entity: str | None,
         at: float,
         cause: str,
+        value: float | None = None,
     ) -> JourneyMilestone:
         return cls(
-            milestone_id=_digest(kind, run, cause),
+            milestone_id=milestone_id(kind, run, cause),
             kind=kind,
             journey_id=journey_id,
             run_id=run,
@@ -147,6 +165,7 @@ class JourneyMilestone(
             entity=entity,
             at=at,
             cause=cause,
+            value=value,
         )
 
 

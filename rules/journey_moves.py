@@ -15,6 +15,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from rules.actions import Action, Coupon, JourneyMilestone, JourneyOutput, action_id
+from rules.attribution import derived_coupon_code, remember_issued
 from rules.coupon_pools import CouponLedger
 from rules.journey_names import JourneyNames
 from rules.journey_steps import Branch, Emit, End, Journey, Send, SetTag, Wait
@@ -187,7 +188,9 @@ class RunMover:
         until = run.entered_at + journey.goal_seconds
         if run.goal_at is not None and run.goal_at <= until:
             out.append(
-                self._milestone("converted", run, profile, run.goal_at, run.goal_cause or "goal")
+                self._milestone(
+                    "converted", run, profile, run.goal_at, run.goal_cause or "goal", run.goal_value
+                )
             )
             return
         watches = profile.journeys.goal_watches
@@ -231,7 +234,7 @@ class RunMover:
         if status == "sent" and step.coupon is not None:
             pool = step.coupon.pool
             code = (
-                _coupon_code(ident)
+                derived_coupon_code(ident)
                 if pool is None
                 else coupons.claim(pool, self.gate.policies.coupon_pools[pool])
             )
@@ -291,6 +294,20 @@ class RunMover:
             return
         if status == "sent" and needs_consent:
             self.gate.remember(profile, step.channel, at)
+        if coupon is not None and status == "sent":
+            remember_issued(
+                profile.journeys,
+                code=coupon.code,
+                action=ident,
+                journey=journey.id,
+                run=run.run_id,
+                arm=run.arm,
+                entity=run.entity,
+                at=at,
+                valid_until=coupon.valid_until,
+                percent=coupon.percent,
+                amount=coupon.amount,
+            )
         run.step += 1
 
     @staticmethod
@@ -342,7 +359,13 @@ class RunMover:
     # --- bookkeeping ------------------------------------------------------------------------
 
     def _milestone(
-        self, kind: str, run: JourneyRun, profile: Profile, at: float, cause: str
+        self,
+        kind: str,
+        run: JourneyRun,
+        profile: Profile,
+        at: float,
+        cause: str,
+        value: float | None = None,
     ) -> JourneyMilestone:
         return JourneyMilestone.make(
             kind,  # type: ignore[arg-type]
@@ -353,6 +376,7 @@ class RunMover:
             run.entity,
             at,
             cause,
+            value,
         )
 
 
@@ -364,9 +388,3 @@ def _set_tag(profile: Profile, step: SetTag, at: float, cause: str, out: list[Ou
     elif not step.present and step.tag in tags:
         tags.remove(step.tag)
         out.append(ProfileChange.make("tag_removed", profile.key, step.tag, None, at, cause))
-
-
-def _coupon_code(ident: str) -> str:
-    """A unique-per-action code, derived so that a replay hands out the same one."""
-    digest = hashlib.blake2b(ident.encode(), digest_size=8, person=b"rapport-coupon").hexdigest()
-    return "RP-" + digest[:12].upper()

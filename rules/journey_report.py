@@ -1,5 +1,7 @@
 """The per-journey report: entered, exited, sent, suppressed by reason, converted, lift
-and its 95% interval (``rules/lift.py``).
+and its 95% interval (``rules/lift.py``), revenue per customer with its interval, and the
+coupons the journey issued and the orders that redeemed them (``rules/attribution.py``);
+the same per arm (each variant against the holdout).
 
 Built from the engine's outputs alone, so replay, backtests and the worker count alike.
 
@@ -16,7 +18,34 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from rules.actions import Action, JourneyMilestone
-from rules.lift import lift_estimate
+from rules.lift import MeanArm, lift_estimate, welch_interval
+
+HOLDOUT = "holdout"
+
+
+@dataclass
+class ArmCounts:
+    """One arm of one journey: runs, conversions, and what the conversions were worth."""
+
+    entered: int = 0
+    converted: int = 0
+    #: Sum and sum of squares of converting orders' totals (a run counts once).
+    revenue: float = 0.0
+    revenue_squares: float = 0.0
+    coupons_issued: int = 0
+    coupons_redeemed: int = 0
+    discount: float = 0.0
+    #: Totals of the orders that redeemed a coupon this arm issued.
+    coupon_revenue: float = 0.0
+
+    def add(self, other: ArmCounts) -> None:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    @property
+    def revenue_arm(self) -> MeanArm:
+        """Revenue per run as sums, a run that did not convert counting 0."""
+        return MeanArm(self.entered, self.revenue, self.revenue_squares)
 
 
 @dataclass
@@ -30,6 +59,7 @@ class JourneyCounts:
     suppressed: Counter[str] = field(default_factory=Counter)
     entered_holdout: int = 0
     converted_holdout: int = 0
+    arms: dict[str, ArmCounts] = field(default_factory=dict)
 
     @property
     def conversion_rate(self) -> float | None:
@@ -49,6 +79,20 @@ class JourneyCounts:
             return None
         return treated / held - 1
 
+    def arm(self, name: str) -> ArmCounts:
+        arm = self.arms.get(name)
+        if arm is None:
+            arm = self.arms[name] = ArmCounts()
+        return arm
+
+    def treated(self) -> ArmCounts:
+        """Every arm but the holdout, added up."""
+        total = ArmCounts()
+        for name, arm in self.arms.items():
+            if name != HOLDOUT:
+                total.add(arm)
+        return total
+
 
 class JourneyReport:
     def __init__(self) -> None:
@@ -67,21 +111,37 @@ class JourneyReport:
             self.write(output)
 
     def count(self, item: Action | JourneyMilestone) -> None:
-        counts = self.journeys.setdefault(item.journey_id, JourneyCounts())
-        holdout = item.arm == "holdout"
+        counts = self.journeys.get(item.journey_id)
+        if counts is None:
+            counts = self.journeys[item.journey_id] = JourneyCounts()
+        holdout = item.arm == HOLDOUT
         if isinstance(item, JourneyMilestone):
-            if item.kind == "entered":
+            kind = item.kind
+            if kind == "entered":
                 counts.entered += 1
                 counts.entered_holdout += holdout
-            elif item.kind == "exited":
+                counts.arm(item.arm).entered += 1
+            elif kind == "exited":
                 counts.exited += 1
-            elif item.kind == "completed":
+            elif kind == "completed":
                 counts.completed += 1
-            elif item.kind == "converted":
+            elif kind == "converted":
                 counts.converted += 1
                 counts.converted_holdout += holdout
+                arm = counts.arm(item.arm)
+                arm.converted += 1
+                if item.value is not None:
+                    arm.revenue += item.value
+                    arm.revenue_squares += item.value * item.value
+            elif kind == "coupon_redeemed":
+                arm = counts.arm(item.arm)
+                arm.coupons_redeemed += 1
+                arm.discount += item.discount or 0.0
+                arm.coupon_revenue += item.value or 0.0
         elif item.status == "sent":
             counts.sent += 1
+            if item.coupon is not None:
+                counts.arm(item.arm).coupons_issued += 1
         elif item.status == "deferred":
             counts.deferred += 1
         else:
@@ -91,6 +151,7 @@ class JourneyReport:
         """One plain dict per journey, sorted by id (for JSON summaries)."""
         rows = []
         for journey_id, c in sorted(self.journeys.items()):
+            treated, held = c.treated(), c.arms.get(HOLDOUT, ArmCounts())
             rows.append(
                 {
                     "journey": journey_id,
@@ -104,20 +165,41 @@ class JourneyReport:
                     "holdout_entered": c.entered_holdout,
                     "holdout_converted": c.converted_holdout,
                     "lift": None if c.lift is None else round(c.lift, 4),
-                    "lift_interval": _interval(c),
+                    "lift_interval": _interval(treated, held),
+                    "revenue_per_customer": _revenue(treated, held),
+                    "coupons": _coupons(treated),
+                    "arms": {
+                        name: _arm_row(arm, held, name != HOLDOUT)
+                        for name, arm in sorted(c.arms.items())
+                    },
                 }
             )
         return rows
 
 
-def _interval(c: JourneyCounts) -> dict[str, object] | None:
+def _arm_row(arm: ArmCounts, held: ArmCounts, treated: bool) -> dict[str, object]:
+    """One arm: its runs and conversions and, for a treated arm, how it compares with the
+    holdout (conversion and revenue per customer, each with its interval)."""
+    row: dict[str, object] = {
+        "entered": arm.entered,
+        "converted": arm.converted,
+        "revenue": round(arm.revenue, 2),
+        "coupons": _coupons(arm),
+    }
+    if treated:
+        row["lift_interval"] = _interval(arm, held)
+        row["revenue_per_customer"] = _revenue(arm, held)
+    return row
+
+
+def _interval(treated: ArmCounts, held: ArmCounts) -> dict[str, object] | None:
     """The conversion difference, treated less holdout, with its 95% interval
     (``rules/lift.py``); None until both arms have runs."""
     estimate = lift_estimate(
-        treated_converted=c.converted - c.converted_holdout,
-        treated=c.entered - c.entered_holdout,
-        holdout_converted=c.converted_holdout,
-        holdout=c.entered_holdout,
+        treated_converted=treated.converted,
+        treated=treated.entered,
+        holdout_converted=held.converted,
+        holdout=held.entered,
     )
     if estimate is None:
         return None
@@ -128,4 +210,32 @@ def _interval(c: JourneyCounts) -> dict[str, object] | None:
         "significant": estimate.significant,
         "customers_needed": estimate.needed,
         "more_customers_needed": estimate.more_needed,
+    }
+
+
+def _revenue(treated: ArmCounts, held: ArmCounts) -> dict[str, object] | None:
+    """Revenue per customer (per run), treated and holdout, and Welch's 95% interval for
+    the difference; None until each arm has two runs and the interval 3 degrees of
+    freedom."""
+    estimate = welch_interval(treated.revenue_arm, held.revenue_arm)
+    if estimate is None:
+        return None
+    return {
+        "treated": round(estimate.treated_mean, 2),
+        "holdout": round(estimate.holdout_mean, 2),
+        "difference": round(estimate.difference, 2),
+        "low": round(estimate.low, 2),
+        "high": round(estimate.high, 2),
+        "significant": estimate.significant,
+    }
+
+
+def _coupons(arm: ArmCounts) -> dict[str, object]:
+    issued = arm.coupons_issued
+    return {
+        "issued": issued,
+        "redeemed": arm.coupons_redeemed,
+        "redemption_rate": round(arm.coupons_redeemed / issued, 4) if issued else None,
+        "discount": round(arm.discount, 2),
+        "revenue": round(arm.coupon_revenue, 2),
     }

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from rules.actions import JourneyMilestone, JourneyOutput, run_id
+from rules.attribution import order_value, redeem
 from rules.coupon_pools import CouponLedger
 from rules.expressions import Condition
 from rules.journey_moves import (
@@ -41,6 +42,7 @@ from schemas.events import (
     Event,
     MessageClicked,
     MessageOpened,
+    OrderPlaced,
 )
 from state.changes import ProfileChange
 from state.journey_runs import (
@@ -131,6 +133,10 @@ class JourneyRuntime:
         for journey in self._by_goal.get(cls, ()):
             for entity in entities_of(journey, event, profile):
                 self._record_goal(profile, journey, entity, event, ts, out)
+        if state.coupons and isinstance(event, OrderPlaced):
+            redeemed = redeem(state, profile.key, event.properties, event.event_id, ts)
+            if redeemed is not None:
+                out.append(redeemed)
         if cls in _ENGAGEMENT:
             note_engagement(state, self.by_id, profile.key, event)
         if cls in _TRAIT_EVENTS:
@@ -207,6 +213,7 @@ class JourneyRuntime:
                         entity,
                         ts,
                         event.event_id,
+                        order_value(event),
                     )
                 )
         run = state.runs.get(run_key(journey.id, entity))
@@ -216,7 +223,7 @@ class JourneyRuntime:
             and ts >= run.entered_at
             and (run.goal_at is None or ts < run.goal_at)
         ):
-            run.goal_at, run.goal_cause = ts, event.event_id
+            run.goal_at, run.goal_cause, run.goal_value = ts, event.event_id, order_value(event)
 
     def _trigger_by_event(
         self, profile: Profile, journey: Journey, event: Event, ts: float

@@ -169,7 +169,9 @@ class OrderPlacedProperties(Properties, frozen=True):
     currency: Currency = "GBP"
     cart_id: Id | None = None
     items: Annotated[list[LineItem], Meta(max_length=5000)] = []
+    #: The coupon code used, and what discounts took off the order in all.
     coupon: Id | None = None
+    discount: Money | None = None
 
 
 class OrderPlaced(Envelope, tag="order.placed", frozen=True):

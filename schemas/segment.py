@@ -147,6 +147,7 @@ def _order_completed(props: Props, env: Props) -> Props:
         "cart_id": props.get("cart_id"),
         "items": items,
         "coupon": props.get("coupon"),
+        "discount": props.get("discount"),
     }
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from state.dedup import merge_recent
 from state.journey_runs import (
+    MAX_COUPONS_KEPT,
     MAX_GOAL_WATCHES,
     MAX_RUNS,
     MAX_SENDS_KEPT,
@@ -112,6 +113,11 @@ def _merge_journeys(mine: JourneyState, theirs: JourneyState) -> None:
         mine.exits_seen[key] = min(mine.exits_seen.get(key, at), at)
     for channel, times in theirs.sends.items():
         mine.sends[channel] = sorted(mine.sends.get(channel, []) + times)[-MAX_SENDS_KEPT:]
+    if theirs.coupons:  # a code a visitor was sent is still theirs once they log in
+        seen = {c.action_id for c in mine.coupons}
+        both = mine.coupons + [c for c in theirs.coupons if c.action_id not in seen]
+        both.sort(key=lambda c: (c.issued_at, c.action_id))
+        mine.coupons = both[-MAX_COUPONS_KEPT:]
     times = [t for t in (mine.next_due_at, theirs.next_due_at) if t is not None]
     mine.next_due_at = min(times) if times else None
 

@@ -19,6 +19,8 @@ MAX_RUNS: Final = 32
 MAX_GOAL_WATCHES: Final = 32
 MAX_EXIT_MEMORY: Final = 32
 MAX_SENDS_KEPT: Final = 64
+#: Coupons issued and still matched against orders (the oldest is forgotten first).
+MAX_COUPONS_KEPT: Final = 16
 
 ContextValue = str | int | float | bool | list[str] | None
 
@@ -46,6 +48,8 @@ class JourneyRun(msgspec.Struct, kw_only=True):
     #: The earliest goal event seen for this run while it was not yet entered.
     goal_at: float | None = None
     goal_cause: str | None = None
+    #: That goal event's order total, when it was an order (revenue per customer).
+    goal_value: float | None = None
     #: How often the current step was deferred (quiet hours, caps).
     deferrals: int = 0
     #: Trigger event properties named in payloads, captured at entry.
@@ -64,6 +68,25 @@ class GoalWatch(msgspec.Struct, kw_only=True, gc=False):
     arm: str
     entered_at: float
     until: float
+
+
+class IssuedCoupon(msgspec.Struct, kw_only=True, array_like=True, gc=False):
+    """A coupon a send gave this customer, kept so that an order using it is matched to
+    the send, journey and arm that issued it (``rules/coupon_redemption.py``)."""
+
+    #: As issued; matched without regard to case or surrounding spaces.
+    code: str
+    action_id: str
+    journey_id: str
+    run_id: str
+    arm: str
+    entity: str | None
+    issued_at: float
+    valid_until: float
+    percent: int | None = None
+    amount: float | None = None
+    #: The order that redeemed it (a coupon is redeemed once).
+    redeemed_by: str | None = None
 
 
 class JourneyHistory(msgspec.Struct, kw_only=True, gc=False):
@@ -87,6 +110,8 @@ class JourneyState(msgspec.Struct, kw_only=True):
     #: Per time-triggered journey: when to look at it next (not moved by every event: a
     #: check that comes early finds the customer active and re-arms).
     time_checks: dict[str, float] = {}
+    #: Coupons issued to this customer, oldest first (at most ``MAX_COUPONS_KEPT``).
+    coupons: list[IssuedCoupon] = []
     #: The earliest moment a run step, a deferred send or a time trigger is due.
     next_due_at: float | None = None
 

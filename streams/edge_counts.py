@@ -49,6 +49,10 @@ class EdgeCounts:
     journey_runs: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     #: (journey id, status, reason or ""): actions sent, deferred, suppressed and why.
     journey_actions: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    #: (journey id, arm, what): "coupons_issued" (sends with a coupon), and in currency
+    #: units "revenue" (of converting orders), "coupon_discount" and "coupon_revenue"
+    #: (of orders that redeemed a coupon the journey issued).
+    journey_value: dict[tuple[str, str, str], float] = field(default_factory=dict)
     #: "churned" / "retained": churn labels the engines gave.
     churn_labels: Counter[str] = field(default_factory=Counter)
     #: Erasures by reason ("request", "retention"), unknown ids included.
@@ -106,10 +110,23 @@ def _change(counts: EdgeCounts, item: ProfileChange) -> None:
 
 def _action(counts: EdgeCounts, item: Action) -> None:
     counts.journey_actions[(item.journey_id, item.status, item.reason or "")] += 1
+    if item.coupon is not None and item.status == "sent":
+        _add(counts.journey_value, (item.journey_id, item.arm, "coupons_issued"), 1)
 
 
 def _milestone(counts: EdgeCounts, item: JourneyMilestone) -> None:
     counts.journey_runs[(item.journey_id, item.kind, item.arm)] += 1
+    if item.value is not None:
+        value, journey, arm = counts.journey_value, item.journey_id, item.arm
+        if item.kind == "converted":
+            _add(value, (journey, arm, "revenue"), item.value)
+        elif item.kind == "coupon_redeemed":
+            _add(value, (journey, arm, "coupon_revenue"), item.value)
+            _add(value, (journey, arm, "coupon_discount"), item.discount or 0.0)
+
+
+def _add(sums: dict[tuple[str, str, str], float], key: tuple[str, str, str], x: float) -> None:
+    sums[key] = sums.get(key, 0.0) + x
 
 
 def _label(counts: EdgeCounts, item: ChurnLabel) -> None:

@@ -31,6 +31,9 @@ from typing import Any, Final
 
 import orjson
 
+from rules.actions import action_id
+from rules.attribution import derived_coupon_code
+
 CATEGORIES: Final = (
     "sneakers",
     "apparel",
@@ -109,6 +112,8 @@ class _CustomerSim:
         #: Points redemptions: their own RNG too, and what the customer believes they spent.
         self.points_rng = random.Random(f"{cfg.seed}-points-{index}")
         self.redeemed = 0
+        #: Coupon uses (of the cart recovery coupon): their own RNG as well.
+        self.coupon_rng = random.Random(f"{cfg.seed}-coupons-{index}")
         self.carts = 0
         self.orders: list[tuple[str, float, float]] = []
         #: Events emitted and not yet released: (time, sequence, record), a heap.
@@ -270,9 +275,12 @@ class _CustomerSim:
         self.carts += 1
         cart_id = f"{self.customer_id}-k{self.carts}"
         lines: dict[str, tuple[Product, int]] = {}
+        #: The add that would start the cart recovery journey (its cart value reaches 20).
+        trigger: tuple[float, str] | None = None
         for product in rng.sample(viewed, k=min(len(viewed), rng.randint(1, 3))):
             quantity = rng.randint(1, 3)
             lines[product.product_id] = (product, quantity)
+            seq = self.seq
             self.emit(
                 t,
                 "cart.item_added",
@@ -284,6 +292,9 @@ class _CustomerSim:
                     "category": product.category,
                 },
             )
+            value = sum(p.price * q for p, q in lines.values())
+            if trigger is None and self.seq > seq and value >= 20:
+                trigger = (t, f"{self.customer_id}-{self.seq:05d}")
             t += rng.uniform(5, 60)
         if len(lines) > 1 and rng.random() < 0.2:
             product_id = next(iter(lines))
@@ -302,11 +313,36 @@ class _CustomerSim:
                 return
             # Some abandoned carts are bought later, within a day or two.
             if rng.random() < 0.3 and self.identified:
-                self.order(t + rng.uniform(2 * HOUR, 2 * DAY), cart_id, lines)
+                later = t + rng.uniform(2 * HOUR, 2 * DAY)
+                self.order(later, cart_id, lines, self._recovery_coupon(later, cart_id, trigger))
         elif rng.random() < 0.1:
             self.emit(t + rng.uniform(60, 3600), "cart.cleared", {"cart_id": cart_id})
 
-    def order(self, t: float, cart_id: str, lines: dict[str, tuple[Product, int]]) -> None:
+    def _recovery_coupon(
+        self, at: float, cart_id: str, trigger: tuple[float, str] | None
+    ) -> str | None:
+        """The code of the cart recovery coupon, when a customer who comes back for the
+        cart after the coupon went out uses it (about half of them).
+
+        The generator stands in for the shop, which gets the code from the customer: it
+        works out the code Rapport derives for that send (``rules/attribution.py``),
+        from the shipped journey (``rules/journeys/cart_recovery.yaml``: its coupon is
+        step 3, a day after the add that started the run). When Rapport did not send it
+        (no consent, the holdout, a cap), the code matches nothing, as a code a customer
+        found elsewhere would not."""
+        rng = self.coupon_rng
+        if trigger is None or at < trigger[0] + DAY or rng.random() >= 0.5:
+            return None
+        ident = action_id("cart_recovery", 3, self.customer_id, cart_id, trigger[1])
+        return derived_coupon_code(ident)
+
+    def order(
+        self,
+        t: float,
+        cart_id: str,
+        lines: dict[str, tuple[Product, int]],
+        coupon: str | None = None,
+    ) -> None:
         rng = self.rng
         order_id = f"{self.customer_id}-o{len(self.orders) + 1}"
         items = [
@@ -314,17 +350,18 @@ class _CustomerSim:
             for p, q in lines.values()
         ]
         total = round(sum(p.price * q for p, q in lines.values()), 2)
-        self.emit(
-            t,
-            "order.placed",
-            {
-                "order_id": order_id,
-                "cart_id": cart_id,
-                "total": total,
-                "currency": "GBP",
-                "items": items,
-            },
-        )
+        properties: dict[str, Any] = {
+            "order_id": order_id,
+            "cart_id": cart_id,
+            "total": total,
+            "currency": "GBP",
+            "items": items,
+        }
+        if coupon is not None:  # 10% off the items
+            discount = round(total * 0.1, 2)
+            total = round(total - discount, 2)
+            properties.update(total=total, coupon=coupon, discount=discount)
+        self.emit(t, "order.placed", properties)
         self.orders.append((order_id, t, total))
         self.redemption(t)
         roll = rng.random()

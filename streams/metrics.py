@@ -122,6 +122,34 @@ def engine_metrics(engines: Tallies) -> Iterator[Any]:
         ["journey", "milestone", "arm"],
         counts.journey_runs,
     )
+    value = counts.journey_value
+    for what, name, text in (
+        ("coupons_issued", "rapport_coupons_issued", "Coupons sent, by journey and arm."),
+        (
+            "revenue",
+            "rapport_journey_revenue",
+            "Totals of the orders that converted journey runs (revenue per customer is this "
+            "over rapport_journey_runs{milestone=\"entered\"}), by journey and arm.",
+        ),
+        (
+            "coupon_discount",
+            "rapport_coupon_discount",
+            "Discount given by redeemed coupons (currency units), by the journey and arm "
+            "that issued them; redemptions are rapport_journey_runs{milestone="
+            '\"coupon_redeemed\"}.',
+        ),
+        (
+            "coupon_revenue",
+            "rapport_coupon_revenue",
+            "Totals of the orders that redeemed a coupon, by the journey and arm that issued it.",
+        ),
+    ):
+        yield labelled(
+            name,
+            text,
+            ["journey", "arm"],
+            {(j, a): v for (j, a, w), v in value.items() if w == what},
+        )
     yield labelled(
         "rapport_journey_actions",
         "Journey actions by journey and status (sent, deferred, suppressed), with the "
@@ -358,7 +386,7 @@ _Labels = TypeVar("_Labels", bound=tuple[str, ...])
 
 
 def labelled(
-    name: str, documentation: str, labels: list[str], counts: Mapping[_Labels, int]
+    name: str, documentation: str, labels: list[str], counts: Mapping[_Labels, float]
 ) -> CounterMetricFamily:
     """A counter family with one sample per key of ``counts``, in key order."""
     return _filled(CounterMetricFamily(name, documentation, labels=labels), counts)
@@ -374,7 +402,7 @@ def gauges(
 _Family = TypeVar("_Family", CounterMetricFamily, GaugeMetricFamily)
 
 
-def _filled(family: _Family, values: Mapping[_Labels, int]) -> _Family:
+def _filled(family: _Family, values: Mapping[_Labels, float]) -> _Family:
     for key, value in sorted(values.items()):
         family.add_metric(list(key), value)
     return family

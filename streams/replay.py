@@ -249,28 +249,67 @@ def _render_journeys(rows: list[dict[str, object]]) -> list[str]:
         why = ", ".join(f"{k} {v:,}" for k, v in suppressed.items()) or "none"
         lift = row["lift"]
         lift_text = "n/a" if not isinstance(lift, float) else f"{lift:+.1%}"
-        interval = row.get("lift_interval")
-        if isinstance(interval, dict):
-            lift_text += (
-                f" (conversion {_pp(interval['difference'])}, 95% CI {_pp(interval['low'])}"
-                f" to {_pp(interval['high'])}, "
-            )
-            more = interval["more_customers_needed"]
-            if interval["significant"]:
-                lift_text += "significant)"
-            elif more is None:
-                lift_text += "no difference seen)"
-            elif isinstance(more, int) and more > 10_000_000:
-                lift_text += "not significant: more than ten million customers at these rates)"
-            else:
-                lift_text += f"not significant yet: about {more:,} more customers at these rates)"
+        lift_text += _conversion_text(row.get("lift_interval"))
         lines.append(
             f"  {row['journey']}: entered {row['entered']:,}, exited {row['exited']:,}, "
             f"completed {row['completed']:,}, sent {row['sent']:,}, deferred {row['deferred']:,}, "
             f"suppressed ({why}), converted {row['converted']:,} "
             f"(holdout {row['holdout_converted']:,} of {row['holdout_entered']:,}), lift {lift_text}"
         )
+        extra = [_coupon_text(row.get("coupons"))]
+        if row["holdout_entered"]:
+            extra.insert(0, _revenue_text(row.get("revenue_per_customer")))
+        arms = row.get("arms")
+        treated = [a for a in arms if a != "holdout"] if isinstance(arms, dict) else []
+        if isinstance(arms, dict) and len(treated) > 1:  # variants: each against the holdout
+            for name in treated:
+                arm = arms[name]
+                extra.append(
+                    f"variant {name}: converted {arm['converted']:,} of {arm['entered']:,}"
+                    f"{_conversion_text(arm.get('lift_interval'))}; "
+                    f"{_revenue_text(arm.get('revenue_per_customer'))}"
+                )
+        lines.extend(f"    {text}" for text in extra if text)
     return lines
+
+
+def _conversion_text(interval: object) -> str:
+    if not isinstance(interval, dict):
+        return ""
+    text = (
+        f" (conversion {_pp(interval['difference'])}, 95% CI {_pp(interval['low'])}"
+        f" to {_pp(interval['high'])}, "
+    )
+    more = interval["more_customers_needed"]
+    if interval["significant"]:
+        return text + "significant)"
+    if more is None:
+        return text + "no difference seen)"
+    if isinstance(more, int) and more > 10_000_000:
+        return text + "not significant: more than ten million customers at these rates)"
+    return text + f"not significant yet: about {more:,} more customers at these rates)"
+
+
+def _revenue_text(revenue: object) -> str:
+    if not isinstance(revenue, dict):
+        return "revenue per customer: too few runs for an interval"
+    verdict = "significant" if revenue["significant"] else "not significant"
+    return (
+        f"revenue per customer {revenue['treated']:,.2f} vs holdout {revenue['holdout']:,.2f}:"
+        f" {revenue['difference']:+,.2f} (95% CI {revenue['low']:+,.2f} to "
+        f"{revenue['high']:+,.2f}, {verdict})"
+    )
+
+
+def _coupon_text(coupons: object) -> str:
+    if not isinstance(coupons, dict) or not coupons["issued"]:
+        return ""
+    rate = coupons["redemption_rate"]
+    return (
+        f"coupons: {coupons['issued']:,} issued, {coupons['redeemed']:,} redeemed "
+        f"({float(rate or 0):.1%}), discount {coupons['discount']:,.2f}, "
+        f"revenue of those orders {coupons['revenue']:,.2f}"
+    )
 
 
 def _pp(share: object) -> str:
