@@ -129,14 +129,14 @@ def engine_metrics(engines: Tallies) -> Iterator[Any]:
             "revenue",
             "rapport_journey_revenue",
             "Totals of the orders that converted journey runs (revenue per customer is this "
-            "over rapport_journey_runs{milestone=\"entered\"}), by journey and arm.",
+            'over rapport_journey_runs{milestone="entered"}), by journey and arm.',
         ),
         (
             "coupon_discount",
             "rapport_coupon_discount",
             "Discount given by redeemed coupons (currency units), by the journey and arm "
             "that issued them; redemptions are rapport_journey_runs{milestone="
-            '\"coupon_redeemed\"}.',
+            '"coupon_redeemed"}.',
         ),
         (
             "coupon_revenue",

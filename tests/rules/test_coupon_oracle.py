@@ -52,9 +52,9 @@ def test_every_redemption_matches_a_send_of_that_code_to_that_customer_before_th
 
     # The oracle: each customer's coupons as sent, and the orders in event time.
     sent: dict[str, list[Action]] = {}
-    for item in outputs.items:
-        if isinstance(item, Action) and item.status == "sent" and item.coupon is not None:
-            sent.setdefault(item.profile_key, []).append(item)
+    for output in outputs.items:
+        if isinstance(output, Action) and output.status == "sent" and output.coupon is not None:
+            sent.setdefault(output.profile_key, []).append(output)
     orders: dict[str, dict[str, Any]] = {}
     for line in lines:
         record = json.loads(line)
@@ -90,7 +90,7 @@ def test_every_redemption_matches_a_send_of_that_code_to_that_customer_before_th
     coupons = row["coupons"]
     assert isinstance(coupons, dict)
     assert coupons["redeemed"] == len(got)
-    assert coupons["discount"] == round(sum(v[4] for v in got.values()), 2)
+    assert coupons["discount"] == round(sum(v[4] or 0.0 for v in got.values()), 2)
 
 
 def _time(record: dict[str, Any]) -> float:
