@@ -32,6 +32,7 @@ from rules.journey_spec import (
     ExitStep,
     InactivityTrigger,
     JourneySpec,
+    PointsExpiringTrigger,
     SendStep,
     TagStep,
     UntagStep,
@@ -53,6 +54,7 @@ from rules.journey_steps import (
 )
 from rules.policy_compiler import Policies
 from rules.profile_view import PROFILE_FIELDS, SAMPLE_VIEW
+from rules.time_triggers import POINTS_EXPIRING_FIELDS
 from schemas.events import EVENT_TYPES, Envelope
 
 
@@ -137,19 +139,36 @@ def _kind(cls: type[Envelope]) -> str:
     return next(kind for kind, known in EVENT_TYPES.items() if known is cls)
 
 
+def trigger_fields(journey: Journey) -> dict[str, Any] | None:
+    """What ``event.<name>`` a journey's messages and payloads may read, with a typical
+    value of each: the trigger event's properties, or what a points-expiry trigger tells
+    (``rules/time_triggers.py``); None for journeys whose runs have no such fields."""
+    if journey.trigger_event is not None:
+        return properties_of(journey.trigger_event)
+    if journey.points_expiring is not None:
+        return dict(POINTS_EXPIRING_FIELDS)
+    return None
+
+
 def _payload(
-    payload: Mapping[str, str], trigger_event: type[Envelope] | None, loc: Sequence[str | int]
+    payload: Mapping[str, str],
+    trigger_event: type[Envelope] | None,
+    loc: Sequence[str | int],
+    points_trigger: bool = False,
 ) -> tuple[tuple[str, str], ...]:
     known_event = properties_of(trigger_event) if trigger_event is not None else {}
+    if points_trigger:
+        known_event = dict(POINTS_EXPIRING_FIELDS)
+    what = _kind(trigger_event) if trigger_event is not None else "a points-expiry trigger"
     for name, source in payload.items():
         if source.startswith("event."):
             prop = source.removeprefix("event.")
-            if trigger_event is None:
+            if trigger_event is None and not points_trigger:
                 raise JourneyError([*loc, name], "`event.` fields need an event trigger")
             if prop not in known_event:
                 raise JourneyError(
                     [*loc, name],
-                    f"{_kind(trigger_event)} has no property {prop!r}; it has {sorted(known_event)}",
+                    f"{what} has no property {prop!r}; it has {sorted(known_event)}",
                 )
         elif source not in PROFILE_FIELDS:
             raise JourneyError([*loc, name], unknown_name("profile name", source, PROFILE_FIELDS))
@@ -175,6 +194,9 @@ def compile_journey(spec: JourneySpec, policies: Policies, defined_tags: frozens
     elif isinstance(trigger, AnniversaryTrigger):
         hour, minute = trigger.at.split(":")
         kwargs["anniversary"] = (trigger.anniversary, int(hour), int(minute))
+    elif isinstance(trigger, PointsExpiringTrigger):
+        within = checked_duration(trigger.points_expiring, ["trigger", "points_expiring"])
+        kwargs["points_expiring"] = (within, trigger.at_least)
     if trigger.when is not None:
         kwargs["when"] = _condition(trigger.when, trigger_event, ["trigger", "when"], spec.id)
     if spec.entity is not None:
@@ -263,6 +285,7 @@ def _compile_steps(
                 raise JourneyError(["steps", index, "id"], f"duplicate step id {step.id!r}")
             ids[step.id] = index
     compiled: list[CompiledStep] = []
+    points_trigger = isinstance(spec.trigger, PointsExpiringTrigger)
     for index, step in enumerate(spec.steps):
         loc: list[str | int] = ["steps", index]
         if isinstance(step, WaitStep):
@@ -274,7 +297,7 @@ def _compile_steps(
                 hour, minute = step.wait.until.split(":")
                 compiled.append(Wait(until=(int(hour), int(minute))))
         elif isinstance(step, SendStep):
-            compiled.append(_compile_send(step, trigger_event, policies, loc))
+            compiled.append(_compile_send(step, trigger_event, policies, loc, points_trigger))
         elif isinstance(step, BranchStep):
             branch = step.branch
             targets = []
@@ -305,7 +328,9 @@ def _compile_steps(
                 )
             compiled.append(SetTag(tag, isinstance(step, TagStep)))
         elif isinstance(step, EmitStep):
-            payload = _payload(step.emit.payload, trigger_event, [*loc, "emit", "payload"])
+            payload = _payload(
+                step.emit.payload, trigger_event, [*loc, "emit", "payload"], points_trigger
+            )
             compiled.append(Emit(step.emit.event, payload))
         elif isinstance(step, ExitStep):
             compiled.append(End())
@@ -341,6 +366,7 @@ def _compile_send(
     trigger_event: type[Envelope] | None,
     policies: Policies,
     loc: list[str | int],
+    points_trigger: bool = False,
 ) -> Send:
     send = step.send
     channel = policies.channels.get(send.channel)
@@ -354,7 +380,7 @@ def _compile_send(
             [*loc, "send", "template"],
             unknown_name(f"template for {send.channel}", send.template, sorted(templates)),
         )
-    payload = _payload(send.payload, trigger_event, [*loc, "send", "payload"])
+    payload = _payload(send.payload, trigger_event, [*loc, "send", "payload"], points_trigger)
     valid = 0.0
     if send.coupon is not None:
         coupon = send.coupon

@@ -53,6 +53,7 @@ from state.journey_runs import (
     run_key,
 )
 from state.profile import DAY, Profile
+from state.reducers.points import POINTS_KINDS
 
 Output = JourneyOutput | ProfileChange
 #: Events that may change a trait a yearly trigger reads.
@@ -141,6 +142,7 @@ class JourneyRuntime:
             note_engagement(state, self.by_id, profile.key, event)
         if cls in _TRAIT_EVENTS:
             self.time_triggers.traits_changed(state)  # the birthday may have changed
+        points = cls in POINTS_KINDS and self.time_triggers.points_changed(state)
         if not late:  # a late event never starts a run
             for journey in self._by_trigger.get(cls, ()):
                 self._trigger_by_event(profile, journey, event, ts)
@@ -150,6 +152,7 @@ class JourneyRuntime:
             len(state.runs) != runs_before
             or cls in self._by_exit
             or cls in _TRAIT_EVENTS
+            or points
             or self.time_triggers.unarmed(state)
         ):
             self._refresh_due(profile)
@@ -347,8 +350,15 @@ class JourneyRuntime:
         self._refresh_due(profile)
         return out
 
-    def _enter_at(self, profile: Profile, journey: Journey, at: float, trigger: str) -> None:
-        self._enter(profile, journey, None, at, trigger, {}, None)
+    def _enter_at(
+        self,
+        profile: Profile,
+        journey: Journey,
+        at: float,
+        trigger: str,
+        context: dict[str, ContextValue],
+    ) -> None:
+        self._enter(profile, journey, None, at, trigger, context, None)
 
     def _drop_orphans(self, state: JourneyState) -> None:
         """Runs of journeys removed from the rules stop (a reload dropped them)."""

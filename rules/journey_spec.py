@@ -59,6 +59,15 @@ class AnniversaryTrigger(_Spec):
     when: str | None = Field(default=None, description="Condition on the profile.")
 
 
+class PointsExpiringTrigger(_Spec):
+    points_expiring: str = Field(
+        description="Spendable loyalty points expire within this long, e.g. 30d. Messages "
+        "read `event.points` (how many), `event.expires_at` and `event.days_to_expiry`."
+    )
+    at_least: int = Field(default=1, ge=1, description="Only when at least this many expire.")
+    when: str | None = Field(default=None, description="Condition on the profile.")
+
+
 class WaitUntil(_Spec):
     until: LocalTime = Field(description="Next occurrence of this local time (customer's zone).")
 
@@ -141,7 +150,7 @@ class ExitStep(_Spec):
 
 
 STEP_KINDS = ("wait", "send", "branch", "tag", "untag", "emit", "exit")
-TRIGGER_KINDS = ("event", "change", "inactivity", "anniversary")
+TRIGGER_KINDS = ("event", "change", "inactivity", "anniversary", "points_expiring")
 
 
 def _kind_of(kinds: tuple[str, ...]) -> Any:
@@ -171,7 +180,8 @@ Trigger = Annotated[
     Annotated[EventTrigger, Tag("event")]
     | Annotated[ChangeTrigger, Tag("change")]
     | Annotated[InactivityTrigger, Tag("inactivity")]
-    | Annotated[AnniversaryTrigger, Tag("anniversary")],
+    | Annotated[AnniversaryTrigger, Tag("anniversary")]
+    | Annotated[PointsExpiringTrigger, Tag("points_expiring")],
     Discriminator(
         _kind_of(TRIGGER_KINDS),
         custom_error_type="unknown_trigger",

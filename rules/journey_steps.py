@@ -83,6 +83,8 @@ class Journey:
     inactivity_seconds: float | None = None
     #: (profile date trait, hour, minute) for yearly triggers such as birthdays.
     anniversary: tuple[str, int, int] | None = None
+    #: (window in seconds, at least this many points) for points-expiry triggers.
+    points_expiring: tuple[float, int] | None = None
     when: Condition | None = None
     entity: str | None = None
     #: Event kinds that end a run, each with the condition it must meet (or None).

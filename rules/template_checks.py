@@ -16,7 +16,7 @@ from typing import Any
 from msgspec import inspect
 
 from rules.actions import Coupon
-from rules.journey_compiler import properties_of
+from rules.journey_compiler import trigger_fields
 from rules.journey_steps import Journey, Send, unknown_name
 from rules.message_context import DEVELOPMENT_LINKS
 from rules.message_render import Renderer, RenderFailure
@@ -68,7 +68,7 @@ def check_sends(
     for journey in journeys:
         doc = docs[journey.id]
         captured = set(journey.captured)
-        trigger = properties_of(journey.trigger_event) if journey.trigger_event else None
+        trigger = trigger_fields(journey)
         for index, step, name in sends_of(journey):
             compiled = templates.get(name, step.channel)
             if compiled is None:
