@@ -154,8 +154,7 @@ def replay(
     metrics_host: str,
 ) -> None:
     """Replay FILE (or - for stdin) through the engine in event time and print a summary."""
-    from streams.replay import InputFormat, ReplayOutputs
-    from streams.replay import replay as run_replay
+    from streams.replay import InputFormat, ReplayOutputs, replay as run_replay
 
     _distinct_paths(
         input_file,

@@ -38,8 +38,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
-from confluent_kafka import TopicPartition as KafkaPartition
+from confluent_kafka import (
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition as KafkaPartition,
+)
 
 from streams.checkpoint import Checkpoint, Claims, DeliveryFailed
 from streams.offsets import TopicPartition

@@ -33,8 +33,10 @@ from typing import Any, Protocol, TypeVar
 
 import msgspec
 import redis.asyncio as aioredis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import (
+    ConnectionError as RedisConnectionError,
+    TimeoutError as RedisTimeoutError,
+)
 from tenacity import (
     AsyncRetrying,
     RetryCallState,

@@ -13,8 +13,7 @@ import shutil
 from collections import defaultdict
 from pathlib import Path
 
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from engine import Engine, EngineConfig
 from rules.actions import Action
