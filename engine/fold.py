@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 
 #: Event kinds after which RFM, lifecycle and tier must be recomputed.
 _ORDER_KINDS = frozenset((ev.OrderPlaced, ev.OrderCancelled, ev.OrderRefunded))
+#: What else moves growth value, when tiers are on it.
+_GROWTH_KINDS = frozenset((ev.ReviewSubmitted, ev.MemberCheckedIn))
 _CONTACT_KINDS = frozenset((ev.CustomerRegistered, ev.CustomerUpdated))
 
 _Item = TypeVar("_Item")
@@ -117,7 +119,11 @@ class Fold:
         if merged or (profile.as_of != before and profile.as_of // DAY != before // DAY):
             tags.prune(profile)
         cause = event.event_id
-        refreshed = cls in _ORDER_KINDS or merged
+        refreshed = (
+            cls in _ORDER_KINDS
+            or merged
+            or (cls in _GROWTH_KINDS and engine.policy.tiers.basis == "growth")
+        )
         if refreshed:
             changes.extend(refresh_derived(profile, engine.policy, cause))
         if churn is not None and cls is ev.OrderPlaced:

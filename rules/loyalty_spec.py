@@ -74,6 +74,9 @@ class PointsSpec(_Spec):
     daily_cap: int | None = Field(None, ge=1, description="At most this many per day.")
     review_points: int = Field(0, ge=0, le=1_000_000, description="For each review written.")
     registration_points: int = Field(0, ge=0, le=1_000_000, description="Once, on registering.")
+    check_in_points: int = Field(
+        0, ge=0, le=1_000_000, description="For each day checked in (member.checked_in)."
+    )
     point_value: float = Field(0.01, ge=0, description="A point's worth in the shop's currency.")
 
     @field_validator("shop_time_zone")
@@ -120,6 +123,7 @@ def compile_loyalty(spec: LoyaltySpec) -> LoyaltyProgram:
         daily_cap=points.daily_cap,
         review_points=points.review_points,
         registration_points=points.registration_points,
+        check_in_points=points.check_in_points,
         time_zone=points.time_zone,
         shop_time_zone=points.shop_time_zone,
         point_value=_decimal(points.point_value),

@@ -63,6 +63,10 @@ PROFILE_FIELDS: Final[dict[str, tuple[str, Any]]] = {
     ),
     "next_tier": ("the next tier up, None at the top tier", "gold"),
     "spend_to_next_tier": ("net spend still needed for the next tier, None at the top", 120.0),
+    "growth_to_next_tier": (
+        "growth value still needed for the next tier, with tiers on growth (else None)",
+        40,
+    ),
     "points_balance": ("loyalty points that can be spent now (0 without a program)", 1250),
     "points_pending": ("points of orders still inside their return window", 300),
     "points_expiring_30d": ("spendable points that expire within 30 days", 200),
@@ -152,6 +156,7 @@ PROFILE_GETTERS: Final[dict[str, Callable[[Profile], Any]]] = {
     "spend_to_next_tier": lambda p: (
         None if p.to_next_tier_cents is None else p.to_next_tier_cents / 100
     ),
+    "growth_to_next_tier": lambda p: p.to_next_tier_growth,
     "points_balance": lambda p: 0 if p.points is None else points_at(p.points, p.as_of).balance,
     "points_pending": lambda p: 0 if p.points is None else points_at(p.points, p.as_of).pending,
     "points_expiring_30d": lambda p: (

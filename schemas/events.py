@@ -225,6 +225,18 @@ class PointsRedeemed(Envelope, tag="points.redeemed", frozen=True):
     properties: PointsRedeemedProperties
 
 
+class MemberCheckedInProperties(Properties, frozen=True):
+    #: The day checked in for, as the shop counts days (its own time zone); when absent,
+    #: the UTC date of ``occurred_at``. One check-in per day counts.
+    date: date | None = None
+
+
+class MemberCheckedIn(Envelope, tag="member.checked_in", frozen=True):
+    """A daily check-in (签到) in the shop's app: it earns growth value (and points)."""
+
+    properties: MemberCheckedInProperties = MemberCheckedInProperties()
+
+
 # --- account ----------------------------------------------------------------------------------
 
 
@@ -354,6 +366,7 @@ Event = (
     | SatisfactionRated
     | ReviewSubmitted
     | PointsRedeemed
+    | MemberCheckedIn
     | CustomerRegistered
     | CustomerIdentified
     | CustomerUpdated

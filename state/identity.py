@@ -41,6 +41,7 @@ from state.reducers import (
     prune_windows,
     remember_anonymous_id,
 )
+from state.tiers import Growth
 
 
 def _min(a: float | None, b: float | None) -> float | None:
@@ -87,6 +88,7 @@ def merge_profiles(target: Profile, source: Profile) -> Profile:
     _merge_journeys(target.journeys, source.journeys)
     _merge_reach(target, source)
     target.points = merge_ledgers(target.points, source.points)
+    _merge_growth(target.growth, source.growth)
     target.recent_events = merge_recent(
         target.recent_events, source.recent_events, MAX_RECENT_EVENT_IDS
     )
@@ -120,6 +122,15 @@ def _merge_journeys(mine: JourneyState, theirs: JourneyState) -> None:
         mine.coupons = both[-MAX_COUPONS_KEPT:]
     times = [t for t in (mine.next_due_at, theirs.next_due_at) if t is not None]
     mine.next_due_at = min(times) if times else None
+
+
+def _merge_growth(mine: Growth, theirs: Growth) -> None:
+    """A visitor's reviews and check-ins count towards the customer's growth value (a day
+    checked in as both counts twice: rare, and never more than one day)."""
+    add_buckets(mine.reviews_by_month, theirs.reviews_by_month)
+    add_buckets(mine.check_ins_by_month, theirs.check_ins_by_month)
+    days = [d for d in (mine.last_check_in, theirs.last_check_in) if d is not None]
+    mine.last_check_in = max(days) if days else None
 
 
 def _merge_reach(target: Profile, source: Profile) -> None:

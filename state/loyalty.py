@@ -116,6 +116,7 @@ class LoyaltyProgram:
     daily_cap: int | None = None
     review_points: int = 0
     registration_points: int = 0
+    check_in_points: int = 0
     #: "shop" or "customer": whose time zone decides member days and the daily cap.
     time_zone: str = "shop"
     shop_time_zone: str = "UTC"

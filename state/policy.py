@@ -13,6 +13,7 @@ is generated from these models and settings override them per deployment.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
@@ -49,14 +50,43 @@ class LifecyclePolicy(_Policy):
 
 class TierLevel(_Policy):
     name: str = Field(pattern="^[a-z][a-z0-9_]*$")
-    min_spend: float = Field(ge=0, description="Net spend over the qualifying months.")
+    min_spend: float = Field(0, ge=0, description="Net spend over the qualifying months.")
+    min_growth: int | None = Field(
+        None, ge=0, description="Growth value over the qualifying months (basis: growth)."
+    )
+
+    def threshold(self, basis: str) -> float:
+        if basis == "growth":
+            return float(self.min_growth or 0)
+        return self.min_spend
+
+
+class GrowthRules(_Policy):
+    """What earns growth value (成长值), counted over the qualifying months like spend."""
+
+    per_currency_unit: float = Field(
+        1.0, ge=0, le=1000, description="Per unit of net spend (refunds and cancellations off)."
+    )
+    review: int = Field(10, ge=0, le=100_000, description="For each review written.")
+    check_in: int = Field(1, ge=0, le=100_000, description="For each day checked in.")
 
 
 class TierPolicy(_Policy):
-    """Membership tiers from net spend over a trailing window of calendar months."""
+    """Membership tiers from net spend, or growth value, over a trailing window of calendar
+    months: up at once, down after ``downgrade_grace_days``."""
 
     qualifying_months: int = Field(
         12, ge=1, le=12, description="Months of spend that count, the current one included."
+    )
+    basis: Literal["spend", "growth"] = Field(
+        "spend", description="What the levels' thresholds are: min_spend or min_growth."
+    )
+    growth: GrowthRules = GrowthRules()
+    downgrade_grace_days: int = Field(
+        0,
+        ge=0,
+        le=366,
+        description="A customer who falls below their tier keeps it this long (0: at once).",
     )
     levels: tuple[TierLevel, ...] = Field(
         default=(
@@ -70,26 +100,32 @@ class TierPolicy(_Policy):
 
     @model_validator(mode="after")
     def _ascending(self) -> TierPolicy:
-        spends = [level.min_spend for level in self.levels]
+        field = "min_growth" if self.basis == "growth" else "min_spend"
+        if self.basis == "growth":
+            missing = [level.name for level in self.levels if level.min_growth is None]
+            if missing:
+                raise ValueError(f"tiers on growth need min_growth on every level: {missing}")
+        values = [level.threshold(self.basis) for level in self.levels]
         if (
-            not spends
-            or spends[0] != 0
-            or spends != sorted(spends)
-            or len(set(spends)) != len(spends)
+            not values
+            or values[0] != 0
+            or values != sorted(values)
+            or len(set(values)) != len(values)
         ):
-            raise ValueError("tier levels need strictly ascending min_spend starting at 0")
+            raise ValueError(f"tier levels need strictly ascending {field} starting at 0")
         return self
 
-    def tier_for(self, spend: float) -> str:
+    def tier_for(self, value: float) -> str:
+        """The tier a qualifying spend (or growth value) reaches."""
         name = self.levels[0].name
         for level in self.levels:
-            if spend >= level.min_spend:
+            if value >= level.threshold(self.basis):
                 name = level.name
         return name
 
-    def next_above(self, spend: float) -> TierLevel | None:
-        """The first level ``spend`` has not reached; None at the top."""
-        return next((level for level in self.levels if spend < level.min_spend), None)
+    def next_above(self, value: float) -> TierLevel | None:
+        """The first level ``value`` has not reached; None at the top."""
+        return next((lv for lv in self.levels if value < lv.threshold(self.basis)), None)
 
     def rank(self, name: str) -> int:
         for index, level in enumerate(self.levels):

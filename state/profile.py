@@ -18,6 +18,7 @@ import msgspec
 from state.churn_state import ChurnState
 from state.journey_runs import JourneyState
 from state.loyalty import MAX_LOTS, MAX_REDEMPTION_IDS, Ledger  # noqa: F401 - LIMITS lists them
+from state.tiers import MAX_GROWTH_MONTHS, Growth  # noqa: F401 - LIMITS lists the bound
 
 # Bounds on every collection in a profile; the size test in tests/state pins them down.
 MAX_ANONYMOUS_IDS: Final = 10
@@ -262,6 +263,12 @@ class Profile(msgspec.Struct):
     #: cents (None at the top tier); kept with the tier (``state/derived.py``).
     next_tier: str | None = None
     to_next_tier_cents: int | None = None
+    #: With tiers on growth value: the growth value the next tier still takes (and
+    #: ``to_next_tier_cents`` is None), and what growth counts beyond spend.
+    to_next_tier_growth: int | None = None
+    growth: Growth = msgspec.field(default_factory=Growth)
+    #: A customer below their tier keeps it until then (``downgrade_grace_days``).
+    tier_grace_until: float | None = None
     #: Marketer-defined tags, sorted; when each was added is on its ``tag_added`` change.
     tags: list[str] = []
     #: Per windowed tag: matching events per day number.

@@ -4,6 +4,7 @@ and refunds."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from schemas import events as ev
@@ -18,7 +19,7 @@ from state.profile import (
 )
 from state.reducers.bounds import enforce_order_bound
 from state.reducers.clock import cents, count_on
-from state.tiers import month_index
+from state.tiers import count_in_month, month_index
 
 # --- cart -------------------------------------------------------------------------------------
 
@@ -197,6 +198,23 @@ def enforce_cart_bound(profile: Profile) -> None:
         profile.carts_evicted += 1
 
 
+def _checked_in(profile: Profile, event: ev.MemberCheckedIn, ts: float) -> None:
+    """A day checked in counts once for growth value, however often it is sent."""
+    day = check_in_day(event, ts)
+    growth = profile.growth
+    if growth.last_check_in is not None and day <= growth.last_check_in:
+        return  # that day (or a later one: this is late) is counted
+    growth.last_check_in = day
+    count_in_month(growth.check_ins_by_month, ts)
+
+
+def check_in_day(event: ev.MemberCheckedIn, ts: float) -> str:
+    """The day a check-in is for: the shop's date, else the UTC date of the event."""
+    if event.properties.date is not None:
+        return event.properties.date.isoformat()
+    return datetime.fromtimestamp(ts, UTC).date().isoformat()
+
+
 #: The reducer of each event kind this module handles.
 REDUCERS: Final[dict[type[Any], Callable[[Profile, Any, float], None]]] = {
     ev.CartItemAdded: _cart_item_added,
@@ -208,4 +226,5 @@ REDUCERS: Final[dict[type[Any], Callable[[Profile, Any, float], None]]] = {
     ev.OrderRefunded: _order_refunded,
     # The ledger needs the rules' program: ``state/reducers/points.py`` (from the fold).
     ev.PointsRedeemed: lambda profile, event, ts: None,
+    ev.MemberCheckedIn: _checked_in,
 }

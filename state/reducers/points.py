@@ -21,6 +21,7 @@ from state.loyalty import (
     settle,
 )
 from state.profile import Profile
+from state.reducers.commerce import check_in_day
 
 #: The events the ledger reads.
 POINTS_KINDS = frozenset(
@@ -31,6 +32,7 @@ POINTS_KINDS = frozenset(
         ev.ReviewSubmitted,
         ev.CustomerRegistered,
         ev.PointsRedeemed,
+        ev.MemberCheckedIn,
     )
 )
 
@@ -41,6 +43,8 @@ def apply_points(
     """Apply ``event`` to the profile's ledger; a refused redemption is a change."""
     if type(event) not in POINTS_KINDS:
         return []
+    if type(event) is ev.MemberCheckedIn and not program.check_in_points:
+        return []  # a program that gives nothing for check-ins opens no ledger for them
     ledger = profile.points
     if ledger is None:
         if isinstance(event, ev.OrderCancelled | ev.OrderRefunded):
@@ -66,6 +70,9 @@ def apply_points(
             ledger.registration_awarded = True
             points = program.registration_points
             earn_fixed(ledger, program, "registration", "registration", points, at=ts, day=day)
+    elif isinstance(event, ev.MemberCheckedIn):
+        lot_id = f"check_in:{check_in_day(event, ts)}"  # a day earns once
+        earn_fixed(ledger, program, "check_in", lot_id, program.check_in_points, at=ts, day=day)
     elif isinstance(event, ev.PointsRedeemed):
         wanted = event.properties.points
         reason = redeem(ledger, event.properties.redemption_id, wanted, ts)

@@ -13,6 +13,7 @@ from state.profile import (
 )
 from state.reducers.bounds import enforce_ticket_bound
 from state.reducers.clock import newer
+from state.tiers import count_in_month
 
 PROMOTER_MIN: Final = 9
 DETRACTOR_MAX: Final = 6
@@ -100,6 +101,7 @@ def _satisfaction_rated(profile: Profile, event: ev.SatisfactionRated, ts: float
 def _review_submitted(profile: Profile, event: ev.ReviewSubmitted, ts: float) -> None:
     profile.support.review_count += 1
     profile.support.review_rating_total += event.properties.rating
+    count_in_month(profile.growth.reviews_by_month, ts)  # growth value, when tiers use it
 
 
 #: The reducer of each event kind this module handles.

@@ -162,6 +162,20 @@ def test_registration_earns_once(tmp_path: Path) -> None:
     assert _points(engine, 1) == (100, 0)
 
 
+def test_a_day_checked_in_earns_once_however_often_it_is_sent(tmp_path: Path) -> None:
+    engine = _engine(tmp_path, PROGRAM + "  check_in_points: 5\n")
+    # 2026-03-02 (Monday) twice, then the shop's 2026-03-03 (Tuesday: no member day)
+    twice = [event("member.checked_in", when=at(hours=h), event_id=f"k{h}") for h in (0, 1)]
+    _run(engine, *twice, event("member.checked_in", when=at(1), date="2026-03-03"))
+    assert _points(engine, 1.5) == (10, 0)
+
+
+def test_a_program_without_check_in_points_opens_no_ledger_for_them(tmp_path: Path) -> None:
+    engine = _engine(tmp_path)
+    _run(engine, event("member.checked_in", when=at(0)))
+    assert _profile(engine).points is None
+
+
 def test_a_stream_shuffled_within_the_lateness_gives_the_same_ledger(tmp_path: Path) -> None:
     rng = random.Random(7)
     events: list[Event] = []
