@@ -28,6 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
+from zoneinfo import ZoneInfo
 
 import orjson
 
@@ -77,6 +78,9 @@ class GeneratorConfig:
     newsletter_days: float = 14.0
     #: Share of a known customer's orders after which they later redeem loyalty points.
     redemption_share: float = 0.3
+
+
+LONDON: Final = ZoneInfo("Europe/London")
 
 
 @dataclass(frozen=True)
@@ -265,7 +269,7 @@ class _CustomerSim:
                 },
             )
             t += rng.uniform(10, 120)
-        if rng.random() < 0.35:
+        if rng.random() < (0.5 if _member_day(t) else 0.35):  # double points bring buyers
             self.cart(t, viewed)
         if self.orders and rng.random() < 0.04:
             self.ticket(t + rng.uniform(0, 2 * DAY))
@@ -459,6 +463,12 @@ class _CustomerSim:
                 },
                 customer_id=self.customer_id,
             )
+
+
+def _member_day(t: float) -> bool:
+    """Wednesday in London: the shipped loyalty program's double-points day
+    (``rules/loyalty.yaml``), when more sessions end in a cart."""
+    return datetime.fromtimestamp(t, LONDON).weekday() == 2
 
 
 def _catalog(rng: random.Random) -> list[Product]:

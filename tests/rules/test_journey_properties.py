@@ -23,7 +23,11 @@ from schemas.events import (
     CartCleared,
     CartItemAdded,
     ConsentUpdated,
+    CustomerUpdated,
     Event,
+    MessageBounced,
+    MessageComplained,
+    MessageUnsubscribed,
     OrderPlaced,
     TicketOpened,
     TicketReplied,
@@ -126,13 +130,23 @@ def _oracle(events: list[Event]) -> set[tuple[str, str, str, float, str, str | N
             unique.append(item)
     by_cart: dict[tuple[str, str], list[Event]] = defaultdict(list)
     consents: dict[str, list[tuple[float, bool]]] = defaultdict(list)
+    #: Email stops reaching on a hard bounce or a complaint, until an email is given again.
+    blocked: dict[str, list[float]] = defaultdict(list)
+    readdressed: dict[str, list[float]] = defaultdict(list)
     for item in unique:
         if item.customer_id is None or item.anonymous_id is not None:
             continue
+        when = item.occurred_at.timestamp()
         if isinstance(item, ConsentUpdated) and item.properties.channel == "email":
-            consents[item.customer_id].append(
-                (item.occurred_at.timestamp(), item.properties.granted)
-            )
+            consents[item.customer_id].append((when, item.properties.granted))
+        if isinstance(item, MessageUnsubscribed) and item.properties.channel == "email":
+            consents[item.customer_id].append((when, False))  # an unsubscribe withdraws it
+        hard = isinstance(item, MessageBounced) and item.properties.bounce == "hard"
+        lost = hard or isinstance(item, MessageComplained)
+        if lost and getattr(item.properties, "channel", None) == "email":
+            blocked[item.customer_id].append(when)
+        if isinstance(item, CustomerUpdated) and item.properties.email is not None:
+            readdressed[item.customer_id].append(when)
         cart = getattr(item.properties, "cart_id", None)
         if isinstance(item, CartItemAdded | CartCleared | OrderPlaced) and cart is not None:
             by_cart[(item.customer_id, cart)].append(item)
@@ -143,6 +157,11 @@ def _oracle(events: list[Event]) -> set[tuple[str, str, str, float, str, str | N
             if when <= moment:
                 granted = value
         return granted
+
+    def reachable(customer: str, moment: float) -> bool:
+        last_block = max((t for t in blocked[customer] if t <= moment), default=None)
+        last_address = max((t for t in readdressed[customer] if t <= moment), default=None)
+        return last_block is None or (last_address is not None and last_address > last_block)
 
     end = max(e.occurred_at.timestamp() for e in events)  # replay stops at the last event
     expected = set()
@@ -161,9 +180,11 @@ def _oracle(events: list[Event]) -> set[tuple[str, str, str, float, str, str | N
                 due = start + offset
                 if (finished is not None and finished <= due) or due > end:
                     break
-                status, reason = (
-                    ("sent", None) if consented(customer, due) else ("suppressed", "no_consent")
-                )
+                status, reason = "sent", None
+                if not consented(customer, due):
+                    status, reason = "suppressed", "no_consent"
+                elif not reachable(customer, due):
+                    status, reason = "suppressed", "unreachable"
                 expected.add((customer, cart, template, due, status, reason))
     return expected
 
