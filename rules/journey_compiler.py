@@ -33,6 +33,7 @@ from rules.journey_spec import (
     InactivityTrigger,
     JourneySpec,
     PointsExpiringTrigger,
+    PointsStep,
     SendStep,
     TagStep,
     UntagStep,
@@ -40,6 +41,7 @@ from rules.journey_spec import (
     WaitStep,
 )
 from rules.journey_steps import (
+    AwardPoints,
     Branch,
     CompiledStep,
     Emit,
@@ -137,17 +139,6 @@ def _event_names(source: str) -> list[str]:
 
 def _kind(cls: type[Envelope]) -> str:
     return next(kind for kind, known in EVENT_TYPES.items() if known is cls)
-
-
-def trigger_fields(journey: Journey) -> dict[str, Any] | None:
-    """What ``event.<name>`` a journey's messages and payloads may read, with a typical
-    value of each: the trigger event's properties, or what a points-expiry trigger tells
-    (``rules/time_triggers.py``); None for journeys whose runs have no such fields."""
-    if journey.trigger_event is not None:
-        return properties_of(journey.trigger_event)
-    if journey.points_expiring is not None:
-        return dict(POINTS_EXPIRING_FIELDS)
-    return None
 
 
 def _payload(
@@ -332,6 +323,8 @@ def _compile_steps(
                 step.emit.payload, trigger_event, [*loc, "emit", "payload"], points_trigger
             )
             compiled.append(Emit(step.emit.event, payload))
+        elif isinstance(step, PointsStep):
+            compiled.append(AwardPoints(step.points))
         elif isinstance(step, ExitStep):
             compiled.append(End())
     _check_reachable(compiled, spec)

@@ -18,7 +18,7 @@ from rules.actions import Action, Coupon, JourneyMilestone, JourneyOutput, actio
 from rules.attribution import derived_coupon_code, remember_issued
 from rules.coupon_pools import CouponLedger
 from rules.journey_names import JourneyNames
-from rules.journey_steps import Branch, Emit, End, Journey, Send, SetTag, Wait
+from rules.journey_steps import AwardPoints, Branch, Emit, End, Journey, Send, SetTag, Wait
 from rules.message_context import DEVELOPMENT_LINKS, UnsubscribeLinks
 from rules.message_render import Renderer, RenderFailure
 from rules.send_gate import SendGate
@@ -34,6 +34,7 @@ from state.journey_runs import (
     JourneyState,
     run_key,
 )
+from state.loyalty import Ledger, LoyaltyProgram, earn_fixed, local_day, settle
 from state.profile import Profile
 
 Output = JourneyOutput | ProfileChange
@@ -106,9 +107,15 @@ def entities_of(journey: Journey, event: Event, profile: Profile) -> tuple[str |
 
 class RunMover:
     def __init__(
-        self, by_id: Mapping[str, Journey], gate: SendGate, renderer: Renderer | None = None
+        self,
+        by_id: Mapping[str, Journey],
+        gate: SendGate,
+        renderer: Renderer | None = None,
+        loyalty: LoyaltyProgram | None = None,
     ) -> None:
         self.by_id = by_id
+        #: The points program ``points`` steps give from (None: no loyalty.yaml).
+        self.loyalty = loyalty
         #: Holdout, consent, quiet hours and caps on every send (``rules/send_gate.py``).
         self.gate = gate
         #: Renders each send's message (``rules/message_render.py``); None: no templates.
@@ -163,6 +170,11 @@ class RunMover:
         elif isinstance(step, SetTag):
             run.step += 1
             _set_tag(profile, step, at, run.run_id, out)
+        elif isinstance(step, AwardPoints):
+            ident = action_id(journey.id, run.step, profile.key, run.entity, run.trigger)
+            run.step += 1
+            if run.arm != "holdout" and self.loyalty is not None:
+                _award(profile, self.loyalty, step.points, at, ident, out)
         elif isinstance(step, Emit):
             out.append(
                 self._action(
@@ -378,6 +390,21 @@ class RunMover:
             cause,
             value,
         )
+
+
+def _award(
+    profile: Profile, program: LoyaltyProgram, points: int, at: float, ident: str, out: list[Output]
+) -> None:
+    """A journey's gift of points (a birthday's, say): spendable at once, expiring like
+    any earning, keyed by the step's action id so that it is given once."""
+    ledger = profile.points
+    if ledger is None:
+        ledger = profile.points = Ledger()
+    settle(ledger, at)
+    day = local_day(program, at, profile.trait("time_zone"))
+    awarded = earn_fixed(ledger, program, "journey", f"journey:{ident}", points, at=at, day=day)
+    if awarded:
+        out.append(ProfileChange.make("points_awarded", profile.key, None, str(awarded), at, ident))
 
 
 def _set_tag(profile: Profile, step: SetTag, at: float, cause: str, out: list[Output]) -> None:

@@ -52,6 +52,7 @@ from state.journey_runs import (
     JourneyState,
     run_key,
 )
+from state.loyalty import LoyaltyProgram
 from state.profile import DAY, Profile
 from state.reducers.points import POINTS_KINDS
 
@@ -85,7 +86,11 @@ class JourneyRuntime:
     """
 
     def __init__(
-        self, journeys: tuple[Journey, ...], policies: Policies, renderer: Renderer | None = None
+        self,
+        journeys: tuple[Journey, ...],
+        policies: Policies,
+        renderer: Renderer | None = None,
+        loyalty: LoyaltyProgram | None = None,
     ) -> None:
         self.journeys = journeys
         self.policies = policies
@@ -93,7 +98,7 @@ class JourneyRuntime:
         self.gate = SendGate(policies)
         self.by_id = {journey.id: journey for journey in journeys}
         #: Makes each move of a run (``rules/journey_moves.py``).
-        self.mover = RunMover(self.by_id, self.gate, renderer)
+        self.mover = RunMover(self.by_id, self.gate, renderer, loyalty)
         self._by_trigger: dict[type[Envelope], list[Journey]] = {}
         self._by_exit: dict[type[Envelope], list[tuple[Journey, Condition | None]]] = {}
         self._by_goal: dict[type[Envelope], list[Journey]] = {}

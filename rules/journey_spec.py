@@ -144,12 +144,21 @@ class EmitStep(_Spec):
     emit: EmitSpec
 
 
+class PointsStep(_Spec):
+    id: StepId | None = None
+    points: int = Field(
+        ge=1,
+        le=1_000_000,
+        description="Loyalty points to give (needs loyalty.yaml); the holdout gets none.",
+    )
+
+
 class ExitStep(_Spec):
     id: StepId | None = None
     exit: Literal[True]
 
 
-STEP_KINDS = ("wait", "send", "branch", "tag", "untag", "emit", "exit")
+STEP_KINDS = ("wait", "send", "branch", "tag", "untag", "emit", "points", "exit")
 TRIGGER_KINDS = ("event", "change", "inactivity", "anniversary", "points_expiring")
 
 
@@ -169,6 +178,7 @@ Step = Annotated[
     | Annotated[TagStep, Tag("tag")]
     | Annotated[UntagStep, Tag("untag")]
     | Annotated[EmitStep, Tag("emit")]
+    | Annotated[PointsStep, Tag("points")]
     | Annotated[ExitStep, Tag("exit")],
     Discriminator(
         _kind_of(STEP_KINDS),

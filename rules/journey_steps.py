@@ -66,11 +66,16 @@ class Emit:
 
 
 @dataclass(frozen=True)
+class AwardPoints:
+    points: int
+
+
+@dataclass(frozen=True)
 class End:
     pass
 
 
-CompiledStep = Wait | Send | Branch | SetTag | Emit | End
+CompiledStep = Wait | Send | Branch | SetTag | Emit | AwardPoints | End
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from rules.expressions import Condition
 from rules.journey_compiler import compile_journey
 from rules.journey_runtime import JourneyRuntime
 from rules.journey_spec import STEP_KINDS, TRIGGER_KINDS, JourneySpec, PoliciesSpec
-from rules.journey_steps import Journey, JourneyError
+from rules.journey_steps import AwardPoints, Journey, JourneyError
 from rules.loyalty_spec import LOYALTY_FILE, LoyaltySpec, compile_loyalty
 from rules.message_render import Renderer
 from rules.policy_compiler import Policies, compile_policies
@@ -150,16 +150,29 @@ def load_rules(directory: Path) -> RuleSet:
             loyalty = _load_loyalty(loyalty_path)
         except RuleFileError as error:
             problems.extend(error.problems)
+    if loyalty is None and not problems:
+        problems.extend(_points_without_program(journeys, docs))
     if problems:
         raise RuleFileError(problems)
     return RuleSet(
         tags=tags,
         version=digest.hexdigest()[:12],
         source=str(directory),
-        journeys=JourneyRuntime(tuple(journeys), policies, renderer),
+        journeys=JourneyRuntime(tuple(journeys), policies, renderer, loyalty),
         templates=templates,
         loyalty=loyalty,
     )
+
+
+def _points_without_program(journeys: list[Journey], docs: dict[str, YamlDocument]) -> list[str]:
+    """A ``points`` step with no loyalty.yaml to give from: an error at the step."""
+    return [
+        f"{docs[journey.id].locate(['steps', index])}: steps.{index}.points: a points step "
+        f"needs a points program ({LOYALTY_FILE} in the rules folder)"
+        for journey in journeys
+        for index, step in enumerate(journey.steps)
+        if isinstance(step, AwardPoints)
+    ]
 
 
 def _load_loyalty(path: Path) -> LoyaltyProgram:

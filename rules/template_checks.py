@@ -16,13 +16,14 @@ from typing import Any
 from msgspec import inspect
 
 from rules.actions import Coupon
-from rules.journey_compiler import trigger_fields
+from rules.journey_compiler import properties_of
 from rules.journey_steps import Journey, Send, unknown_name
 from rules.message_context import DEVELOPMENT_LINKS
 from rules.message_render import Renderer, RenderFailure
 from rules.policy_compiler import Policies
 from rules.profile_view import PROFILE_GETTERS
 from rules.template_compiler import ChannelTemplate, MessageTemplates
+from rules.time_triggers import POINTS_EXPIRING_FIELDS
 from rules.yaml_source import YamlDocument
 from state.profile import Profile, Stamped
 from state.stores.codec import sample_value
@@ -52,6 +53,17 @@ def check_templates(templates: MessageTemplates, policies: Policies) -> list[str
                 f"policies.yaml (messages) asks every template for {', '.join(wanted)}"
             )
     return problems
+
+
+def trigger_fields(journey: Journey) -> dict[str, Any] | None:
+    """What ``event.<name>`` a journey's messages and payloads may read, with a typical
+    value of each: the trigger event's properties, or what a points-expiry trigger tells
+    (``rules/time_triggers.py``); None for journeys whose runs have no such fields."""
+    if journey.trigger_event is not None:
+        return properties_of(journey.trigger_event)
+    if journey.points_expiring is not None:
+        return dict(POINTS_EXPIRING_FIELDS)
+    return None
 
 
 def check_sends(

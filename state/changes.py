@@ -23,6 +23,7 @@ ChangeKind = Literal[
     "profile_erased",
     "churn_risk_changed",
     "points_redemption_refused",
+    "points_awarded",
 ]
 
 

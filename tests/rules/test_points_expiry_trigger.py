@@ -82,3 +82,61 @@ def test_fewer_points_than_asked_for_fire_nothing_and_the_next_lot_still_counts(
     # day 51: 20 points expire by day 61, too few; day 55: the 70 expiring by day 65
     # and the 20 still there, 90 together
     assert (only.at, only.payload["points"]) == (at(55).timestamp(), 90)
+
+
+BIRTHDAY = """
+id: birthday
+trigger: {anniversary: birthday, at: "09:00"}
+holdout: 0.5
+steps:
+  - points: 150
+"""
+
+
+def test_a_points_step_gives_once_per_run_and_never_to_the_holdout(tmp_path: Path) -> None:
+    from rules.journey_moves import assign_arm
+    from state.changes import ProfileChange
+    from state.loyalty import points_at
+
+    directory = rules_dir(tmp_path, [BIRTHDAY], policies=POLICIES)
+    (directory / "loyalty.yaml").write_text(PROGRAM)
+    engine = journey_engine(directory)
+    customers = [f"c{n}" for n in range(12)]
+    out: list[object] = []
+    for customer in customers:
+        out += engine.apply(
+            event("customer.updated", when=at(0), customer=customer, birthday="1990-03-05")
+        )
+    out += engine.advance(at(4).timestamp())
+    journey = engine.rules.journeys.by_id["birthday"]
+    gifted = {
+        c.profile_key for c in out if isinstance(c, ProfileChange) and c.kind == "points_awarded"
+    }
+    profiles = {c: engine.store.get(c) for c in customers}
+    held = {c for c, p in profiles.items() if p is not None and assign_arm(journey, p) == "holdout"}
+    assert held
+    assert gifted == set(customers) - held
+    for customer in gifted:
+        profile = profiles[customer]
+        assert profile is not None
+        assert profile.points is not None
+        assert points_at(profile.points, at(4).timestamp()).balance == 150
+    # the next year's birthday is another run: another 150
+    engine.advance(at(370).timestamp())
+    some = engine.store.get(sorted(gifted)[0])
+    assert some is not None
+    assert some.points is not None
+    assert points_at(some.points, at(370).timestamp()).balance == 150  # 60-day expiry
+
+
+def test_a_points_step_without_a_program_is_an_error_at_the_step(tmp_path: Path) -> None:
+    import pytest
+
+    from rules.loader import load_rules
+    from rules.yaml_source import RuleFileError
+
+    directory = rules_dir(tmp_path, [BIRTHDAY], policies=POLICIES)
+    with pytest.raises(
+        RuleFileError, match=r"journey_0.yaml:\d+:\d+: steps.0.points: a points step"
+    ):
+        load_rules(directory)
