@@ -270,6 +270,19 @@ def _render_journeys(rows: list[dict[str, object]]) -> list[str]:
                     f"{_revenue_text(arm.get('revenue_per_customer'))}"
                 )
         lines.extend(f"    {text}" for text in extra if text)
+    totals = {k: 0.0 for k in ("issued", "redeemed", "discount", "revenue")}
+    for row in rows:
+        coupons = row.get("coupons")
+        if isinstance(coupons, dict):
+            for key in totals:
+                totals[key] += float(coupons[key])
+    if totals["issued"]:
+        rate = totals["redeemed"] / totals["issued"]
+        lines.append(
+            f"  all journeys' coupons: {int(totals['issued']):,} issued, "
+            f"{int(totals['redeemed']):,} redeemed ({rate:.1%}), discount "
+            f"{totals['discount']:,.2f}, revenue of those orders {totals['revenue']:,.2f}"
+        )
     return lines
 
 

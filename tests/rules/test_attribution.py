@@ -11,6 +11,9 @@ from engine import Engine
 from rules.actions import Action, JourneyMilestone
 from rules.journey_report import JourneyReport
 from rules.lift import MeanArm, t_quantile, welch_interval
+from state.kpis import KpiCounts
+from state.population import Population
+from streams.edge_counts import EdgeCounts
 from tests.builders import added, at, ordered
 from tests.rules.journey_builders import consent, journey_engine, milestones, rules_dir, sends
 
@@ -183,3 +186,82 @@ def test_the_t_quantile_is_close_to_the_exact_one(df: float, exact: float) -> No
 def test_no_revenue_interval_from_a_single_run_or_under_three_degrees_of_freedom() -> None:
     assert welch_interval(MeanArm(1, 5.0, 25.0), MeanArm(10, 10.0, 20.0)) is None
     assert welch_interval(MeanArm(2, 0.0, 0.0), MeanArm(2, 10.0, 100.0)) is None  # df 1
+
+
+def test_the_replay_summary_prints_revenue_coupons_and_each_variant() -> None:
+    from rules.actions import Coupon
+    from streams.replay import _render_journeys
+
+    report = JourneyReport()
+    outputs: list[object] = []
+    for number, arm in enumerate(["holdout", "a", "b", "a", "b"] * 6):
+        outputs.append(_milestone("entered", f"r{number}", arm))
+        if number % 3 == 0:
+            outputs.append(_milestone("converted", f"r{number}", arm, value=20.0 + number))
+    sent = Action(
+        action_id="x1", status="sent", kind="send", journey_id="j", step=1, arm="a",
+        profile_key="c1", customer_id="c1", entity=None, trigger="t", at=0.0,
+        coupon=Coupon(code="RP-1", percent=10, valid_until=1.0),
+    )  # fmt: skip
+    outputs += [sent, _milestone("coupon_redeemed", "r1", "a", value=45.0, discount=5.0)]
+    report.count_all(outputs)
+    text = "\n".join(_render_journeys(report.rows()))
+    assert "revenue per customer" in text
+    assert "95% CI" in text
+    assert "coupons: 1 issued, 1 redeemed (100.0%), discount 5.00" in text
+    assert "variant a: converted" in text
+    assert "variant b: converted" in text
+    assert "all journeys' coupons: 1 issued" in text
+
+
+def test_the_edge_counts_give_coupon_and_revenue_metrics() -> None:
+    from rules.actions import Coupon
+    from streams.metrics import engine_metrics
+
+    counts = EdgeCounts()
+    sent = Action(
+        action_id="x1", status="sent", kind="send", journey_id="j", step=1, arm="a",
+        profile_key="c1", customer_id="c1", entity=None, trigger="t", at=0.0,
+        coupon=Coupon(code="RP-1", percent=10, valid_until=1.0),
+    )  # fmt: skip
+    counts.count_outputs(
+        [
+            sent,
+            _milestone("converted", "r1", "a", value=40.0),
+            _milestone("coupon_redeemed", "r1", "a", value=40.0, discount=4.5),
+        ]
+    )
+    assert counts.journey_value == {
+        ("j", "a", "coupons_issued"): 1,
+        ("j", "a", "revenue"): 40.0,
+        ("j", "a", "coupon_revenue"): 40.0,
+        ("j", "a", "coupon_discount"): 4.5,
+    }
+    families = {f.name: f for f in engine_metrics(_Tallies(counts))}
+    (discount,) = families["rapport_coupon_discount"].samples
+    assert (discount.labels, discount.value) == ({"journey": "j", "arm": "a"}, 4.5)
+    (issued,) = families["rapport_coupons_issued"].samples
+    assert issued.value == 1
+    assert families["rapport_journey_revenue"].samples[0].value == 40.0
+
+
+class _Tallies:
+    """A runner with only these edge counts (``streams/metrics.py: Tallies``)."""
+
+    def __init__(self, counts: EdgeCounts) -> None:
+        self.counts = counts
+
+    def duplicates(self) -> int:
+        return 0
+
+    def late(self) -> int:
+        return 0
+
+    def profiles(self) -> int:
+        return 0
+
+    def kpis(self) -> KpiCounts:
+        return KpiCounts()
+
+    def population(self) -> Population:
+        return Population()
