@@ -270,7 +270,7 @@ def _render_journeys(rows: list[dict[str, object]]) -> list[str]:
                     f"{_revenue_text(arm.get('revenue_per_customer'))}"
                 )
         lines.extend(f"    {text}" for text in extra if text)
-    totals = {k: 0.0 for k in ("issued", "redeemed", "discount", "revenue")}
+    totals = dict.fromkeys(("issued", "redeemed", "discount", "revenue"), 0.0)
     for row in rows:
         coupons = row.get("coupons")
         if isinstance(coupons, dict):
