@@ -273,7 +273,10 @@ def _caught_up(
     return want, actions, seen.get("at", float("nan"))
 
 
-def _wait_delivered(sink: Path, want: Oracle, timeout: float = 30) -> Counter[str]:
+def _wait_delivered(sink: Path, want: Oracle, timeout: float = 120) -> Counter[str]:
+    """Until the log sink holds every sent action of ``want`` (the delivery stage follows
+    the actions topic: after a restart it rejoins its group first, which on a machine
+    under double load took more than the 30 s this once waited)."""
     deadline = time.monotonic() + timeout
     while not _sent_ids(want.actions) <= set(_delivered(sink)) and time.monotonic() < deadline:
         time.sleep(0.2)
