@@ -11,9 +11,11 @@ discount given and the order's total.
 A sent coupon is remembered on the customer's journey state (``IssuedCoupon``, at most
 ``MAX_COUPONS_KEPT``, the oldest forgotten first). An ``order.placed`` whose ``coupon``
 equals one of them (case and surrounding spaces aside), placed at or after it was issued,
-redeems it; each is redeemed once, by the first such order in event time. An order after
-``valid_until`` still redeems it: the shop took the code, and the attribution says what
-happened (the shop's checkout is the place that refuses a late code). A code the customer
+redeems it; each is redeemed once, by the first such order in event time, and is then
+forgotten. An order up to 30 days after ``valid_until`` still redeems it: the shop took
+the code, and the attribution says what happened (the shop's checkout is the place that
+refuses a late code). Later it is forgotten too, so a profile holds only live coupons.
+A code the customer
 was not sent (forwarded, or from a campaign Rapport did not run) matches nothing.
 
 The discount is the order's own ``discount`` when it has one. Otherwise it is worked out
@@ -39,7 +41,12 @@ import hashlib
 
 from rules.actions import JourneyMilestone, milestone_id
 from schemas.events import Event, OrderPlaced, OrderPlacedProperties
-from state.journey_runs import MAX_COUPONS_KEPT, IssuedCoupon, JourneyState
+from state.journey_runs import (
+    COUPON_LATE_USE_SECONDS,
+    MAX_COUPONS_KEPT,
+    IssuedCoupon,
+    JourneyState,
+)
 
 
 def derived_coupon_code(action_id: str) -> str:
@@ -75,6 +82,7 @@ def remember_issued(
 ) -> None:
     """Keep a coupon a send gave, to match orders against (a send made again, on a
     redelivery or a replay, is kept once)."""
+    _forget_lapsed(state, at)
     coupons = state.coupons
     if any(c.action_id == action for c in coupons):
         return
@@ -104,13 +112,14 @@ def redeem(
     at: float,
 ) -> JourneyMilestone | None:
     """The milestone of the coupon ``order`` (placed at ``at`` by event ``cause``) redeems,
-    marking it redeemed; None when its code is none this customer holds unredeemed."""
+    which is then forgotten; None when its code is none this customer holds."""
     if order.coupon is None:
         return None
+    _forget_lapsed(state, at)
     code = order.coupon.strip().casefold()
-    for coupon in state.coupons:
-        if coupon.redeemed_by is None and coupon.issued_at <= at and coupon.code.casefold() == code:
-            coupon.redeemed_by = order.order_id
+    for index, coupon in enumerate(state.coupons):
+        if coupon.issued_at <= at and coupon.code.casefold() == code:
+            del state.coupons[index]  # redeemed: a second use matches nothing
             return JourneyMilestone(
                 milestone_id=milestone_id("coupon_redeemed", coupon.run_id, cause),
                 kind="coupon_redeemed",
@@ -127,6 +136,13 @@ def redeem(
                 action_id=coupon.action_id,
             )
     return None
+
+
+def _forget_lapsed(state: JourneyState, at: float) -> None:
+    """Drop the coupons whose late-use allowance has passed by ``at``."""
+    late = COUPON_LATE_USE_SECONDS
+    if any(c.valid_until + late < at for c in state.coupons):
+        state.coupons = [c for c in state.coupons if c.valid_until + late >= at]
 
 
 def discount_given(coupon: IssuedCoupon, order: OrderPlacedProperties) -> float:

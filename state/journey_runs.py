@@ -21,6 +21,8 @@ MAX_EXIT_MEMORY: Final = 32
 MAX_SENDS_KEPT: Final = 64
 #: Coupons issued and still matched against orders (the oldest is forgotten first).
 MAX_COUPONS_KEPT: Final = 16
+#: How long after ``valid_until`` a coupon is still matched (a shop that took it late).
+COUPON_LATE_USE_SECONDS: Final = 30 * 86_400
 
 ContextValue = str | int | float | bool | list[str] | None
 
@@ -72,7 +74,8 @@ class GoalWatch(msgspec.Struct, kw_only=True, gc=False):
 
 class IssuedCoupon(msgspec.Struct, kw_only=True, array_like=True, gc=False):
     """A coupon a send gave this customer, kept so that an order using it is matched to
-    the send, journey and arm that issued it (``rules/coupon_redemption.py``)."""
+    the send, journey and arm that issued it (``rules/attribution.py``); dropped once
+    redeemed, and 30 days after it stopped being valid."""
 
     #: As issued; matched without regard to case or surrounding spaces.
     code: str
@@ -85,8 +88,6 @@ class IssuedCoupon(msgspec.Struct, kw_only=True, array_like=True, gc=False):
     valid_until: float
     percent: int | None = None
     amount: float | None = None
-    #: The order that redeemed it (a coupon is redeemed once).
-    redeemed_by: str | None = None
 
 
 class JourneyHistory(msgspec.Struct, kw_only=True, gc=False):

@@ -35,7 +35,7 @@ from schemas.events import EVENT_TYPES
 from state.profile import Profile
 
 #: The dictionary new values are written with.
-CURRENT = 1
+CURRENT = 2
 #: Zstandard level: 3 is the library's default, about as fast as 1 here and smaller.
 LEVEL = 3
 _MARK = 0x00

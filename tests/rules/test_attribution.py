@@ -3,6 +3,7 @@ and the report's coupon, revenue and per-arm figures."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -65,6 +66,27 @@ def test_a_coupon_is_redeemed_once_and_only_by_its_own_code(tmp_path: Path) -> N
     assert milestones(again, "coupon_redeemed") == []
 
 
+def test_a_coupon_is_matched_up_to_30_days_after_it_stopped_being_valid(tmp_path: Path) -> None:
+    engine = journey_engine(rules_dir(tmp_path))
+    send, _ = _coupon_send(engine)
+    assert send.coupon is not None
+    lapsed = datetime.fromtimestamp(send.coupon.valid_until + 30 * 86_400 + 1, UTC)
+    out = engine.apply(ordered("o1", coupon=send.coupon.code, when=lapsed))
+    assert milestones(out, "coupon_redeemed") == []
+    profile = engine.store.get("c1")
+    assert profile is not None
+    assert profile.journeys.coupons == []
+
+
+def test_a_late_order_within_the_allowance_still_redeems(tmp_path: Path) -> None:
+    engine = journey_engine(rules_dir(tmp_path))
+    send, _ = _coupon_send(engine)
+    assert send.coupon is not None
+    late = datetime.fromtimestamp(send.coupon.valid_until + 29 * 86_400, UTC)
+    out = engine.apply(ordered("o1", coupon=send.coupon.code, when=late))
+    assert len(milestones(out, "coupon_redeemed")) == 1
+
+
 def test_the_orders_own_discount_is_the_discount_given(tmp_path: Path) -> None:
     engine = journey_engine(rules_dir(tmp_path))
     send, _ = _coupon_send(engine)
@@ -112,7 +134,7 @@ def test_the_stored_profile_keeps_the_issued_coupon_so_a_restart_still_matches(
     assert profile is not None
     again = msgspec.json.decode(msgspec.json.encode(profile), type=Profile)
     (kept,) = again.journeys.coupons
-    assert (kept.action_id, kept.redeemed_by) == (send.action_id, None)
+    assert (kept.action_id, kept.code) == (send.action_id, send.coupon.code if send.coupon else "")
 
 
 def _milestone(kind: str, run: str, arm: str, **extra: object) -> JourneyMilestone:

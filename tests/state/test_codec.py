@@ -19,7 +19,10 @@ from tests.builders import IMMEDIATE, added, at, event, ordered, viewed
 
 #: SHA-256 of each released dictionary: a stored profile needs the very bytes it was
 #: compressed with, so a released dictionary never changes (a new one is a new version).
-RELEASED = {1: "dbf12e62deaed125eead74c3e2ecce9ac635a09f3be03ea7e6ac4b99058b4b56"}
+RELEASED = {
+    1: "dbf12e62deaed125eead74c3e2ecce9ac635a09f3be03ea7e6ac4b99058b4b56",
+    2: "0d4f0727ad9dbe0cc6a7fe25ffb118def824f34a4f4e93b6771564d95aece8e4",
+}
 
 
 def _lived_in() -> Profile:
