@@ -137,6 +137,17 @@ def test_the_stored_profile_keeps_the_issued_coupon_so_a_restart_still_matches(
     assert (kept.action_id, kept.code) == (send.action_id, send.coupon.code if send.coupon else "")
 
 
+def _coupon_sent() -> Action:
+    """A sent action of journey ``j``, arm ``a``, with a coupon."""
+    from rules.actions import Coupon
+
+    return Action(
+        action_id="x1", status="sent", kind="send", journey_id="j", step=1, arm="a",
+        profile_key="c1", customer_id="c1", entity=None, trigger="t", at=0.0,
+        coupon=Coupon(code="RP-1", percent=10, valid_until=1.0),
+    )  # fmt: skip
+
+
 def _milestone(kind: str, run: str, arm: str, **extra: object) -> JourneyMilestone:
     made = JourneyMilestone.make(kind, "j", run, arm, run, None, 0.0, "e")  # type: ignore[arg-type]
     import msgspec
@@ -211,7 +222,6 @@ def test_no_revenue_interval_from_a_single_run_or_under_three_degrees_of_freedom
 
 
 def test_the_replay_summary_prints_revenue_coupons_and_each_variant() -> None:
-    from rules.actions import Coupon
     from streams.replay import _render_journeys
 
     report = JourneyReport()
@@ -220,11 +230,7 @@ def test_the_replay_summary_prints_revenue_coupons_and_each_variant() -> None:
         outputs.append(_milestone("entered", f"r{number}", arm))
         if number % 3 == 0:
             outputs.append(_milestone("converted", f"r{number}", arm, value=20.0 + number))
-    sent = Action(
-        action_id="x1", status="sent", kind="send", journey_id="j", step=1, arm="a",
-        profile_key="c1", customer_id="c1", entity=None, trigger="t", at=0.0,
-        coupon=Coupon(code="RP-1", percent=10, valid_until=1.0),
-    )  # fmt: skip
+    sent = _coupon_sent()
     outputs += [sent, _milestone("coupon_redeemed", "r1", "a", value=45.0, discount=5.0)]
     report.count_all(outputs)
     text = "\n".join(_render_journeys(report.rows()))
@@ -237,15 +243,10 @@ def test_the_replay_summary_prints_revenue_coupons_and_each_variant() -> None:
 
 
 def test_the_edge_counts_give_coupon_and_revenue_metrics() -> None:
-    from rules.actions import Coupon
     from streams.metrics import engine_metrics
 
     counts = EdgeCounts()
-    sent = Action(
-        action_id="x1", status="sent", kind="send", journey_id="j", step=1, arm="a",
-        profile_key="c1", customer_id="c1", entity=None, trigger="t", at=0.0,
-        coupon=Coupon(code="RP-1", percent=10, valid_until=1.0),
-    )  # fmt: skip
+    sent = _coupon_sent()
     counts.count_outputs(
         [
             sent,
