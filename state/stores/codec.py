@@ -18,7 +18,7 @@ every table ever written can be read.
 >>> codec = ProfileCodec()
 >>> stored = codec.encode(Profile(key="c1", tags=["vip"]))
 >>> stored[:2], codec.decode(stored).tags, codec.decode(b'{"key":"c2"}').key
-(b'\\x00\\x01', ['vip'], 'c2')
+(b'\\x00\\x02', ['vip'], 'c2')
 """
 
 from __future__ import annotations
