@@ -23,10 +23,12 @@ from the coupon: an amount coupon gives its amount; a percent coupon gives that 
 the items' value (prices are before discounts, as in Segment's Order Completed), or,
 without items, of the pre-discount total the order's ``total`` implies.
 
->>> from state.journey_runs import JourneyState
+>>> from rules.actions import Coupon
+>>> from state.journey_runs import JourneyRun, JourneyState
 >>> state = JourneyState()
->>> remember_issued(state, code="RP-1", action="a1", journey="win_back", run="r1",
-...                 arm="main", entity=None, at=100.0, valid_until=200.0, percent=10)
+>>> run = JourneyRun(run_id="r1", journey_id="win_back", entity=None, trigger="t",
+...                  entered_at=0.0, arm="main")
+>>> remember_issued(state, Coupon(code="RP-1", percent=10, valid_until=200.0), "a1", run, 100.0)
 >>> order = OrderPlacedProperties(order_id="o1", total=90.0, coupon=" rp-1 ")
 >>> redeemed = redeem(state, "c1", order, "e7", 150.0)
 >>> redeemed.kind, redeemed.journey_id, redeemed.action_id, redeemed.discount, redeemed.value
@@ -39,12 +41,13 @@ from __future__ import annotations
 
 import hashlib
 
-from rules.actions import JourneyMilestone, milestone_id
+from rules.actions import Coupon, JourneyMilestone, milestone_id
 from schemas.events import Event, OrderPlaced, OrderPlacedProperties
 from state.journey_runs import (
     COUPON_LATE_USE_SECONDS,
     MAX_COUPONS_KEPT,
     IssuedCoupon,
+    JourneyRun,
     JourneyState,
 )
 
@@ -67,37 +70,26 @@ def order_value(event: Event) -> float | None:
 
 
 def remember_issued(
-    state: JourneyState,
-    *,
-    code: str,
-    action: str,
-    journey: str,
-    run: str,
-    arm: str,
-    entity: str | None,
-    at: float,
-    valid_until: float,
-    percent: int | None = None,
-    amount: float | None = None,
+    state: JourneyState, coupon: Coupon, action_id: str, run: JourneyRun, at: float
 ) -> None:
-    """Keep a coupon a send gave, to match orders against (a send made again, on a
-    redelivery or a replay, is kept once)."""
+    """Keep a coupon that send ``action_id`` of ``run`` gave at ``at``, to match orders
+    against (a send made again, on a redelivery or a replay, is kept once)."""
     _forget_lapsed(state, at)
     coupons = state.coupons
-    if any(c.action_id == action for c in coupons):
+    if any(c.action_id == action_id for c in coupons):
         return
     coupons.append(
         IssuedCoupon(
-            code=code,
-            action_id=action,
-            journey_id=journey,
-            run_id=run,
-            arm=arm,
-            entity=entity,
+            code=coupon.code,
+            action_id=action_id,
+            journey_id=run.journey_id,
+            run_id=run.run_id,
+            arm=run.arm,
+            entity=run.entity,
             issued_at=at,
-            valid_until=valid_until,
-            percent=percent,
-            amount=amount,
+            valid_until=coupon.valid_until,
+            percent=coupon.percent,
+            amount=coupon.amount,
         )
     )
     if len(coupons) > MAX_COUPONS_KEPT:

@@ -307,19 +307,7 @@ class RunMover:
         if status == "sent" and needs_consent:
             self.gate.remember(profile, step.channel, at)
         if coupon is not None and status == "sent":
-            remember_issued(
-                profile.journeys,
-                code=coupon.code,
-                action=ident,
-                journey=journey.id,
-                run=run.run_id,
-                arm=run.arm,
-                entity=run.entity,
-                at=at,
-                valid_until=coupon.valid_until,
-                percent=coupon.percent,
-                amount=coupon.amount,
-            )
+            remember_issued(profile.journeys, coupon, ident, run, at)
         run.step += 1
 
     @staticmethod

@@ -50,16 +50,29 @@ class ArmCounts:
 
 @dataclass
 class JourneyCounts:
-    entered: int = 0
     exited: int = 0
     completed: int = 0
-    converted: int = 0
     sent: int = 0
     deferred: int = 0
     suppressed: Counter[str] = field(default_factory=Counter)
-    entered_holdout: int = 0
-    converted_holdout: int = 0
+    #: Runs, conversions and their value per arm; the journey's totals are their sums.
     arms: dict[str, ArmCounts] = field(default_factory=dict)
+
+    @property
+    def entered(self) -> int:
+        return sum(arm.entered for arm in self.arms.values())
+
+    @property
+    def converted(self) -> int:
+        return sum(arm.converted for arm in self.arms.values())
+
+    @property
+    def entered_holdout(self) -> int:
+        return self.arms[HOLDOUT].entered if HOLDOUT in self.arms else 0
+
+    @property
+    def converted_holdout(self) -> int:
+        return self.arms[HOLDOUT].converted if HOLDOUT in self.arms else 0
 
     @property
     def conversion_rate(self) -> float | None:
@@ -114,20 +127,15 @@ class JourneyReport:
         counts = self.journeys.get(item.journey_id)
         if counts is None:
             counts = self.journeys[item.journey_id] = JourneyCounts()
-        holdout = item.arm == HOLDOUT
         if isinstance(item, JourneyMilestone):
             kind = item.kind
             if kind == "entered":
-                counts.entered += 1
-                counts.entered_holdout += holdout
                 counts.arm(item.arm).entered += 1
             elif kind == "exited":
                 counts.exited += 1
             elif kind == "completed":
                 counts.completed += 1
             elif kind == "converted":
-                counts.converted += 1
-                counts.converted_holdout += holdout
                 arm = counts.arm(item.arm)
                 arm.converted += 1
                 if item.value is not None:

@@ -61,11 +61,10 @@ def month_start(index: int) -> float:
     return datetime(index // 12, index % 12 + 1, 1, tzinfo=UTC).timestamp()
 
 
-def qualifying_spend_cents(spend_by_month: dict[int, int], current_month: int, months: int) -> int:
+def in_window(by_month: dict[int, int], current_month: int, months: int) -> int:
+    """The sum of a per-month count over the ``months`` up to ``current_month``."""
     first = current_month - months + 1
-    return sum(
-        amount for month, amount in spend_by_month.items() if first <= month <= current_month
-    )
+    return sum(amount for month, amount in by_month.items() if first <= month <= current_month)
 
 
 def qualifying_value(
@@ -83,14 +82,14 @@ def qualifying_value(
     """
     current = month_index(as_of)
     months = policy.qualifying_months
-    spend = qualifying_spend_cents(spend_by_month, current, months)
+    spend = in_window(spend_by_month, current, months)
     if policy.basis == "spend":
         return spend / 100
     rules = policy.growth
     value = math.floor(spend * rules.per_currency_unit / 100)
     if growth is not None:
-        reviews = qualifying_spend_cents(growth.reviews_by_month, current, months)
-        check_ins = qualifying_spend_cents(growth.check_ins_by_month, current, months)
+        reviews = in_window(growth.reviews_by_month, current, months)
+        check_ins = in_window(growth.check_ins_by_month, current, months)
         value += reviews * rules.review + check_ins * rules.check_in
     return float(value)
 
