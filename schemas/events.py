@@ -40,6 +40,20 @@ from schemas.envelope import (
     Quantity as Quantity,
 )
 from schemas.limits import MAX_COUNT, known_time_zone
+from schemas.support_events import (
+    MAX_BODY_CHARS as MAX_BODY_CHARS,
+    MAX_SUBJECT_CHARS as MAX_SUBJECT_CHARS,
+    ReviewSubmitted as ReviewSubmitted,
+    ReviewSubmittedProperties as ReviewSubmittedProperties,
+    SatisfactionRated as SatisfactionRated,
+    SatisfactionRatedProperties as SatisfactionRatedProperties,
+    TicketOpened as TicketOpened,
+    TicketOpenedProperties as TicketOpenedProperties,
+    TicketReplied as TicketReplied,
+    TicketRepliedProperties as TicketRepliedProperties,
+    TicketResolved as TicketResolved,
+    TicketResolvedProperties as TicketResolvedProperties,
+)
 
 # --- browse -----------------------------------------------------------------------------------
 
@@ -155,62 +169,7 @@ class OrderRefunded(Envelope, tag="order.refunded", frozen=True):
     properties: OrderRefundedProperties
 
 
-# --- support ----------------------------------------------------------------------------------
-
-
-class TicketOpenedProperties(Properties, frozen=True):
-    ticket_id: Id
-    priority: Priority = "normal"
-    topic: Annotated[str, Meta(max_length=64)] | None = None
-    is_complaint: bool = False
-    order_id: Id | None = None
-
-
-class TicketOpened(Envelope, tag="support.ticket_opened", frozen=True):
-    properties: TicketOpenedProperties
-
-
-class TicketRepliedProperties(Properties, frozen=True):
-    ticket_id: Id
-    #: Only agent replies count as a response for the first-response time.
-    author: Literal["agent", "customer"] = "agent"
-
-
-class TicketReplied(Envelope, tag="support.ticket_replied", frozen=True):
-    properties: TicketRepliedProperties
-
-
-class TicketResolvedProperties(Properties, frozen=True):
-    ticket_id: Id
-
-
-class TicketResolved(Envelope, tag="support.ticket_resolved", frozen=True):
-    properties: TicketResolvedProperties
-
-
-class SatisfactionRatedProperties(Properties, frozen=True):
-    ticket_id: Id | None = None
-    csat: Annotated[int, Meta(ge=1, le=5)] | None = None
-    nps: Annotated[int, Meta(ge=0, le=10)] | None = None
-    comment: Annotated[str, Meta(max_length=2000)] | None = None
-
-    def __post_init__(self) -> None:
-        if self.csat is None and self.nps is None:
-            raise ValueError("a rating needs `csat` (1-5) or `nps` (0-10)")
-
-
-class SatisfactionRated(Envelope, tag="support.satisfaction_rated", frozen=True):
-    properties: SatisfactionRatedProperties
-
-
-class ReviewSubmittedProperties(Properties, frozen=True):
-    product_id: Id
-    rating: Annotated[int, Meta(ge=1, le=5)]
-    order_id: Id | None = None
-
-
-class ReviewSubmitted(Envelope, tag="review.submitted", frozen=True):
-    properties: ReviewSubmittedProperties
+# --- loyalty ----------------------------------------------------------------------------------
 
 
 class PointsRedeemedProperties(Properties, frozen=True):

@@ -17,6 +17,7 @@ Ignored(name='page')
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Final
@@ -33,6 +34,7 @@ from schemas.decode import (
 )
 from schemas.events import SCHEMA_VERSION
 from schemas.limits import DEFAULT_MAX_RECORD_BYTES
+from schemas.support_events import LANGUAGE_TAG_PATTERN
 
 
 class InvalidSegmentMessage(ValueError):
@@ -167,10 +169,17 @@ def _product_reviewed(props: Props, env: Props) -> Props:
     rating = props.get("rating")
     if isinstance(rating, str) and rating.strip().isdigit() and len(rating) <= 4:
         rating = int(rating)  # the spec's own examples write rating: '5'
+    context = env.get("context")
+    locale = context.get("locale") if isinstance(context, dict) else None
+    if not isinstance(locale, str) or not re.fullmatch(LANGUAGE_TAG_PATTERN, locale):
+        locale = None  # a context's odd locale must not cost the review
     return {
         "product_id": props.get("product_id") or props.get("sku"),
         "rating": rating,
         "order_id": props.get("order_id"),
+        # The spec's review text; its language, when the sender's context gives a locale.
+        "body": props.get("review_body"),
+        "language": props.get("language") or locale,
     }
 
 
@@ -242,7 +251,9 @@ def segment_to_contract(message: Props) -> list[Props] | Ignored:
                 "type": contract_type,
                 "event_id": message_id,
                 **envelope,
-                "properties": _drop_none(convert(props, envelope)),
+                "properties": _drop_none(
+                    convert(props, {**envelope, "context": message.get("context")})
+                ),
             }
         ]
     if kind == "identify":

@@ -7,9 +7,9 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CORE = ("schemas", "state", "rules", "churn", "engine")
+CORE = ("schemas", "sentiment", "state", "rules", "churn", "engine")
 #: Each package may import those before it, never those after it.
-LAYERS = ("schemas", "state", "churn", "rules", "engine", "streams", "agents")
+LAYERS = ("schemas", "sentiment", "state", "churn", "rules", "engine", "streams", "agents")
 EDGE_LIBRARIES = frozenset(
     ("faust", "mode", "redis", "confluent_kafka", "aiokafka", "aiohttp", "prometheus_client")
 )
