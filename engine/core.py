@@ -13,6 +13,7 @@ clock: the same events in give the same outputs.
 - ``engine/timers.py`` and ``engine/firing.py``: the timer queue, and firing what is due;
 - ``engine/identity.py``: visitors and customers, and profiles handed between engines;
 - ``engine/retention.py``: erasure and anonymisation after the retention period;
+- ``engine/service_desk.py``: sentiment of support text, and routing of new tickets;
 - ``engine/outputs.py``: the closed set of outputs and the sink protocol;
 - ``engine/driver.py``: the one loop every runner feeds the engine through.
 """
@@ -30,6 +31,7 @@ from engine.identity import Identity
 from engine.ordering import EventOrder
 from engine.outputs import Output
 from engine.retention import Retention
+from engine.service_desk import ServiceDesk
 from engine.timers import Timers
 from rules.coupon_pools import CouponLedger
 from rules.loader import RuleSet
@@ -94,6 +96,8 @@ class Engine:
         self.identity = Identity(self)
         self.firing = Firing(self)
         self.fold = Fold(self)
+        #: Reads what customers write and routes new tickets (``engine/service_desk.py``).
+        self.desk = ServiceDesk(self)
         self._seen = SeenEvents(self.config.dedup_max_entries, self.config.dedup_window_seconds)
         #: Positions of events applied or dropped since the last ``drain_done``.
         self._done: list[object] = []

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import msgspec
 
+from engine.service_desk import TEXT_KINDS
 from rules.actions import Action
 from schemas import events as ev
 from schemas.events import ANONYMOUS_PREFIX
@@ -100,9 +101,14 @@ class Fold:
         changes = firing.catch_up(profile, ts) if due is not None and due <= ts else []
         scheduled = profile.next_review_at
         before = profile.as_of
+        if cls in TEXT_KINDS:  # read the text once: sentiment, and a new ticket's routing
+            event, routed = engine.desk.read(profile, event, ts)
+            outputs.extend(routed)
         kpis = engine.kpis
         tally = kpis.before(profile, event, ts)
         apply_event(profile, event, ts)
+        if cls is ev.TicketOpened and retention.keep_text_chars:
+            engine.desk.keep_excerpt(profile, event, retention.keep_text_chars)  # type: ignore[arg-type]
         if cls in _CONTACT_KINDS:
             if retention.digest is not None:
                 keep_contact_digests(profile, event, ts, retention.digest)

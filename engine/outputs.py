@@ -26,15 +26,17 @@ from typing import Any, Literal, Protocol
 
 from churn.tracker import ChurnLabel
 from rules.actions import Action, JourneyMilestone
+from rules.routing import TicketRouted
 from state.audit import ErasureAudit
 from state.changes import ProfileChange
 from state.handoff import Forward, Handoff, HandoffRequest
 
-#: Every output: profile changes, journey actions and run milestones, churn labels for
-#: the learner, erasure audit records, and the records engines of other partitions must
-#: see (``state/handoff.py``).
+#: Every output: profile changes and ticket routing decisions, journey actions and run
+#: milestones, churn labels for the learner, erasure audit records, and the records
+#: engines of other partitions must see (``state/handoff.py``).
 Output = (
     ProfileChange
+    | TicketRouted
     | Action
     | JourneyMilestone
     | ChurnLabel
@@ -48,6 +50,7 @@ Output = (
 OutputStream = Literal["changes", "actions", "churn_labels", "audit", "identity"]
 STREAM_OF: Mapping[type, OutputStream] = {
     ProfileChange: "changes",
+    TicketRouted: "changes",
     Action: "actions",
     JourneyMilestone: "actions",
     ChurnLabel: "churn_labels",

@@ -33,6 +33,8 @@ class Retention:
         self.seconds = privacy.retention_seconds
         #: Whether sends carry the customer's address (``privacy.keep_contacts``).
         self.keeps_contacts = privacy.keep_contacts
+        #: How much of a ticket's subject the profile keeps (``privacy.keep_text_chars``).
+        self.keep_text_chars = privacy.keep_text_chars
         key = privacy.key()
         #: Keyed digests of contact points, kept instead of the contacts (None: off).
         self.digest = None if key is None else contact_digest(key, privacy.contact_key_id)

@@ -2,7 +2,8 @@
 
 A directory holds ``tags.yaml``, ``policies.yaml``, one file per journey in
 ``journeys/``, one file per message template in ``templates/`` and the points program in
-``loyalty.yaml``. Every problem found is reported with ``file:line:col``; nothing
+``loyalty.yaml``, the service desk's ticket routing in ``routing.yaml`` with the answers it
+suggests in ``solutions.yaml``. Every problem found is reported with ``file:line:col``; nothing
 half-loaded is ever returned.
 
 >>> from pathlib import Path
@@ -27,6 +28,8 @@ from rules.journey_steps import AwardPoints, Journey, JourneyError
 from rules.loyalty_spec import LOYALTY_FILE, LoyaltySpec, compile_loyalty
 from rules.message_render import Renderer
 from rules.policy_compiler import Policies, compile_policies
+from rules.routing import Routing, RoutingError, compile_routing
+from rules.routing_spec import ROUTING_FILE, SOLUTIONS_FILE, RoutingSpec, SolutionsSpec
 from rules.tags import TagFile, TagSet, TagSpecError
 from rules.template_checks import check_sends, check_templates
 from rules.template_compiler import TEMPLATES_DIR, MessageTemplates, load_templates
@@ -61,6 +64,9 @@ class RuleSet:
     templates: MessageTemplates | None = None
     #: The points program; None: the directory has no ``loyalty.yaml`` (no ledger).
     loyalty: LoyaltyProgram | None = None
+    #: Ticket routing; None: the directory has no ``routing.yaml`` (tickets are scored
+    #: for sentiment but keep the category, queue and priority they came with).
+    routing: Routing | None = None
 
     @classmethod
     def empty(cls) -> RuleSet:
@@ -71,6 +77,8 @@ class RuleSet:
         found = [tag.condition for tag in self.tags.conditions]
         for journey in self.journeys.journeys:
             found += journey.conditions()
+        if self.routing is not None:
+            found += [rule.when for rule in self.routing.rules]
         return found
 
 
@@ -152,6 +160,15 @@ def load_rules(directory: Path) -> RuleSet:
             problems.extend(error.problems)
     if loyalty is None and not problems:
         problems.extend(_points_without_program(journeys, docs))
+    routing = None
+    if (directory / ROUTING_FILE).exists():
+        for name in (ROUTING_FILE, SOLUTIONS_FILE):
+            if (directory / name).exists():
+                digest.update(name.encode() + b"\0" + (directory / name).read_bytes())
+        try:
+            routing = _load_routing(directory)
+        except RuleFileError as error:
+            problems.extend(error.problems)
     if problems:
         raise RuleFileError(problems)
     return RuleSet(
@@ -161,6 +178,7 @@ def load_rules(directory: Path) -> RuleSet:
         journeys=JourneyRuntime(tuple(journeys), policies, renderer, loyalty),
         templates=templates,
         loyalty=loyalty,
+        routing=routing,
     )
 
 
@@ -173,6 +191,28 @@ def _points_without_program(journeys: list[Journey], docs: dict[str, YamlDocumen
         for index, step in enumerate(journey.steps)
         if isinstance(step, AwardPoints)
     ]
+
+
+def _load_routing(directory: Path) -> Routing:
+    solutions = None
+    solutions_path = directory / SOLUTIONS_FILE
+    if solutions_path.exists():
+        solutions_doc = load_yaml_file(solutions_path)
+        try:
+            solutions = SolutionsSpec.model_validate(solutions_doc.data or {})
+        except ValidationError as error:
+            raise RuleFileError(located_errors(solutions_doc, error)) from error
+    doc = load_yaml_file(directory / ROUTING_FILE)
+    try:
+        spec = RoutingSpec.model_validate(doc.data or {})
+    except ValidationError as error:
+        raise RuleFileError(located_errors(doc, error)) from error
+    try:
+        routing = compile_routing(spec, solutions)
+    except RoutingError as error:
+        raise RuleFileError([_located(doc, error.loc, str(error))]) from error
+    _place([rule.when for rule in routing.rules], doc)
+    return routing
 
 
 def _load_loyalty(path: Path) -> LoyaltyProgram:

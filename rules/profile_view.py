@@ -44,6 +44,14 @@ PROFILE_FIELDS: Final[dict[str, tuple[str, Any]]] = {
     "csat_average": ("average CSAT 1-5, None without ratings", 4.2),
     "nps": ("net promoter score -100..100, None without ratings", 40.0),
     "review_average": ("average review rating 1-5, None without reviews", 4.5),
+    "sentiment_recent": (
+        "sentiment -1..1 of the newest text the customer wrote (ticket, reply, rating "
+        "comment, review), None without any",
+        -0.4,
+    ),
+    "sentiment_average": ("average sentiment -1..1 of all they wrote, None without any", 0.2),
+    "sentiment_count": ("texts of theirs scored for sentiment", 3),
+    "orders_30d": ("orders placed in the last 30 days (of the 20 most recent)", 1),
     "tags": ("the set of tags the customer has", frozenset({"vip"})),
     "email_consent": ("consent to email", True),
     "sms_consent": ("consent to SMS", False),
@@ -138,6 +146,14 @@ PROFILE_GETTERS: Final[dict[str, Callable[[Profile], Any]]] = {
     "csat_average": lambda p: p.support.csat_average,
     "nps": lambda p: p.support.nps,
     "review_average": lambda p: p.support.review_average,
+    "sentiment_recent": lambda p: p.support.sentiment_recent,
+    "sentiment_average": lambda p: p.support.sentiment_average,
+    "sentiment_count": lambda p: p.support.sentiment_count,
+    "orders_30d": lambda p: sum(
+        1
+        for order in p.orders.recent.values()
+        if order.placed_at is not None and p.as_of - order.placed_at <= 30 * DAY
+    ),
     "tags": lambda p: frozenset(p.tags),
     "email_consent": lambda p: p.has_consent("email"),
     "sms_consent": lambda p: p.has_consent("sms"),

@@ -5,7 +5,7 @@ A file opts in with a first-line comment, e.g.
 ``# yaml-language-server: $schema=../schema/journey.schema.json``.
 
 >>> sorted(render_rule_schemas())
-['cases.schema.json', 'journey.schema.json', 'loyalty.schema.json', 'policies.schema.json', 'tags.schema.json', 'template.schema.json']
+['cases.schema.json', 'journey.schema.json', 'loyalty.schema.json', 'policies.schema.json', 'routing.schema.json', 'solutions.schema.json', 'tags.schema.json', 'template.schema.json']
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from rules.journey_spec import JourneySpec, PoliciesSpec
 from rules.loyalty_spec import LoyaltySpec
+from rules.routing_spec import RoutingSpec, SolutionsSpec
 from rules.rule_cases import CaseFile
 from rules.tags import TagFile
 from rules.template_compiler import TemplateSpec
@@ -29,6 +30,8 @@ _MODELS: dict[str, type[BaseModel]] = {
     "cases.schema.json": CaseFile,
     "template.schema.json": TemplateSpec,
     "loyalty.schema.json": LoyaltySpec,
+    "routing.schema.json": RoutingSpec,
+    "solutions.schema.json": SolutionsSpec,
 }
 
 

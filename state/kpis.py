@@ -46,7 +46,6 @@ and filled again before an order is the same cycle.
 from __future__ import annotations
 
 import itertools
-from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -55,6 +54,11 @@ from typing import Any
 from schemas import events as ev
 from state.policy import SupportPolicy
 from state.profile import Profile
+from state.service_kpis import (
+    FIRST_RESPONSE_BUCKETS as FIRST_RESPONSE_BUCKETS,
+    FirstResponses as FirstResponses,
+    ServiceCounts,
+)
 
 FUNNEL_STEPS = ("viewed", "carted", "checkout", "ordered")
 #: What became of messages (``message.*`` events), counted per channel.
@@ -66,51 +70,10 @@ MAX_JOURNEY_LABELS = 64
 PRIORITIES = ("low", "normal", "high", "urgent")
 #: NPS groups by score: 0-6 detractors, 7-8 passives, 9-10 promoters.
 NPS_GROUPS = ("detractor", "passive", "promoter")
-#: Upper bounds (seconds) of the first-response histogram: around the default SLAs.
-FIRST_RESPONSE_BUCKETS: tuple[float, ...] = (
-    900.0,
-    1800.0,
-    3600.0,
-    7200.0,
-    14400.0,
-    28800.0,
-    86400.0,
-    172800.0,
-    259200.0,
-    604800.0,
-)
 
 
 def nps_group(score: int) -> str:
     return "promoter" if score >= 9 else "passive" if score >= 7 else "detractor"
-
-
-@dataclass
-class FirstResponses:
-    """First agent responses of one priority's tickets: a histogram and the SLA verdicts."""
-
-    buckets: list[int] = field(default_factory=lambda: [0] * (len(FIRST_RESPONSE_BUCKETS) + 1))
-    seconds: float = 0.0
-    met: int = 0
-    missed: int = 0
-
-    @property
-    def count(self) -> int:
-        return self.met + self.missed
-
-    def observe(self, seconds: float, sla: float) -> None:
-        self.buckets[bisect_left(FIRST_RESPONSE_BUCKETS, seconds)] += 1
-        self.seconds += seconds
-        if seconds <= sla:
-            self.met += 1
-        else:
-            self.missed += 1
-
-    def add(self, other: FirstResponses) -> None:
-        self.buckets = [a + b for a, b in zip(self.buckets, other.buckets, strict=True)]
-        self.seconds += other.seconds
-        self.met += other.met
-        self.missed += other.missed
 
 
 @dataclass
@@ -132,6 +95,8 @@ class KpiCounts:
     messages: Counter[tuple[str, str]] = field(default_factory=Counter)
     #: (journey, channel, outcome) -> messages, for feedback that names its journey
     journey_messages: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    #: The service desk: routing, sentiment, first responses by queue.
+    service: ServiceCounts = field(default_factory=ServiceCounts)
 
     def add(self, other: KpiCounts) -> None:
         self.funnel.update(other.funnel)
@@ -144,6 +109,7 @@ class KpiCounts:
         self.nps.update(other.nps)
         self.messages.update(other.messages)
         self.journey_messages.update(other.journey_messages)
+        self.service.add(other.service)
 
     def message_summary(self) -> dict[str, dict[str, Any]]:
         """Per channel with any feedback: each outcome's count, and the rates of delivered
@@ -250,7 +216,9 @@ class KpiTally:
         responses = self.counts.first_responses.get(ticket.priority)
         if responses is None:
             responses = self.counts.first_responses[ticket.priority] = FirstResponses()
-        responses.observe(seconds, self.support.sla_seconds(ticket.priority))
+        sla = self.support.sla_seconds(ticket.priority)
+        responses.observe(seconds, sla)
+        self.counts.service.responded(ticket.queue, seconds, sla)
 
 
 def _new_in_cycle(profile: Profile, kind: str, ts: float) -> bool:

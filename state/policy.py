@@ -196,6 +196,15 @@ class PrivacyPolicy(_Policy):
         "receiver. Off: at most their keyed digests are kept and receivers look addresses "
         "up by customer id.",
     )
+    keep_text_chars: int = Field(
+        0,
+        ge=0,
+        le=512,
+        description="Keep this many characters of each ticket's subject on the profile "
+        "(for agents' context in the read model and templates: `ticket.excerpt`). 0: no "
+        "text customers write is kept; it is read once for sentiment and routing. Kept "
+        "text is erased with the profile.",
+    )
     contact_key: SecretStr | None = Field(
         None,
         description="Secret key (at least 32 characters) of the email and phone digests "

@@ -151,6 +151,14 @@ class Ticket(msgspec.Struct, gc=False):
     first_response_at: float | None = None
     resolved_at: float | None = None
     is_complaint: bool = False
+    #: What routing made of it (``rules/routing.yaml``): category and queue, and the
+    #: sentiment of its opening text (-1..1), when known.
+    category: str | None = None
+    queue: str | None = None
+    sentiment: float | None = None
+    #: The opening of its subject, only with ``privacy.keep_text_chars`` above 0: text is
+    #: personal data, and by default none of it is kept.
+    excerpt: str | None = None
 
     @property
     def is_open(self) -> bool:
@@ -172,6 +180,12 @@ class Support(msgspec.Struct):
     nps_detractors: int = 0
     review_count: int = 0
     review_rating_total: int = 0
+    #: Sentiment (-1..1) of what the customer wrote: tickets, their own replies, rating
+    #: comments and reviews. The total is in ten-thousandths, so it is exact in any order.
+    sentiment_count: int = 0
+    sentiment_total_e4: int = 0
+    #: The newest text's score, by event time.
+    last_sentiment: Stamped | None = None
 
     @property
     def csat_average(self) -> float | None:
@@ -187,6 +201,17 @@ class Support(msgspec.Struct):
     @property
     def review_average(self) -> float | None:
         return round(self.review_rating_total / self.review_count, 2) if self.review_count else None
+
+    @property
+    def sentiment_average(self) -> float | None:
+        if not self.sentiment_count:
+            return None
+        return round(self.sentiment_total_e4 / self.sentiment_count / 10_000, 4)
+
+    @property
+    def sentiment_recent(self) -> float | None:
+        last = self.last_sentiment
+        return float(last.value) if last is not None and isinstance(last.value, str) else None
 
     @property
     def open_tickets(self) -> list[Ticket]:

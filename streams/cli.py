@@ -372,10 +372,17 @@ def rules_validate(directory: Path | None) -> None:
         else f"a points program ({program.per_unit} per currency unit, "
         f"{program.pending_days}-day return window, expiry after {program.expiry_days} days)"
     )
+    routing = loaded.routing
+    desk = (
+        "no routing.yaml (tickets keep their queue and priority)"
+        if routing is None
+        else f"ticket routing ({len(routing.categories)} categories, {len(routing.queues)} "
+        f"queues, {len(routing.rules)} rules, {len(routing.answers)} suggested answers)"
+    )
     click.echo(
         f"{directory}: OK, {len(loaded.tags.ids)} tags, "
         f"{len(loaded.journeys.journeys)} journeys ({journeys}), {messages}, {points}, "
-        f"version {loaded.version}"
+        f"{desk}, version {loaded.version}"
     )
     renderer = loaded.journeys.mover.renderer
     slow = [] if renderer is None else renderer.interpreted_parts()

@@ -47,10 +47,26 @@ def _update_ticket_times(profile: Profile, ticket: Ticket, change: Callable[[], 
     support.first_response_seconds_total += (after or 0.0) - (before or 0.0)
 
 
+def _note_sentiment(profile: Profile, score: float | None, ts: float, event_id: str) -> None:
+    """Count the sentiment of a text the customer wrote (``engine/service_desk.py`` scores
+    it before the event is applied, unless the event came with one)."""
+    if score is None:
+        return
+    support = profile.support
+    support.sentiment_count += 1
+    support.sentiment_total_e4 += round(score * 10_000)
+    if newer(support.last_sentiment, ts, event_id):
+        support.last_sentiment = Stamped(str(score), ts, event_id)
+
+
 def _ticket_opened(profile: Profile, event: ev.TicketOpened, ts: float) -> None:
     props = event.properties
     ticket = _ticket(profile, props.ticket_id)
     if ticket.opened_at is None:
+        _note_sentiment(profile, props.sentiment, ts, event.event_id)
+        ticket.sentiment = props.sentiment
+        ticket.category = props.category
+        ticket.queue = props.queue
         profile.support.opened_count += 1
         if props.is_complaint:
             profile.support.complaint_count += 1
@@ -66,6 +82,7 @@ def _ticket_opened(profile: Profile, event: ev.TicketOpened, ts: float) -> None:
 
 def _ticket_replied(profile: Profile, event: ev.TicketReplied, ts: float) -> None:
     if event.properties.author != "agent":
+        _note_sentiment(profile, event.properties.sentiment, ts, event.event_id)
         return
     ticket = _ticket(profile, event.properties.ticket_id)
 
@@ -87,6 +104,7 @@ def _ticket_resolved(profile: Profile, event: ev.TicketResolved, ts: float) -> N
 
 def _satisfaction_rated(profile: Profile, event: ev.SatisfactionRated, ts: float) -> None:
     props, support = event.properties, profile.support
+    _note_sentiment(profile, props.sentiment, ts, event.event_id)
     if props.csat is not None:
         support.csat_count += 1
         support.csat_total += props.csat
@@ -101,6 +119,7 @@ def _satisfaction_rated(profile: Profile, event: ev.SatisfactionRated, ts: float
 def _review_submitted(profile: Profile, event: ev.ReviewSubmitted, ts: float) -> None:
     profile.support.review_count += 1
     profile.support.review_rating_total += event.properties.rating
+    _note_sentiment(profile, event.properties.sentiment, ts, event.event_id)
     count_in_month(profile.growth.reviews_by_month, ts)  # growth value, when tiers use it
 
 
