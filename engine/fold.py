@@ -17,6 +17,7 @@ import msgspec
 
 from engine.service_desk import TEXT_KINDS
 from rules.actions import Action
+from rules.routing import TicketRouted
 from schemas import events as ev
 from schemas.events import ANONYMOUS_PREFIX
 from state.changes import ProfileChange
@@ -101,14 +102,15 @@ class Fold:
         changes = firing.catch_up(profile, ts) if due is not None and due <= ts else []
         scheduled = profile.next_review_at
         before = profile.as_of
+        routed: list[TicketRouted] = []
         if cls in TEXT_KINDS:  # read the text once: sentiment, and a new ticket's routing
             event, routed = engine.desk.read(profile, event, ts)
-            outputs.extend(routed)
         kpis = engine.kpis
         tally = kpis.before(profile, event, ts)
         apply_event(profile, event, ts)
-        if cls is ev.TicketOpened and retention.keep_text_chars:
-            engine.desk.keep_excerpt(profile, event, retention.keep_text_chars)  # type: ignore[arg-type]
+        if cls is ev.TicketOpened:
+            engine.desk.settle(profile, event, routed, retention.keep_text_chars)  # type: ignore[arg-type]
+            outputs.extend(routed)
         if cls in _CONTACT_KINDS:
             if retention.digest is not None:
                 keep_contact_digests(profile, event, ts, retention.digest)

@@ -167,10 +167,18 @@ class ServiceDesk:
             answers=routing.answers_for(category),
         )
 
-    def keep_excerpt(self, profile: Profile, event: ev.TicketOpened, chars: int) -> None:
-        """With ``privacy.keep_text_chars``: the opening of the ticket's subject (or body)."""
+    @staticmethod
+    def settle(
+        profile: Profile, event: ev.TicketOpened, routed: list[TicketRouted], keep_chars: int
+    ) -> None:
+        """After the ticket is on the profile: its suggested answers, and with
+        ``privacy.keep_text_chars`` the opening of its subject (or body)."""
         props = event.properties
         ticket = profile.support.tickets.get(props.ticket_id)
-        opening = (props.subject or props.body or "")[:chars].strip()
-        if ticket is not None and opening and ticket.excerpt is None:
+        if ticket is None:
+            return
+        for decision in routed:
+            ticket.answers = list(decision.answers)
+        opening = (props.subject or props.body or "")[:keep_chars].strip() if keep_chars else ""
+        if opening and ticket.excerpt is None:
             ticket.excerpt = opening

@@ -13,14 +13,11 @@
 
 from __future__ import annotations
 
-import types
-import typing
 from collections.abc import Mapping, Sequence
 from types import SimpleNamespace
 from typing import Any
 
-import msgspec
-
+from rules.event_properties import properties_of
 from rules.expressions import Condition, ConditionError, compile_condition
 from rules.journey_names import RUN_NAMES
 from rules.journey_spec import (
@@ -65,27 +62,6 @@ def _event_class(kind: str, loc: Sequence[str | int]) -> type[Envelope]:
     if cls is None:
         raise JourneyError(loc, unknown_name("event type", kind, EVENT_TYPES))
     return cls
-
-
-def properties_of(cls: type[Envelope]) -> dict[str, Any]:
-    """Property name -> a typical value, for type-checking conditions on ``event``."""
-    props_cls = typing.get_type_hints(cls)["properties"]
-    return {f.name: _sample(f.type) for f in msgspec.structs.fields(props_cls)}
-
-
-def _sample(annotation: Any) -> Any:
-    origin = typing.get_origin(annotation)
-    if origin is typing.Annotated:
-        return _sample(typing.get_args(annotation)[0])
-    if origin is typing.Literal:
-        return typing.get_args(annotation)[0]
-    if origin in (typing.Union, types.UnionType):
-        options = [a for a in typing.get_args(annotation) if a is not type(None)]
-        return _sample(options[0])
-    if origin is list:
-        return []
-    samples: dict[Any, Any] = {str: "x", int: 1, float: 1.5, bool: True}
-    return samples.get(annotation, "x")
 
 
 def _names_for(trigger_event: type[Envelope] | None, run_names: bool = False) -> dict[str, Any]:
@@ -190,6 +166,16 @@ def compile_journey(spec: JourneySpec, policies: Policies, defined_tags: frozens
         kwargs["points_expiring"] = (within, trigger.at_least)
     if trigger.when is not None:
         kwargs["when"] = _condition(trigger.when, trigger_event, ["trigger", "when"], spec.id)
+    also_on = []
+    for index, extra in enumerate(spec.also_on):
+        if trigger_event is None:
+            raise JourneyError(["also_on", index], "`also_on` needs an event trigger")
+        cls = _event_class(extra.event, ["also_on", index, "event"])
+        if spec.entity is not None and spec.entity not in properties_of(cls):
+            raise JourneyError(["also_on", index, "event"], f"{extra.event} has no {spec.entity!r}")
+        when = extra.when and _condition(extra.when, cls, ["also_on", index, "when"], spec.id)
+        also_on.append((cls, when or None))
+    kwargs["also_on"] = tuple(also_on)
     if spec.entity is not None:
         if trigger_event is None:
             raise JourneyError(["entity"], "an entity scope needs an event trigger")

@@ -99,7 +99,8 @@ class JourneyRuntime:
         self.by_id = {journey.id: journey for journey in journeys}
         #: Makes each move of a run (``rules/journey_moves.py``).
         self.mover = RunMover(self.by_id, self.gate, renderer, loyalty)
-        self._by_trigger: dict[type[Envelope], list[Journey]] = {}
+        #: Event kind -> the journeys it starts, each with its condition.
+        self._by_trigger: dict[type[Envelope], list[tuple[Journey, Condition | None]]] = {}
         self._by_exit: dict[type[Envelope], list[tuple[Journey, Condition | None]]] = {}
         self._by_goal: dict[type[Envelope], list[Journey]] = {}
         self._by_change: dict[str, list[Journey]] = {}
@@ -107,7 +108,11 @@ class JourneyRuntime:
         self.time_triggers = TimeTriggers(journeys, policies.default_time_zone)
         for journey in journeys:
             if journey.trigger_event is not None:
-                self._by_trigger.setdefault(journey.trigger_event, []).append(journey)
+                self._by_trigger.setdefault(journey.trigger_event, []).append(
+                    (journey, journey.when)
+                )
+            for cls, condition in journey.also_on:
+                self._by_trigger.setdefault(cls, []).append((journey, condition))
             if journey.trigger_change is not None:
                 self._by_change.setdefault(journey.trigger_change[0], []).append(journey)
             for cls, condition in journey.exit_on:
@@ -149,8 +154,8 @@ class JourneyRuntime:
             self.time_triggers.traits_changed(state)  # the birthday may have changed
         points = cls in POINTS_KINDS and self.time_triggers.points_changed(state)
         if not late:  # a late event never starts a run
-            for journey in self._by_trigger.get(cls, ()):
-                self._trigger_by_event(profile, journey, event, ts)
+            for journey, when in self._by_trigger.get(cls, ()):
+                self._trigger_by_event(profile, journey, when, event, ts)
         # Only what can move the next due moment: a run started or ended, an exit noted,
         # a trait a yearly trigger reads, an inactivity check not armed yet.
         if (
@@ -234,7 +239,7 @@ class JourneyRuntime:
             run.goal_at, run.goal_cause, run.goal_value = ts, event.event_id, order_value(event)
 
     def _trigger_by_event(
-        self, profile: Profile, journey: Journey, event: Event, ts: float
+        self, profile: Profile, journey: Journey, when: Condition | None, event: Event, ts: float
     ) -> None:
         entity = entity_of(journey, event)
         if journey.entity is not None and entity is None:
@@ -242,7 +247,7 @@ class JourneyRuntime:
         if not self._may_enter(profile.journeys, journey, entity, ts):
             return  # cheap checks first: most trigger events meet a run already going
         names = JourneyNames(profile, event.properties, cart_of(journey, entity))
-        if journey.when is not None and not journey.when(names):
+        if when is not None and not when(names):
             return
         context: dict[str, ContextValue] = {
             name: value

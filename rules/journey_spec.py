@@ -235,6 +235,13 @@ class JourneySpec(_Spec):
     enabled: bool = True
     priority: int = Field(default=50, ge=0, le=100, description="Higher wins when sends collide.")
     trigger: Trigger
+    also_on: list[EventTrigger] = Field(
+        default_factory=list,
+        max_length=10,
+        description="More events that start the journey, each with its own condition (with "
+        "an event trigger only). A payload's `event.<property>` that such an event lacks "
+        "reads as nil.",
+    )
     entity: str | None = Field(
         default=None, description="Scope runs, exits and goals to one entity, e.g. cart_id."
     )

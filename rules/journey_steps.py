@@ -91,6 +91,8 @@ class Journey:
     #: (window in seconds, at least this many points) for points-expiry triggers.
     points_expiring: tuple[float, int] | None = None
     when: Condition | None = None
+    #: More event kinds that start the journey (``also_on``), each with its condition.
+    also_on: tuple[tuple[type[Envelope], Condition | None], ...] = ()
     entity: str | None = None
     #: Event kinds that end a run, each with the condition it must meet (or None).
     exit_on: tuple[tuple[type[Envelope], Condition | None], ...] = ()
@@ -110,6 +112,7 @@ class Journey:
     def conditions(self) -> list[Condition]:
         """Every condition of the journey: its trigger's, its exits', its branches'."""
         found = [] if self.when is None else [self.when]
+        found += [condition for _, condition in self.also_on if condition is not None]
         found += [condition for _, condition in self.exit_on if condition is not None]
         found += [step.condition for step in self.steps if isinstance(step, Branch)]
         return found

@@ -49,7 +49,7 @@ class RuleSet:
 
     >>> rules = load_rules(DEFAULT_RULES_DIR)
     >>> len(rules.journeys.journeys), "cart_abandoner" in rules.tags.ids, len(rules.version)
-    (11, True, 12)
+    (12, True, 12)
     >>> RuleSet.empty().journeys.journeys
     ()
     """

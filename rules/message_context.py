@@ -8,8 +8,10 @@ A template reads the profile names of the rules guide at the top level (``tier``
   ``name``, ``category``, ``quantity``, ``price``, ``line_total``); nil without one;
 - ``order``: the run's order, or else the newest: ``id``, ``total``, ``placed_at``,
   ``cancelled``; nil without one;
-- ``ticket``: the run's ticket, or else the newest: ``id``, ``priority``, ``opened_at``,
-  ``resolved_at``, ``is_complaint``; nil without one;
+- ``ticket``: the run's ticket, or else the newest: ``id``, ``priority`` (as routed),
+  ``opened_at``, ``resolved_at``, ``is_complaint``, ``category``, ``queue``,
+  ``sentiment``, ``answers`` (suggested answer ids) and ``excerpt`` (the subject's opening,
+  only with ``privacy.keep_text_chars``); nil without one;
 - ``coupon``: ``code``, ``percent``, ``amount``, ``valid_until``; nil when the send has none;
 - ``payload``: the send's payload, as the journey's step names it;
 - ``event``: properties of the event that started the run (``event.cart_id``);
@@ -35,7 +37,18 @@ from state.profile import Cart, OrderRecord, Profile, Ticket
 CART_FIELDS: Final = ("id", "value", "item_count", "checkout_started", "items")
 ITEM_FIELDS: Final = ("product_id", "name", "category", "quantity", "price", "line_total")
 ORDER_FIELDS: Final = ("id", "total", "placed_at", "cancelled")
-TICKET_FIELDS: Final = ("id", "priority", "opened_at", "resolved_at", "is_complaint")
+TICKET_FIELDS: Final = (
+    "id",
+    "priority",
+    "opened_at",
+    "resolved_at",
+    "is_complaint",
+    "category",
+    "queue",
+    "sentiment",
+    "answers",
+    "excerpt",
+)
 COUPON_FIELDS: Final = ("code", "percent", "amount", "valid_until")
 SHOP_FIELDS: Final = ("name", "url")
 #: Objects with fixed fields, and the fields; ``payload`` and ``event`` depend on the journey.
@@ -144,6 +157,11 @@ def ticket_value(ticket: Ticket | None) -> dict[str, Any] | None:
         "opened_at": ticket.opened_at,
         "resolved_at": ticket.resolved_at,
         "is_complaint": ticket.is_complaint,
+        "category": ticket.category,
+        "queue": ticket.queue,
+        "sentiment": ticket.sentiment,
+        "answers": list(ticket.answers),
+        "excerpt": ticket.excerpt,
     }
 
 

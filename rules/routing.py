@@ -37,8 +37,8 @@ from typing import Final
 
 import msgspec
 
+from rules.event_properties import properties_of
 from rules.expressions import Condition, ConditionError, compile_condition
-from rules.journey_compiler import properties_of
 from rules.journey_names import JourneyNames
 from rules.profile_view import SAMPLE_VIEW
 from rules.routing_spec import AnswerSpec, CategorySpec, RoutingSpec, SolutionsSpec

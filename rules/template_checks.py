@@ -16,7 +16,7 @@ from typing import Any
 from msgspec import inspect
 
 from rules.actions import Coupon
-from rules.journey_compiler import properties_of
+from rules.event_properties import properties_of
 from rules.journey_steps import Journey, Send, unknown_name
 from rules.message_context import DEVELOPMENT_LINKS
 from rules.message_render import Renderer, RenderFailure

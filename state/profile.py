@@ -144,7 +144,7 @@ class Orders(msgspec.Struct):
         return round(self.revenue_cents / self.count / 100, 2) if self.count else 0.0
 
 
-class Ticket(msgspec.Struct, gc=False):
+class Ticket(msgspec.Struct, gc=False, omit_defaults=True):
     ticket_id: str
     priority: str = "normal"
     opened_at: float | None = None
@@ -156,6 +156,8 @@ class Ticket(msgspec.Struct, gc=False):
     category: str | None = None
     queue: str | None = None
     sentiment: float | None = None
+    #: Suggested answers (ids in solutions.yaml) routing attached for the agent.
+    answers: list[str] = []
     #: The opening of its subject, only with ``privacy.keep_text_chars`` above 0: text is
     #: personal data, and by default none of it is kept.
     excerpt: str | None = None

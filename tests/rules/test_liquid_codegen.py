@@ -154,6 +154,7 @@ PAYLOAD = {"cart_id": "k1", "cart_value": 71.5, "category": "shoes & socks", "or
 PAYLOAD |= {"ticket_id": "t1", "priority": "high", "topic": "delivery", "tier": "gold"}
 PAYLOAD |= {"net_revenue": 1200.0, "days_since_last_order": 47}
 PAYLOAD |= {"next_tier": "gold", "spend_to_next_tier": 120.0}
+PAYLOAD |= {"queue": "refunds", "sentiment": -0.72, "language": "zh-CN", "csat": 2}
 
 
 def _shipped_names(profile: Profile, locale: str, channel: str) -> Mapping[str, Any]:
