@@ -34,6 +34,7 @@ import orjson
 
 from rules.actions import action_id
 from rules.attribution import derived_coupon_code
+from streams.generator_text import chaser, rating_comment, review_text, ticket_text
 
 CATEGORIES: Final = (
     "sneakers",
@@ -118,6 +119,9 @@ class _CustomerSim:
         self.redeemed = 0
         #: Coupon uses (of the cart recovery coupon): their own RNG as well.
         self.coupon_rng = random.Random(f"{cfg.seed}-coupons-{index}")
+        #: What the customer writes (tickets, replies, comments, reviews): its own RNG.
+        self.text_rng = random.Random(f"{cfg.seed}-text-{index}")
+        self.locale: str | None = None
         self.carts = 0
         self.orders: list[tuple[str, float, float]] = []
         #: Events emitted and not yet released: (time, sequence, record), a heap.
@@ -183,6 +187,7 @@ class _CustomerSim:
             "time_zone": rng.choice(TIME_ZONES),
             "locale": rng.choice(("en-GB", "de-DE", "en-US", "zh-CN", "ja-JP")),
         }
+        self.locale = traits["locale"]
         if rng.random() < 0.6:
             traits["birthday"] = (
                 f"{rng.randint(1950, 2006)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
@@ -387,15 +392,12 @@ class _CustomerSim:
             )
         if rng.random() < 0.15:
             product = rng.choice(items)["product_id"]
-            self.emit(
-                t + rng.uniform(4 * DAY, 14 * DAY),
-                "review.submitted",
-                {
-                    "product_id": product,
-                    "rating": rng.choices((1, 2, 3, 4, 5), (1, 1, 2, 4, 6))[0],
-                    "order_id": order_id,
-                },
-            )
+            rating = rng.choices((1, 2, 3, 4, 5), (1, 1, 2, 4, 6))[0]
+            review: dict[str, Any] = {"product_id": product, "rating": rating, "order_id": order_id}
+            body = review_text(rating, self.locale, self.text_rng)
+            if body is not None:
+                review["body"] = body
+            self.emit(t + rng.uniform(4 * DAY, 14 * DAY), "review.submitted", review)
         if rng.random() < 0.06:
             self.ticket(t + rng.uniform(HOUR, 5 * DAY), order_id)
 
@@ -428,13 +430,18 @@ class _CustomerSim:
         }
         if order_id:
             props["order_id"] = order_id
+        props |= ticket_text(props["topic"], complaint, self.locale, order_id, self.text_rng)
         self.emit(t, "support.ticket_opened", props, customer_id=self.customer_id)
         answered = t + rng.expovariate(1 / (4 * HOUR))
         if rng.random() < 0.3:  # the customer chases before any agent has answered
             self.emit(
                 rng.uniform(t, answered),
                 "support.ticket_replied",
-                {"ticket_id": ticket_id, "author": "customer"},
+                {
+                    "ticket_id": ticket_id,
+                    "author": "customer",
+                    "body": chaser(self.locale, self.text_rng),
+                },
                 customer_id=self.customer_id,
             )
         self.emit(
@@ -453,14 +460,18 @@ class _CustomerSim:
         if rng.random() < 0.5:
             mood = rng.random()
             csat = 1 if mood < 0.15 else 2 if mood < 0.25 else rng.randint(3, 5)
+            rating: dict[str, Any] = {
+                "ticket_id": ticket_id,
+                "csat": csat,
+                "nps": min(10, max(0, csat * 2 + rng.randint(-1, 1))),
+            }
+            comment = rating_comment(csat, self.locale, self.text_rng)
+            if comment is not None:
+                rating["comment"] = comment
             self.emit(
                 resolved + rng.uniform(HOUR, DAY),
                 "support.satisfaction_rated",
-                {
-                    "ticket_id": ticket_id,
-                    "csat": csat,
-                    "nps": min(10, max(0, csat * 2 + rng.randint(-1, 1))),
-                },
+                rating,
                 customer_id=self.customer_id,
             )
 
