@@ -10,8 +10,9 @@ Labelled sets, each scored by every candidate that reads its language:
   classifier on the same training part only (about two minutes), the fair comparison.
 - ``zh-shop``, ``en-shop``: e-commerce reviews, tickets and replies the project wrote and
   labelled (``tests/data/sentiment/``), 70 positive and 70 negative each.
-- ``neutral``: plain service questions in both languages; reported as the share a
-  candidate calls strongly negative (at or below -0.6 on -1..1), which should be none.
+- ``neutral``: plain service questions in both languages; reported as the shares a
+  candidate calls strongly negative (at or below -0.6 on -1..1), which should be none,
+  and negative (at or below -0.25, where routing.yaml's rules start to act), and the mean.
 
 Accuracy counts a text right when the score's sign matches its label (0 counts wrong).
 Cost is the mean wall time per text over the set, in microseconds, single-threaded. The
@@ -35,6 +36,7 @@ from sentiment.lexicon import find_terms
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "sentiment"
 STRONGLY_NEGATIVE = -0.6
+NEGATIVE = -0.25
 Scorer = Callable[[str], float]
 
 
@@ -85,7 +87,13 @@ def _measure(scorer: Scorer, items: list[tuple[str, int]]) -> dict[str, float]:
     cost = (time.perf_counter() - started) / len(items) * 1e6
     if items[0][1] == -1:
         strong = sum(score <= STRONGLY_NEGATIVE for score in scores) / len(items)
-        return {"strongly_negative_share": round(strong, 4), "us_per_text": round(cost, 1)}
+        negative = sum(score <= NEGATIVE for score in scores) / len(items)
+        return {
+            "strongly_negative_share": round(strong, 4),
+            "negative_share": round(negative, 4),
+            "mean": round(sum(scores) / len(scores), 4),
+            "us_per_text": round(cost, 1),
+        }
     right = sum(
         (score > 0) == (label == 1) and score != 0
         for score, (_, label) in zip(scores, items, strict=True)

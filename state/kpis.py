@@ -178,6 +178,7 @@ class KpiCounts:
             "nps": _ratio(100 * (self.nps["promoter"] - self.nps["detractor"]), nps_ratings, 1),
             "messages": self.message_summary(),
             "journey_messages": self.journey_message_summary(),
+            "service_desk": self.service.summary(),
         }
 
 

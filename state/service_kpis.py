@@ -83,6 +83,8 @@ class ServiceCounts:
     texts: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     #: segment -> [texts, total in ten-thousandths]: what customers wrote, by RFM segment
     by_segment: dict[str, list[int]] = field(default_factory=dict)
+    #: (segment, band) -> texts: the histogram behind the per-segment trend on /metrics
+    segment_bands: Counter[tuple[str, str]] = field(default_factory=Counter)
     #: month (year * 12 + month - 1) -> [texts, total in ten-thousandths]
     by_month: dict[int, list[int]] = field(default_factory=dict)
 
@@ -112,6 +114,7 @@ class ServiceCounts:
             return
         e4 = round(score * 10_000)
         if segment is not None:
+            self.segment_bands[(segment, band)] += 1
             row = self.by_segment.setdefault(segment, [0, 0])
             row[0], row[1] = row[0] + 1, row[1] + e4
         if month is not None:
@@ -123,6 +126,7 @@ class ServiceCounts:
         for queue, responses in other.first_responses.items():
             self.first_responses.setdefault(queue, FirstResponses()).add(responses)
         self.texts.update(other.texts)
+        self.segment_bands.update(other.segment_bands)
         for segment, (count, e4) in other.by_segment.items():
             row = self.by_segment.setdefault(segment, [0, 0])
             row[0], row[1] = row[0] + count, row[1] + e4

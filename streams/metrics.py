@@ -41,6 +41,7 @@ from state.kpis import (
 )
 from state.lifecycle import STAGES
 from state.population import POINT_MOVEMENTS, Population
+from state.service_kpis import ServiceCounts
 from streams.edge_counts import LATENCY_BUCKETS, EdgeCounts
 
 
@@ -183,6 +184,66 @@ def engine_metrics(engines: Tallies) -> Iterator[Any]:
     yield latency
 
 
+#: Upper bounds of the sentiment bands (routing.yaml's defaults), for the segment histogram.
+SENTIMENT_BUCKETS: tuple[float, ...] = (-0.6, -0.25, 0.25, 1.0)
+_BAND_BUCKET = {"very_negative": 0, "negative": 1, "neutral": 2, "positive": 3}
+
+
+def service_desk_metrics(service: ServiceCounts) -> Iterator[Any]:
+    """Tickets by category, queue and sentiment band; first responses by queue; texts read
+    by kind, language and band; what customers wrote by RFM segment (a histogram of bands:
+    the share below -0.25 over time is the segment's trend). Labels come from routing.yaml
+    (categories, queues), the bands and the segments: only combinations seen are shown."""
+    yield labelled(
+        "rapport_tickets_routed",
+        "New tickets by category, queue and sentiment band (routing.yaml).",
+        ["category", "queue", "band"],
+        dict(service.tickets),
+    )
+    yield labelled(
+        "rapport_queue_first_responses",
+        "First agent responses by queue, and whether the routed priority's SLA was met.",
+        ["queue", "sla"],
+        {
+            (queue, verdict): getattr(responses, verdict)
+            for queue, responses in service.first_responses.items()
+            for verdict in ("met", "missed")
+        },
+    )
+    seconds = HistogramMetricFamily(
+        "rapport_queue_first_response_seconds",
+        "Time from a ticket's opening to its first agent response, by queue.",
+        labels=["queue"],
+    )
+    for queue, responses in sorted(service.first_responses.items()):
+        seconds.add_metric(
+            [queue],
+            _buckets(FIRST_RESPONSE_BUCKETS, responses.buckets),
+            sum_value=responses.seconds,
+        )
+    yield seconds
+    yield labelled(
+        "rapport_texts_read",
+        "Texts read for sentiment, by kind (ticket, reply, rating, review), language (zh, "
+        "en, other: not scored) and band.",
+        ["kind", "language", "band"],
+        dict(service.texts),
+    )
+    histogram = HistogramMetricFamily(
+        "rapport_customer_sentiment",
+        "Sentiment (-1..1) of what customers wrote, by the RFM segment they were in.",
+        labels=["segment"],
+    )
+    for segment, (_, total_e4) in sorted(service.by_segment.items()):
+        counts = [0] * (len(SENTIMENT_BUCKETS) + 1)
+        for band, index in _BAND_BUCKET.items():
+            counts[index] = service.segment_bands[(segment, band)]
+        histogram.add_metric(
+            [segment], _buckets(SENTIMENT_BUCKETS, counts), sum_value=total_e4 / 10_000
+        )
+    yield histogram
+
+
 def kpi_metrics(engines: Tallies) -> Iterator[Any]:
     """The business KPIs (``state/kpis.py``): flows as counters, the customer base as gauges.
     Series of the closed sets are always there, at 0 until counted."""
@@ -238,6 +299,7 @@ def kpi_metrics(engines: Tallies) -> Iterator[Any]:
             sum_value=seen.seconds if seen else 0.0,
         )
     yield first_response
+    yield from service_desk_metrics(kpis.service)
     yield labelled(
         "rapport_messages",
         "Delivery feedback on sent messages, by channel and outcome (delivered, bounced, "

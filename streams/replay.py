@@ -152,6 +152,7 @@ class ReplaySummary:
         lines += block("Customers by tier", self.tiers)
         lines += block("Customers by tag", self.tags)
         lines += _render_kpis(self.kpis)
+        lines += _render_service_desk(self.kpis.get("service_desk") or {})
         lines += _render_loyalty(self.loyalty)
         lines += _render_journeys(self.journeys)
         for pool, (left, size) in self.coupon_pools.items():
@@ -177,6 +178,52 @@ class ReplaySummary:
                 f"Rule reloads: {self.rules_reloaded:,} applied, {self.rules_rejected:,} rejected"
             )
         return "\n".join(lines)
+
+
+def _render_service_desk(desk: dict[str, Any]) -> list[str]:
+    """Tickets by category, queue and band; first response by queue; what customers wrote,
+    by kind and language, by segment and by month."""
+    tickets = desk.get("tickets") or {}
+    if not tickets.get("by_queue") and not desk.get("texts"):
+        return []
+
+    def counts(row: dict[str, int]) -> str:
+        return ", ".join(f"{name} {count:,}" for name, count in row.items()) or "none"
+
+    def mean(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:+.2f}"
+
+    lines = [
+        "Service desk:",
+        f"  tickets by category: {counts(tickets.get('by_category', {}))}",
+        f"  tickets by queue: {counts(tickets.get('by_queue', {}))}",
+        f"  tickets by sentiment band: {counts(tickets.get('by_band', {}))}",
+    ]
+    for queue, row in desk.get("first_response_by_queue", {}).items():
+        met = "n/a" if row["met_share"] is None else f"{row['met_share']:.1%}"
+        lines.append(
+            f"  first response, queue {queue}: {met} within SLA of {row['responses']:,}, "
+            f"mean {row['mean_hours']:.2f} h"
+        )
+    texts = desk.get("texts", {})
+    if texts:
+        lines.append(
+            "  texts read (negative share): "
+            + ", ".join(f"{k} {v['texts']:,} ({v['negative_share']:.0%})" for k, v in texts.items())
+        )
+    segments = desk.get("sentiment_by_segment", {})
+    if segments:
+        lines.append(
+            "  customer sentiment by segment: "
+            + ", ".join(f"{k} {mean(v['average'])} ({v['texts']:,})" for k, v in segments.items())
+        )
+    months = desk.get("sentiment_by_month", {})
+    if months:
+        lines.append(
+            "  customer sentiment by month: "
+            + ", ".join(f"{k} {mean(v['average'])}" for k, v in months.items())
+        )
+    return lines
 
 
 def _render_loyalty(points: dict[str, Any]) -> list[str]:
