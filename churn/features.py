@@ -58,6 +58,9 @@ FEATURES: Final = (
     "complaints",  # log1p(complaints)
     "csat",  # average CSAT (1-5), 0 if none
     "nps_detractor",  # 1 if the newest NPS answers were more detractors than promoters
+    # what the customer wrote (appended last: see ``named``)
+    "sentiment_average",  # mean sentiment -1..1 of their texts, 0 if none
+    "sentiment_recent",  # the newest text's sentiment, 0 if none
 )
 _INDEX: Final = {name: i for i, name in enumerate(FEATURES)}
 
@@ -135,13 +138,24 @@ def features(
         _log(support.complaint_count),
         float(csat),
         1.0 if support.nps_detractors > support.nps_promoters else 0.0,
+        support.sentiment_average or 0.0,
+        support.sentiment_recent or 0.0,
     ]
     # Four decimals are plenty for a model, and keep stored snapshots small.
     return [round(v, 4) for v in values]
 
 
 def named(values: list[float]) -> dict[str, float]:
-    """Feature values by name (what river models take)."""
+    """Feature values by name (what river models take).
+
+    Features are only ever appended, so a snapshot stored before a feature existed (its
+    label falls due after an upgrade) reads 0.0 for the newer ones.
+
+    >>> named([1.0] * (len(FEATURES) - 2))["sentiment_recent"]
+    0.0
+    """
+    if len(values) < len(FEATURES):
+        values = [*values, *([0.0] * (len(FEATURES) - len(values)))]
     return dict(zip(FEATURES, values, strict=True))
 
 

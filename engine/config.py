@@ -15,6 +15,9 @@ class EngineConfig:
     dedup_window_seconds: float = 86_400.0
     #: Signs the unsubscribe links of rendered messages (``messages.signing_key``).
     message_key: bytes = field(default=DEVELOPMENT_KEY, repr=False)
+    #: Score support text for sentiment (``engine/service_desk.py``); off: only scores
+    #: that come with the events count.
+    score_sentiment: bool = True
 
 
 @dataclass

@@ -78,12 +78,12 @@ class ServiceDesk:
         text = props.scored_text()
         score, language = props.sentiment, None
         if text is not None:
-            if score is None:
+            if score is None and self.engine.config.score_sentiment:
                 found = score_text(text, props.language)
                 if found is not None:
                     score, language = found.score, found.language
                     changes["sentiment"] = score
-            else:
+            elif score is not None:
                 language = detect_language(text, props.language)
         band = band_of(routing, score)
         if text is not None or score is not None:

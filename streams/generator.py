@@ -122,6 +122,8 @@ class _CustomerSim:
         #: What the customer writes (tickets, replies, comments, reviews): its own RNG.
         self.text_rng = random.Random(f"{cfg.seed}-text-{index}")
         self.locale: str | None = None
+        #: Going to drift away: writes in a worse mood more often (generator_text.py).
+        self.unhappy = fades
         self.carts = 0
         self.orders: list[tuple[str, float, float]] = []
         #: Events emitted and not yet released: (time, sequence, record), a heap.
@@ -394,7 +396,7 @@ class _CustomerSim:
             product = rng.choice(items)["product_id"]
             rating = rng.choices((1, 2, 3, 4, 5), (1, 1, 2, 4, 6))[0]
             review: dict[str, Any] = {"product_id": product, "rating": rating, "order_id": order_id}
-            body = review_text(rating, self.locale, self.text_rng)
+            body = review_text(rating, self.locale, self.text_rng, self.unhappy)
             if body is not None:
                 review["body"] = body
             self.emit(t + rng.uniform(4 * DAY, 14 * DAY), "review.submitted", review)
@@ -430,7 +432,9 @@ class _CustomerSim:
         }
         if order_id:
             props["order_id"] = order_id
-        props |= ticket_text(props["topic"], complaint, self.locale, order_id, self.text_rng)
+        props |= ticket_text(
+            props["topic"], complaint, self.locale, order_id, self.text_rng, self.unhappy
+        )
         self.emit(t, "support.ticket_opened", props, customer_id=self.customer_id)
         answered = t + rng.expovariate(1 / (4 * HOUR))
         if rng.random() < 0.3:  # the customer chases before any agent has answered
@@ -465,7 +469,7 @@ class _CustomerSim:
                 "csat": csat,
                 "nps": min(10, max(0, csat * 2 + rng.randint(-1, 1))),
             }
-            comment = rating_comment(csat, self.locale, self.text_rng)
+            comment = rating_comment(csat, self.locale, self.text_rng, self.unhappy)
             if comment is not None:
                 rating["comment"] = comment
             self.emit(

@@ -6,7 +6,9 @@ order numbers, emoji, doubled punctuation, capitals, dropped characters.
 The mood follows the story the generator tells: a complaint is written angrily more
 often than not, a question mostly calmly, a review by its stars, except that now and
 then a high rating comes with furious words and a low one with kind ones, as real
-reviews do. Each customer has a text RNG of their own, so the rest of a timeline does not
+reviews do. A customer who is going to drift away (``unhappy``) writes in a worse mood
+more often: the generator's assumption that dissatisfaction comes before leaving, which
+is what lets sentiment help the churn model on this stream (docs/decisions.md). Each customer has a text RNG of their own, so the rest of a timeline does not
 depend on it. Phrases here are the generator's own, written apart from the labelled sets
 the sentiment tests measure against (``tests/data/sentiment/``).
 """
@@ -203,21 +205,41 @@ def _noisy(text: str, rng: random.Random, language: str, greet: bool = True) -> 
     return text + rng.choice(_EMOJI)
 
 
-def ticket_mood(complaint: bool, rng: random.Random) -> Mood:
+_WORSE: Final[dict[Mood, Mood]] = {
+    "happy": "calm",
+    "calm": "upset",
+    "upset": "angry",
+    "angry": "angry",
+}
+
+
+def ticket_mood(complaint: bool, unhappy: bool, rng: random.Random) -> Mood:
     roll = rng.random()
     if complaint:
-        return "angry" if roll < 0.7 else "upset"
-    return "angry" if roll < 0.08 else "upset" if roll < 0.3 else "happy" if roll > 0.93 else "calm"
+        return "angry" if roll < (0.85 if unhappy else 0.7) else "upset"
+    angry, upset = (0.2, 0.45) if unhappy else (0.08, 0.3)
+    return (
+        "angry" if roll < angry else "upset" if roll < upset else "happy" if roll > 0.93 else "calm"
+    )
+
+
+def _mood_of(mood: Mood, unhappy: bool, rng: random.Random) -> Mood:
+    return _WORSE[mood] if unhappy and rng.random() < 0.25 else mood
 
 
 def ticket_text(
-    topic: str, complaint: bool, locale: str | None, order_id: str | None, rng: random.Random
+    topic: str,
+    complaint: bool,
+    locale: str | None,
+    order_id: str | None,
+    rng: random.Random,
+    unhappy: bool = False,
 ) -> dict[str, str]:
     """A ticket's ``subject``, ``body`` and ``language``."""
     language = language_of(locale, rng)
     if language == "ja":
         return {"subject": rng.choice(_JAPANESE), "language": "ja-JP"}
-    mood = ticket_mood(complaint, rng)
+    mood = ticket_mood(complaint, unhappy, rng)
     subject = _noisy(rng.choice(_SUBJECTS[topic][language][mood]), rng, language)
     body = rng.choice(_BODIES[language][mood])
     if order_id and rng.random() < 0.6:
@@ -234,7 +256,9 @@ def chaser(locale: str | None, rng: random.Random) -> str:
     return rng.choice(_CHASERS["zh" if language == "zh" else "en"])
 
 
-def rating_comment(csat: int, locale: str | None, rng: random.Random) -> str | None:
+def rating_comment(
+    csat: int, locale: str | None, rng: random.Random, unhappy: bool = False
+) -> str | None:
     if rng.random() < 0.5:
         return None
     language = "zh" if language_of(locale, rng) == "zh" else "en"
@@ -244,7 +268,9 @@ def rating_comment(csat: int, locale: str | None, rng: random.Random) -> str | N
     return _noisy(rng.choice(_COMMENTS[language][mood]), rng, language, greet=False)
 
 
-def review_text(rating: int, locale: str | None, rng: random.Random) -> str | None:
+def review_text(
+    rating: int, locale: str | None, rng: random.Random, unhappy: bool = False
+) -> str | None:
     """A review's body, by its stars; about one in twenty-five high ratings is furious."""
     if rng.random() < 0.3:
         return None
@@ -254,4 +280,5 @@ def review_text(rating: int, locale: str | None, rng: random.Random) -> str | No
         mood = "angry"
     elif rating <= 2 and rng.random() < 0.05:
         mood = "happy"
+    mood = _mood_of(mood, unhappy, rng)
     return _noisy(rng.choice(_REVIEWS[language][mood]), rng, language, greet=False)

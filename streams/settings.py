@@ -52,6 +52,12 @@ class EngineSettings(BaseModel):
     dedup_max_entries: int = Field(
         1_000_000, ge=1, description="At most this many event ids are remembered."
     )
+    score_sentiment: bool = Field(
+        True,
+        description="Score the text of tickets, replies, rating comments and reviews "
+        "(Chinese and English, locally). Off: only scores that come with the events "
+        "(`sentiment`, from a scorer upstream) are used; routing still reads keywords.",
+    )
     max_record_bytes: int = Field(
         DEFAULT_MAX_RECORD_BYTES,
         ge=1024,
@@ -77,6 +83,7 @@ class EngineSettings(BaseModel):
             allowed_lateness_seconds=parse_duration(self.allowed_lateness),
             dedup_max_entries=self.dedup_max_entries,
             dedup_window_seconds=parse_duration(self.dedup_window),
+            score_sentiment=self.score_sentiment,
         )
         if self.message_key_env is None:
             return config
