@@ -3,7 +3,8 @@ features and without them, on the same stream, in one run.
 
 Usage: python -m bench.churn_sentiment [--customers N] [--days D] [--seed S]
 
-The stream is the demo generator's (180 days: twice the churn horizon). "Without" reads
+The stream is the demo's (5,000 customers, 180 days: twice the churn horizon), the
+model the shipped settings' (``churn:`` in config/defaults.yaml). "Without" reads
 0 for ``sentiment_average`` and ``sentiment_recent`` in every snapshot, so the model
 learns without them; everything else is equal. The generator assumes that customers who
 are going to drift away write in a worse mood more often (``streams/generator_text.py``):
@@ -21,12 +22,12 @@ import orjson
 
 import churn.tracker as tracker
 from churn.features import FEATURES
-from churn.tracker import ChurnConfig
 from schemas.decode import DeadLetter, PartialEvent, decode_event
 from schemas.events import Event
 from state.profile import Profile
 from streams.churn_backtest import evaluate
 from streams.generator import GeneratorConfig, generate_stream
+from streams.settings import load_settings
 
 LATEST = datetime(2030, 1, 1, tzinfo=UTC)
 SENTIMENT = [FEATURES.index("sentiment_average"), FEATURES.index("sentiment_recent")]
@@ -47,7 +48,8 @@ def auc(events: list[Event], masked: bool) -> dict[str, float | int]:
     if masked:
         setattr(tracker, "features", _masked(original))  # noqa: B010
     try:
-        result = evaluate(events, ChurnConfig())
+        settings = load_settings()
+        result = evaluate(events, settings.churn.config(), settings.churn.learner())
     finally:
         setattr(tracker, "features", original)  # noqa: B010
     judged = result.judged["all"]
@@ -57,7 +59,7 @@ def auc(events: list[Event], masked: bool) -> dict[str, float | int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--customers", type=int, default=3000)
+    parser.add_argument("--customers", type=int, default=5000)
     parser.add_argument("--days", type=int, default=180)
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args()

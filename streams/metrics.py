@@ -192,7 +192,9 @@ _BAND_BUCKET = {"very_negative": 0, "negative": 1, "neutral": 2, "positive": 3}
 def service_desk_metrics(service: ServiceCounts) -> Iterator[Any]:
     """Tickets by category, queue and sentiment band; first responses by queue; texts read
     by kind, language and band; what customers wrote by RFM segment (a histogram of bands:
-    the share below -0.25 over time is the segment's trend). Labels come from routing.yaml
+    the share below -0.25 over time is the segment's trend; with buckets below zero a
+    histogram has no ``_sum`` or ``_count`` under OpenMetrics, so ``le="+Inf"`` is the
+    count and the mean is in the replay summary). Labels come from routing.yaml
     (categories, queues), the bands and the segments: only combinations seen are shown."""
     yield labelled(
         "rapport_tickets_routed",
