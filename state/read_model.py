@@ -43,6 +43,9 @@ READ_MODEL_FIELDS: tuple[str, ...] = (
     "points_pending",
     "points_next_expiry_at",
     "points_next_expiry",
+    "sentiment_recent",
+    "sentiment_average",
+    "open_tickets",
     "as_of",
 )
 
@@ -53,6 +56,10 @@ def _time(value: float | None) -> str:
     return "" if value is None else f"{value:.3f}"
 
 
+def _score(value: float | None) -> str:
+    return "" if value is None else f"{value:.4f}"
+
+
 def read_model_fields(profile: Profile) -> dict[str, str]:
     """The read-model hash of ``profile``: strings only, empty where nothing is known.
 
@@ -61,6 +68,7 @@ def read_model_fields(profile: Profile) -> dict[str, str]:
     risk is as of (a snapshot, a check-in, or a refresh every ``churn.refresh``).
     The ``points_*`` fields are empty without a ledger and, like the rest, as of
     ``as_of``: pending points become spendable, and lots expire, with time alone.
+    ``sentiment_*`` (-1..1, 4 decimals) are empty until the customer has written something.
     """
     cart = profile.open_cart
     points = None if profile.points is None else points_at(profile.points, profile.as_of)
@@ -87,5 +95,8 @@ def read_model_fields(profile: Profile) -> dict[str, str]:
         "points_pending": "" if points is None else str(points.pending),
         "points_next_expiry_at": "" if points is None else _time(points.next_expiry_at),
         "points_next_expiry": "" if points is None else str(points.next_expiry_points),
+        "sentiment_recent": _score(profile.support.sentiment_recent),
+        "sentiment_average": _score(profile.support.sentiment_average),
+        "open_tickets": str(len(profile.support.open_tickets)),
         "as_of": _time(profile.as_of),
     }

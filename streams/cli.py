@@ -10,7 +10,7 @@ import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import NoReturn, cast
+from typing import IO, NoReturn, cast
 
 import click
 import orjson
@@ -314,6 +314,42 @@ def generate(
         if output:
             out.close()
     click.echo(f"generated {count:,} records", err=True)
+
+
+@main.command()
+@click.argument("source", type=click.File("r", encoding="utf-8"), default="-")
+@click.option("--language", default=None, help="A language tag for every text (zh-CN, en).")
+@click.option("--jsonl", is_flag=True, help='Read JSON lines: {"text": ..., "language": ...} each.')
+def sentiment(source: IO[str], language: str | None, jsonl: bool) -> None:
+    """Score text for sentiment as the engine does: one line (or JSON line) in, one JSON
+    line out with `score` (-1..1, null for a language not scored), `language` and the
+    e-commerce `terms` found. Reads SOURCE or standard input."""
+    from sentiment import score_text
+
+    for number, line in enumerate(source, start=1):
+        text, named = line.rstrip("\n"), language
+        if jsonl:
+            if not line.strip():
+                continue
+            try:
+                record = orjson.loads(line)
+            except orjson.JSONDecodeError as error:
+                raise click.ClickException(f"line {number}: not JSON: {error}") from error
+            if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+                raise click.ClickException(f'line {number}: expected {{"text": "..."}}')
+            text = record["text"]
+            found_language = record.get("language")
+            named = found_language if isinstance(found_language, str) else language
+        found = score_text(text, named)
+        click.echo(
+            orjson.dumps(
+                {
+                    "score": None if found is None else found.score,
+                    "language": None if found is None else found.language,
+                    "terms": [] if found is None else list(found.terms),
+                }
+            ).decode()
+        )
 
 
 @main.command()
