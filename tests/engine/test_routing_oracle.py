@@ -50,7 +50,7 @@ def _tier(net: float, levels: list[dict[str, Any]]) -> str:
 def _category(
     text: str, topic: str | None, categories: list[dict[str, Any]]
 ) -> tuple[str, str | None]:
-    lowered = text.lower()
+    lowered = text[:2000].lower()  # the opening is what routing reads
     for category in categories:
         words = category["keywords"].get("zh", []) + category["keywords"].get("en", [])
         hits = []

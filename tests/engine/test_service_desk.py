@@ -108,3 +108,13 @@ def test_with_keep_text_chars_the_opening_of_the_subject_is_kept_and_erased_with
     assert profile.support.tickets["t1"].excerpt == "Parcel n"
     engine.apply(event("customer.erasure_requested", when=at(2)))
     assert engine.store.get("c1") is None
+
+
+def test_a_long_body_is_classified_by_its_opening_only() -> None:
+    engine = _engine()
+    body = "x " * 1500 + "refund"  # the keyword is past the first 2,000 characters
+    outputs = engine.apply(
+        event("support.ticket_opened", when=at(1), ticket_id="t1", subject="Hello", body=body)
+    )
+    routed = [o for o in outputs if isinstance(o, TicketRouted)]
+    assert [(d.category, d.category_by) for d in routed] == [("general", "default")]
