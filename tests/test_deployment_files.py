@@ -55,3 +55,15 @@ def test_the_dockerfile_sets_only_settings_that_exist(monkeypatch: pytest.Monkey
     settings = _settings_from(values, monkeypatch)
     assert settings.delivery.adapters["log"].type == "log"
     assert str(settings.worker.data_dir) == "/app/data"
+
+
+def test_the_dockerfile_copies_every_package_the_project_installs() -> None:
+    text = (REPO / "Dockerfile").read_text()
+    pyproject = (REPO / "pyproject.toml").read_text()
+    include = re.search(r"\[tool\.setuptools\.packages\.find\]\ninclude = \[([^\]]*)\]", pyproject)
+    assert include is not None
+    packages = [name.strip().strip('"').rstrip("*") for name in include.group(1).split(",")]
+    missing = [name for name in packages if f"COPY {name} {name}" not in text]
+    assert not missing, f"the image would lack {missing}"
+    # Bench- and test-only peers stay out of the image.
+    assert re.search(r"grep -v -E '\^\([^']*snownlp[^']*cnsenti[^']*jieba", text)
