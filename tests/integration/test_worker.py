@@ -14,8 +14,8 @@ from redis import Redis
 
 from churn.model import NOT_READY
 from churn.tracker import ChurnLabel, ChurnTracker
+from engine.outputs import stream_of
 from rules.loader import load_rules
-from state.changes import ProfileChange
 from state.profile import Profile
 from state.read_model import read_model_fields
 from state.stores.codec import ProfileCodec
@@ -61,7 +61,7 @@ def _oracle(
     for item in exchange.outputs:
         if isinstance(item, ChurnLabel):
             continue
-        target = changes if isinstance(item, ProfileChange) else actions
+        target = changes if stream_of(item) == "changes" else actions
         target[_ENCODER.encode(item)] += 1
     profiles = {key: _ENCODER.encode(p) for key, p in exchange.profiles().items()}
     return Oracle(actions, changes, exchange.dead, profiles)
