@@ -17,20 +17,17 @@ signal, not that a real shop has it. The last line is one JSON object.
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, datetime
 
 import orjson
 from sklearn.metrics import roc_auc_score
 
+from bench.demo_events import decoded_events
 from churn.features import FEATURES
 from churn.model import ChurnLearner
-from schemas.decode import DeadLetter, PartialEvent, decode_event
-from schemas.events import Event
 from streams.churn_backtest import evaluate
-from streams.generator import GeneratorConfig, generate_stream
+from streams.generator import GeneratorConfig
 from streams.settings import load_settings
 
-LATEST = datetime(2030, 1, 1, tzinfo=UTC)
 SENTIMENT = (FEATURES.index("sentiment_average"), FEATURES.index("sentiment_recent"))
 
 
@@ -58,13 +55,7 @@ def main() -> None:
     parser.add_argument("--warm-up", type=int, default=1000)
     args = parser.parse_args()
     config = GeneratorConfig(customers=args.customers, days=args.days, seed=args.seed)
-    events: list[Event] = []
-    for number, line in enumerate(generate_stream(config), start=1):
-        item = decode_event(line, source="bench", position=number, latest_allowed=LATEST)
-        if isinstance(item, PartialEvent):
-            item = item.event
-        if not isinstance(item, DeadLetter):
-            events.append(item)
+    events = decoded_events(config)
     settings = load_settings()
     result = evaluate(events, settings.churn.config(), settings.churn.learner())
     labels = [(list(label.values), label.churned) for label in result.labels]

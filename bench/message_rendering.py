@@ -27,12 +27,12 @@ import shutil
 import statistics
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from bench.demo_events import decoded_events
 from churn.tracker import ChurnTracker
 from engine import Engine
 from engine.driver import Driver
@@ -43,14 +43,11 @@ from rules.message_context import DEVELOPMENT_LINKS
 from rules.message_render import Renderer
 from rules.template_checks import sample_profile
 from rules.template_compiler import MessageTemplates
-from schemas.decode import DeadLetter, PartialEvent, decode_event
 from schemas.events import Event
 from state.profile import Stamped
 from state.stores import MemoryProfileStore
-from streams.generator import GeneratorConfig, generate_stream
+from streams.generator import GeneratorConfig
 from streams.settings import load_settings
-
-LATEST = datetime(2030, 1, 1, tzinfo=UTC)
 
 
 def template_rates(
@@ -205,13 +202,7 @@ def main() -> None:
             f" {interpreted[name]:9,.0f}/s {1e6 / interpreted[name]:6.1f} µs"
         )
     config = GeneratorConfig(customers=args.customers, days=args.days, seed=42)
-    events: list[Event] = []
-    for number, line in enumerate(generate_stream(config), start=1):
-        item = decode_event(line, source="bench", position=number, latest_allowed=LATEST)
-        if isinstance(item, PartialEvent):
-            item = item.event
-        if not isinstance(item, DeadLetter):
-            events.append(item)
+    events = decoded_events(config)
     runs = [interleaved(events, without, with_templates, args.chunk) for _ in range(args.runs)]
     costs = sorted(round(1 - on / off, 3) for off, on, _ in runs)
     off, on, rendered = (

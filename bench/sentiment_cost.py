@@ -23,25 +23,22 @@ import dataclasses
 import gc
 import statistics
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
 import engine.service_desk as desk
+from bench.demo_events import decoded_events
 from churn.tracker import ChurnTracker
 from engine import Engine
 from engine.driver import Driver
 from engine.service_desk import TEXT_KINDS
 from rules.loader import DEFAULT_RULES_DIR, RuleSet, load_rules
-from schemas.decode import DeadLetter, PartialEvent, decode_event
 from schemas.events import Event
 from sentiment import TextScore
 from state.stores import MemoryProfileStore
-from streams.generator import GeneratorConfig, generate_stream
+from streams.generator import GeneratorConfig
 from streams.settings import load_settings
-
-LATEST = datetime(2030, 1, 1, tzinfo=UTC)
 
 
 def _driver(rules: RuleSet, score: bool) -> Driver:
@@ -121,13 +118,7 @@ def main() -> None:
     args = parser.parse_args()
     rules = load_rules(DEFAULT_RULES_DIR)
     config = GeneratorConfig(customers=args.customers, days=args.days, seed=42)
-    events: list[Event] = []
-    for number, line in enumerate(generate_stream(config), start=1):
-        item = decode_event(line, source="bench", position=number, latest_allowed=LATEST)
-        if isinstance(item, PartialEvent):
-            item = item.event
-        if not isinstance(item, DeadLetter):
-            events.append(item)
+    events = decoded_events(config)
     with_text = sum(type(e) in TEXT_KINDS for e in events)
     runs = [interleaved(events, rules, args.chunk) for _ in range(args.runs)]
     costs = sorted(round(1 - on / off, 3) for off, on in runs)
