@@ -7,7 +7,9 @@ Two kinds of help, both on the decoder's slow path only (a valid record never ge
   country ``gb`` is ``GB``.
 * ``repair``: a part the record can do without is dropped, and reported: one invalid line
   item of an order or refund (the order still happened), one invalid trait of a customer
-  (the others are still true). Anything else invalid refuses the whole record.
+  (the others are still true), the text of a ticket, reply, rating or review that is too
+  long, a language tag that is not one, a sentiment out of -1..1 (the ticket still
+  opened, and its SLA clock runs). Anything else invalid refuses the whole record.
 
 >>> from schemas.events import OrderPlaced
 >>> order = {"type": "order.placed", "properties": {"order_id": "o1", "total": 5,
@@ -17,6 +19,11 @@ Two kinds of help, both on the decoder's slow path only (a valid record never ge
 >>> fixed, dropped = repair(order, OrderPlaced)
 >>> fixed["properties"]["items"], dropped
 ([], [('properties.items[0]', 'quantity: Expected `int` >= 1')])
+>>> ticket = {"type": "support.ticket_opened", "properties": {"ticket_id": "t1",
+...     "subject": "Refund", "body": "x" * 30_000, "language": "??"}}
+>>> fixed, dropped = repair(ticket, ev.TicketOpened)
+>>> sorted(fixed["properties"]), [path for path, _ in dropped]
+(['subject', 'ticket_id'], ['properties.body', 'properties.language'])
 """
 
 from __future__ import annotations
@@ -43,6 +50,14 @@ _WITH_ITEMS: Final = frozenset((ev.OrderPlaced, ev.OrderRefunded))
 #: Event kinds whose traits can be dropped one by one.
 _WITH_TRAITS: Final = frozenset((ev.CustomerRegistered, ev.CustomerUpdated))
 _TRAIT_NAMES: Final = tuple(field.name for field in msgspec.structs.fields(ev.Traits))
+#: Event kinds whose optional text fields can be dropped one by one, and their properties.
+_TEXT_FIELDS: Final = ("subject", "body", "title", "comment", "language", "sentiment")
+_WITH_TEXT: Final[dict[type, type]] = {
+    ev.TicketOpened: ev.TicketOpenedProperties,
+    ev.TicketReplied: ev.TicketRepliedProperties,
+    ev.SatisfactionRated: ev.SatisfactionRatedProperties,
+    ev.ReviewSubmitted: ev.ReviewSubmittedProperties,
+}
 _PATH: Final = re.compile(r" - at `\$\.?([^`]*)`$")
 
 
@@ -90,6 +105,17 @@ def repair(record: dict[str, Any], cls: type) -> tuple[dict[str, Any], list[Drop
                     del kept[name]
         if dropped and not any(name in kept for name in _TRAIT_NAMES):
             return record, []  # nothing valid left to apply: refuse the record
+    props_cls = _WITH_TEXT.get(cls)
+    if props_cls is not None:
+        for _ in _TEXT_FIELDS:  # one invalid field at a time, as the error names it
+            problem = _invalid(kept, props_cls)
+            if problem is None:
+                break
+            name, _, detail = problem.partition(": ")
+            if name not in _TEXT_FIELDS or name not in kept:
+                break
+            dropped.append((f"properties.{name}", detail))
+            del kept[name]
     if not dropped:
         return record, []
     return {**record, "properties": kept}, dropped
