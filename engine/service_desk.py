@@ -20,13 +20,13 @@ Scoring is inline: about 20-100 µs a text, on one event in a few hundred
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 
-from rules.routing import Routing, TicketRouted
+from rules.actions import routing_id
+from rules.routing import Routing, TicketRouted, sentiment_band
 from rules.routing_spec import SentimentBandsSpec
 from schemas import events as ev
 from sentiment import detect_language, score_text
@@ -49,14 +49,8 @@ def band_of(routing: Routing | None, score: float | None) -> str:
     """The sentiment band of ``score``, by routing.yaml's bands (or their defaults)."""
     if routing is not None:
         return routing.band(score)
-    if score is None:
-        return "unscored"
     bands = _DEFAULT_BANDS
-    if score <= bands.very_negative:
-        return "very_negative"
-    if score <= bands.negative:
-        return "negative"
-    return "positive" if score >= bands.positive else "neutral"
+    return sentiment_band(score, bands.very_negative, bands.negative, bands.positive)
 
 
 def _month(ts: float) -> int:
@@ -142,12 +136,8 @@ class ServiceDesk:
             category, by, keyword = routing.classify(props.scored_text(), props.topic)
             props = msgspec.structs.replace(props, category=category)
         queue, queue_rule, priority, priority_rule = routing.route(profile, props)
-        digest = hashlib.blake2b(
-            f"routing\x1f{profile.key}\x1f{props.ticket_id}\x1f{event.event_id}".encode(),
-            digest_size=10,
-        ).hexdigest()
         return TicketRouted(
-            decision_id=digest,
+            decision_id=routing_id(profile.key, props.ticket_id, event.event_id),
             profile_key=profile.key,
             customer_id=profile.customer_id,
             ticket_id=props.ticket_id,

@@ -49,6 +49,11 @@ def milestone_id(kind: str, run: str, cause: str) -> str:
     return _digest(kind, run, cause)
 
 
+def routing_id(profile_key: str, ticket_id: str, cause: str) -> str:
+    """(customer, ticket, the opening event): the same routing decision, the same id."""
+    return _digest("routing", profile_key, ticket_id, cause)
+
+
 def run_id(journey_id: str, profile_key: str, entity: str | None, trigger: str) -> str:
     return _digest("run", journey_id, profile_key, entity, trigger)
 

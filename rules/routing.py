@@ -49,8 +49,20 @@ BANDS: Final = ("very_negative", "negative", "neutral", "positive", "unscored")
 
 
 def raised(priority: str, levels: int) -> str:
-    at = PRIORITY_ORDER.index(priority) if priority in PRIORITY_ORDER else 1
-    return PRIORITY_ORDER[min(len(PRIORITY_ORDER) - 1, at + levels)]
+    return PRIORITY_ORDER[min(len(PRIORITY_ORDER) - 1, _rank(priority) + levels)]
+
+
+def sentiment_band(
+    score: float | None, very_negative: float, negative: float, positive: float
+) -> str:
+    """The band of ``score`` (``BANDS``) under these bounds; None is ``unscored``."""
+    if score is None:
+        return "unscored"
+    if score <= very_negative:
+        return "very_negative"
+    if score <= negative:
+        return "negative"
+    return "positive" if score >= positive else "neutral"
 
 
 class TicketRouted(
@@ -154,13 +166,7 @@ class Routing:
     answers: Mapping[str, AnswerSpec]
 
     def band(self, score: float | None) -> str:
-        if score is None:
-            return "unscored"
-        if score <= self.very_negative:
-            return "very_negative"
-        if score <= self.negative:
-            return "negative"
-        return "positive" if score >= self.positive else "neutral"
+        return sentiment_band(score, self.very_negative, self.negative, self.positive)
 
     def classify(self, text: str | None, topic: str | None) -> tuple[str, str, str | None]:
         """(category, what chose it, the keyword found) for a ticket without one."""
